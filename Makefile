@@ -1,0 +1,50 @@
+# Two commands: `make demo` and `make test`. Everything they need is installed or started here.
+.PHONY: demo test venv clickhouse clickhouse-stop lmsdb requirements quality clean help
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+CLICKHOUSE_DIR ?= var/clickhouse
+CLICKHOUSE_PORT ?= 18123
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+$(STAMP): requirements/test.txt setup.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements/test.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+venv: $(STAMP)  ## create .venv with the pinned test requirements
+
+clickhouse: venv  ## start the local ClickHouse (data in var/clickhouse, kept between runs)
+	@$(PY) -m platform_plugin_aspects.clickhouse.local_server start --data-dir $(CLICKHOUSE_DIR) --port $(CLICKHOUSE_PORT)
+
+clickhouse-stop:  ## stop the local ClickHouse (data is kept)
+	@$(PY) -m platform_plugin_aspects.clickhouse.local_server stop --data-dir $(CLICKHOUSE_DIR)
+
+lmsdb: venv  ## create the stand-in LMS database and tables
+	@$(PY) -m tests.lms.createdb
+	@$(PY) manage.py migrate --run-syncdb -v 0
+
+demo: clickhouse lmsdb  ## set everything up and run the demo on the local ClickHouse + stand-in LMS
+	$(PY) manage.py migrate_clickhouse
+	$(PY) manage.py aspects_demo
+
+test: venv  ## set everything up and run the whole test suite
+	$(PY) -m pytest
+
+quality: venv  ## repeated-code check for the package
+	duplicates platform_plugin_aspects tests || true
+
+requirements: venv  ## re-pin requirements/*.txt from requirements/*.in
+	$(PY) -m pip install -q pip-tools
+	cd requirements && for f in base test dev; do ../$(PY) -m piptools compile -q --strip-extras --allow-unsafe \
+		--no-emit-index-url --no-emit-find-links -o $$f.txt $$f.in; done
+
+clean: clickhouse-stop  ## remove the venv and local data
+	rm -rf $(VENV) var

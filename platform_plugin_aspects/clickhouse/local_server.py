@@ -1,0 +1,224 @@
+"""
+A real ClickHouse server for development, tests, the demo and CI — no Docker, no mock.
+
+``chdb-core`` embeds the whole ClickHouse engine. Its one-shot entry point runs clickhouse-local,
+which reads ``./config.xml`` from the current directory and can open the HTTP and native
+listeners with ``SYSTEM START LISTEN QUERIES ALL``. The listeners live as long as the statement
+that opened them, so the server process runs that statement followed by a practically endless
+``sleepEachRow`` query. Data lives in ``<data-dir>/store`` and survives restarts and ``kill -9``.
+
+Usage::
+
+    python -m platform_plugin_aspects.clickhouse.local_server start --data-dir var/clickhouse --port 18123
+    python -m platform_plugin_aspects.clickhouse.local_server status --data-dir var/clickhouse
+    python -m platform_plugin_aspects.clickhouse.local_server stop --data-dir var/clickhouse
+
+Users come from ``users.xml`` (SQL ``CREATE USER`` does not work in clickhouse-local): ``default``
+with no password and ``ch_cms`` with password ``password`` (the upstream defaults).
+
+chdb-core is pinned to 26.9.0 because this relies on a private API.
+"""
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+CONFIG_XML = """<clickhouse>
+    <listen_host>{host}</listen_host>
+    <http_port>{http_port}</http_port>
+    <tcp_port>{tcp_port}</tcp_port>
+    <users_config>users.xml</users_config>
+    <logger><level>warning</level><console>1</console></logger>
+</clickhouse>
+"""
+
+USERS_XML = """<clickhouse>
+    <profiles><default/></profiles>
+    <quotas><default/></quotas>
+    <users>
+        <default>
+            <password></password>
+            <networks><ip>::/0</ip></networks>
+            <profile>default</profile>
+            <quota>default</quota>
+        </default>
+        <ch_cms>
+            <password>password</password>
+            <networks><ip>::/0</ip></networks>
+            <profile>default</profile>
+            <quota>default</quota>
+        </ch_cms>
+    </users>
+</clickhouse>
+"""
+
+# Keep the listeners open: one row per second for ~30 years.
+SERVE_SQL = (
+    "SYSTEM START LISTEN QUERIES ALL; "
+    "SELECT sleepEachRow(1) FROM numbers(1000000000) "
+    "SETTINGS max_block_size = 1, function_sleep_max_microseconds_per_block = 0, max_execution_time = 0"
+)
+
+
+# The directory holding the package, so the server process finds it from its data directory.
+PROJECT_PARENT = str(Path(__file__).resolve().parents[2])
+
+
+def free_port(host="127.0.0.1"):
+    """A TCP port the OS says is free right now."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+class LocalClickHouse:
+    """Start, stop and locate the local server of one data directory."""
+
+    def __init__(self, data_dir, host="127.0.0.1"):
+        self.data_dir = Path(data_dir).resolve()
+        self.host = host
+
+    @property
+    def pid_file(self):
+        return self.data_dir / "server.pid"
+
+    @property
+    def port_file(self):
+        return self.data_dir / "http_port"
+
+    @property
+    def log_file(self):
+        return self.data_dir / "server.log"
+
+    @property
+    def http_port(self):
+        return int(self.port_file.read_text()) if self.port_file.exists() else None
+
+    @property
+    def url(self):
+        return f"http://{self.host}:{self.http_port}"
+
+    def pid(self):
+        """PID of the running server, or None."""
+        try:
+            pid = int(self.pid_file.read_text())
+            os.kill(pid, 0)
+            return pid
+        except (OSError, ValueError):
+            return None
+
+    def is_ready(self):
+        if not self.http_port:
+            return False
+        try:
+            with urllib.request.urlopen(f"{self.url}/ping", timeout=1) as response:
+                return response.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def start(self, port=None, timeout=60):
+        """Start the server (no-op when it already runs); returns its HTTP URL when it answers."""
+        if self.pid() and self.is_ready():
+            return self.url
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        port = int(port) if port else (self.http_port or free_port(self.host))
+        (self.data_dir / "config.xml").write_text(
+            CONFIG_XML.format(host=self.host, http_port=port, tcp_port=free_port(self.host))
+        )
+        (self.data_dir / "users.xml").write_text(USERS_XML)
+        self.port_file.write_text(str(port))
+        with open(self.log_file, "wb") as log:
+            process = subprocess.Popen(  # pylint: disable=consider-using-with
+                [sys.executable, "-m", "platform_plugin_aspects.clickhouse.local_server", "serve",
+                 "--data-dir", str(self.data_dir)],
+                cwd=self.data_dir,
+                env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [PROJECT_PARENT, os.environ.get("PYTHONPATH")]))},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        self.pid_file.write_text(str(process.pid))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.is_ready():
+                return self.url
+            if process.poll() is not None:
+                break
+            time.sleep(0.1)
+        self.stop()
+        tail = self.log_file.read_text(errors="replace")[-2000:] if self.log_file.exists() else ""
+        raise RuntimeError(f"local ClickHouse did not start on port {port}; log tail:\n{tail}")
+
+    def stop(self, timeout=15):
+        """Stop the server (TERM, then KILL); the data stays in the data directory."""
+        pid = self.pid()
+        if not pid:
+            return False
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(pid, sig)
+            except OSError:
+                pass
+            if _wait_gone(pid, timeout):
+                break
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+
+def _wait_gone(pid, timeout):
+    """Wait until ``pid`` has exited (reaping it when it is our own child)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return True
+        except ChildProcessError:
+            try:
+                os.kill(pid, 0)
+            except OSError:
+                return True
+        time.sleep(0.05)
+    return False
+
+
+def serve(data_dir):
+    """Run in the server process: open the listeners and keep them open."""
+    import chdb._chdb as chdb_engine  # pylint: disable=import-outside-toplevel
+
+    os.chdir(data_dir)
+    chdb_engine.query(SERVE_SQL, "TabSeparated", path=str(Path(data_dir) / "store"))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Run a real local ClickHouse server (chdb-core) for dev and tests.")
+    parser.add_argument("action", choices=["start", "stop", "status", "serve", "url"])
+    parser.add_argument("--data-dir", default="var/clickhouse", help="where data, config and logs live")
+    parser.add_argument("--port", type=int, default=None, help="HTTP port (default: previous one, else a free one)")
+    parser.add_argument("--host", default="127.0.0.1")
+    args = parser.parse_args(argv)
+    server = LocalClickHouse(args.data_dir, host=args.host)
+    if args.action == "serve":
+        serve(server.data_dir)
+    elif args.action == "start":
+        print(server.start(port=args.port))
+    elif args.action == "stop":
+        print("stopped" if server.stop() else "not running")
+    elif args.action == "url":
+        print(server.url)
+    else:
+        running = server.pid() and server.is_ready()
+        print(f"running at {server.url}" if running else "not running")
+        return 0 if running else 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

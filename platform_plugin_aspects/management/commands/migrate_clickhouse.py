@@ -1,0 +1,60 @@
+"""``manage.py migrate_clickhouse``: create or upgrade the plugin's ClickHouse schema."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from ...clickhouse import ClickHouseError
+from ...clickhouse.migrate import MigrationRunner
+from ..options import add_connection_arguments, clickhouse_for
+
+
+class Command(BaseCommand):
+    help = (
+        "Create or upgrade the ClickHouse tables this plugin writes to.\n\n"
+        "Applies the plugin's ordered SQL migrations that have not been applied yet and records each "
+        "in <database>.aspects_schema_migrations, so running it twice is harmless. Run it after every "
+        "upgrade of the plugin, before enabling sinks.\n\n"
+        "Examples:\n"
+        "  manage.py lms migrate_clickhouse                  # apply what is pending\n"
+        "  manage.py lms migrate_clickhouse --dry-run        # print the SQL, change nothing\n"
+        "  manage.py lms migrate_clickhouse --cluster main   # ON CLUSTER 'main', Replicated engines\n"
+        "  manage.py lms migrate_clickhouse --list           # show applied and pending migrations"
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--dry-run", action="store_true", help="print the SQL that would run; change nothing")
+        parser.add_argument("--list", action="store_true", help="list migrations with their state and exit")
+        parser.add_argument(
+            "--cluster",
+            help="ClickHouse cluster name: renders ON CLUSTER and Replicated* engines "
+            "(default: EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG['cluster'], if set)",
+        )
+        add_connection_arguments(parser)
+
+    def handle(self, *args, **options):
+        clickhouse = clickhouse_for(options)
+        from django.conf import settings  # pylint: disable=import-outside-toplevel
+
+        cluster = options["cluster"] or settings.EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG.get("cluster")
+        try:
+            runner = MigrationRunner(clickhouse, cluster=cluster)
+            if options["list"]:
+                applied = runner.applied()
+                for migration in runner.migrations:
+                    state = "applied" if migration.name in applied else "pending"
+                    self.stdout.write(f"[{state:7}] {migration.name}")
+                return
+            if options["dry_run"]:
+                for statement in runner.plan():
+                    self.stdout.write(statement.rstrip() + ";\n")
+                return
+            for name in runner.changed():
+                self.stderr.write(f"warning: applied migration {name} was edited since; it is not re-applied")
+            done = runner.run()
+        except (ClickHouseError, ValueError) as exc:
+            raise CommandError(str(exc)) from exc
+        clickhouse.forget_schema()
+        if done:
+            for name in done:
+                self.stdout.write(f"applied {name}")
+        else:
+            self.stdout.write("ClickHouse schema is up to date; nothing to apply")

@@ -1,0 +1,1 @@
+"""Plugin settings, loaded into the LMS and Studio by edx_django_utils.plugins."""

@@ -1,0 +1,185 @@
+"""
+Default settings for platform-plugin-aspects (LMS and Studio).
+
+``plugin_settings`` only fills in what the platform has not set already, so an operator's
+``lms.yml``/``cms.yml`` always wins. Every name keeps the upstream plugin's spelling so
+existing Tutor/Aspects configuration keeps working.
+"""
+
+from os import path
+
+PACKAGE_ROOT = path.dirname(path.dirname(path.abspath(__file__)))
+
+# Model indirection: the plugin never imports edx-platform models directly, so it survives
+# platform refactors and runs against the stand-in LMS in tests.
+DEFAULT_MODEL_CONFIG = {
+    "auth_user": {"module": "django.contrib.auth.models", "model": "User"},
+    "user_profile": {"module": "common.djangoapps.student.models", "model": "UserProfile"},
+    "course_enrollment": {"module": "common.djangoapps.student.models", "model": "CourseEnrollment"},
+    "course_access_role": {"module": "common.djangoapps.student.models", "model": "CourseAccessRole"},
+    "course_overviews": {
+        "module": "openedx.core.djangoapps.content.course_overviews.models",
+        "model": "CourseOverview",
+    },
+    "external_id": {"module": "openedx.core.djangoapps.external_user_ids.models", "model": "ExternalId"},
+    "custom_course_edx": {"module": "lms.djangoapps.ccx.models", "model": "CustomCourseForEdX"},
+    "user_preference": {"module": "openedx.core.djangoapps.user_api.models", "model": "UserPreference"},
+    "course_grade": {"module": "lms.djangoapps.grades.models", "model": "PersistentCourseGrade"},
+    "tag": {"module": "openedx_tagging.models.base", "model": "Tag"},
+    "taxonomy": {"module": "openedx_tagging.models.base", "model": "Taxonomy"},
+    "object_tag": {"module": "openedx_tagging.models.base", "model": "ObjectTag"},
+}
+
+DEFAULT_INSTRUCTOR_DASHBOARDS = [
+    {
+        "name": "Course Dashboard",
+        "slug": "course-dashboard",
+        "uuid": "c0e64194-33d1-4d5a-8c10-4f51530c5ee9",
+        "allow_translations": True,
+    },
+    {
+        "name": "Individual Learner Dashboard",
+        "slug": "individual-learner",
+        "uuid": "abae8a25-1ba4-4653-81bd-d3937a162a11",
+        "allow_translations": True,
+    },
+    {
+        "name": "At-Risk Learners Dashboard",
+        "slug": "learner-groups",
+        "uuid": "8661d20c-cee6-4245-9fcc-610daea5fd24",
+        "allow_translations": True,
+    },
+]
+
+DEFAULT_IN_CONTEXT_DASHBOARDS = {
+    "course": {
+        "name": "Course",
+        "slug": "in-context-course",
+        "uuid": "f2880cc1-63e9-48d7-ac3c-d2ff6f6698e2",
+        "allow_translations": True,
+        "course_filter_key": "NATIVE_FILTER-QLQbulmHH",
+    },
+    "sequential": {
+        "name": "Graded Subsection",
+        "slug": "in-context-graded-subsection",
+        "uuid": "f0321087-6428-4b97-b32e-2dae7d9cc447",
+        "allow_translations": True,
+        "course_filter_key": "NATIVE_FILTER-oPAuR7ahy",
+        "block_filter_key": "NATIVE_FILTER-CBWbI7uLq",
+    },
+    "problem": {
+        "name": "Problem",
+        "slug": "in-context-problem",
+        "uuid": "98ff33ff-18dd-48f9-8c58-629ae4f4194b",
+        "allow_translations": True,
+        "course_filter_key": "NATIVE_FILTER-29CPcbirK",
+        "block_filter_key": "NATIVE_FILTER-TJwItQhUI",
+    },
+    "video": {
+        "name": "Video",
+        "slug": "in-context-video",
+        "uuid": "bc6510fb-027f-4026-a333-d0c42d3cc35c",
+        "allow_translations": True,
+        "course_filter_key": "NATIVE_FILTER-uaxvZkSAg",
+        "block_filter_key": "NATIVE_FILTER-Fse4rzDW0",
+    },
+}
+
+
+def _default(settings, name, value):
+    """Set ``settings.<name>`` unless the platform (or the operator) already did."""
+    if not hasattr(settings, name):
+        setattr(settings, name, value)
+
+
+def plugin_settings(settings):
+    """Fill in the plugin's defaults."""
+    settings.MAKO_TEMPLATE_DIRS_BASE = list(getattr(settings, "MAKO_TEMPLATE_DIRS_BASE", [])) + [
+        path.join(PACKAGE_ROOT, "templates")
+    ]
+
+    # .. setting_name: EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG
+    # .. setting_default: {"url": "http://clickhouse:8123", "username": "ch_cms", "password": "password",
+    #    "database": "event_sink", "timeout_secs": 5}
+    # .. setting_description: How the plugin reaches ClickHouse over HTTP(S). Optional keys: "retries"
+    #    (attempts after the first, default 4), "retry_backoff_secs" (first back-off, doubled each time,
+    #    default 0.25), "cluster" (name used by migrate_clickhouse for ON CLUSTER), "xapi_database",
+    #    "runs_table" and "stats_table" (load tests), "tracking_table" (tracking events).
+    _default(
+        settings,
+        "EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG",
+        {
+            "url": "http://clickhouse:8123",
+            "username": "ch_cms",
+            "password": "password",
+            "database": "event_sink",
+            "timeout_secs": 5,
+        },
+    )
+    # .. setting_name: EVENT_SINK_CLICKHOUSE_MODEL_CONFIG
+    # .. setting_default: see DEFAULT_MODEL_CONFIG
+    # .. setting_description: Where each platform model lives ({"module", "model"} per model key), so
+    #    the plugin works across platform releases. Missing models make their sink count as disabled.
+    _default(settings, "EVENT_SINK_CLICKHOUSE_MODEL_CONFIG", dict(DEFAULT_MODEL_CONFIG))
+    # .. setting_name: EVENT_SINK_CLICKHOUSE_PII_MODELS
+    # .. setting_default: ["user_profile", "external_id"]
+    # .. setting_description: Sinks that copy personal data. They stay off unless their own flag or
+    #    setting enables them; retirement purges the user from these tables and from every other
+    #    table that stores a username or email.
+    _default(settings, "EVENT_SINK_CLICKHOUSE_PII_MODELS", ["user_profile", "external_id"])
+
+    # .. setting_name: SUPERSET_CONFIG
+    # .. setting_default: {"internal_service_url": "http://superset:8088", "username": "superset",
+    #    "password": "superset"}
+    # .. setting_description: "service_url" is what browsers open; "internal_service_url" (falls back
+    #    to service_url) is what the LMS calls; username/password belong to the service account that
+    #    may grant guest tokens. Optional "timeout_secs" (default 5).
+    _default(
+        settings,
+        "SUPERSET_CONFIG",
+        {"internal_service_url": "http://superset:8088", "username": "superset", "password": "superset"},
+    )
+    # .. setting_name: ASPECTS_INSTRUCTOR_DASHBOARDS
+    # .. setting_description: Dashboards shown as tabs in the Instructor Dashboard "Reports" section.
+    _default(settings, "ASPECTS_INSTRUCTOR_DASHBOARDS", [dict(d) for d in DEFAULT_INSTRUCTOR_DASHBOARDS])
+    # .. toggle_name: SUPERSET_SHOW_INSTRUCTOR_DASHBOARD_LINK
+    # .. toggle_implementation: DjangoSetting
+    # .. toggle_default: True
+    # .. toggle_description: Show a "View dashboards in Superset" link above the embedded dashboards.
+    # .. toggle_use_cases: open_edx
+    # .. toggle_creation_date: 2026-11-24
+    _default(settings, "SUPERSET_SHOW_INSTRUCTOR_DASHBOARD_LINK", True)
+    # .. setting_name: SUPERSET_EXTRA_FILTERS_FORMAT
+    # .. setting_default: []
+    # .. setting_description: Extra row-level-security clauses. Only the placeholders {course_id},
+    #    {org}, {user_id} and {username} are allowed; values are inserted as escaped SQL literals.
+    _default(settings, "SUPERSET_EXTRA_FILTERS_FORMAT", [])
+    # .. setting_name: SUPERSET_DASHBOARD_LOCALES
+    # .. setting_default: ["en"]
+    # .. setting_description: Locales for which localized dashboard copies exist in Superset.
+    _default(settings, "SUPERSET_DASHBOARD_LOCALES", ["en"])
+    # .. toggle_name: ASPECTS_ENABLE_STUDIO_IN_CONTEXT_METRICS
+    # .. toggle_implementation: DjangoSetting
+    # .. toggle_default: True
+    # .. toggle_description: Also grant guest tokens for the Studio in-context dashboards.
+    # .. toggle_use_cases: open_edx
+    # .. toggle_creation_date: 2026-11-24
+    _default(settings, "ASPECTS_ENABLE_STUDIO_IN_CONTEXT_METRICS", True)
+    # .. setting_name: ASPECTS_IN_CONTEXT_DASHBOARDS
+    # .. setting_description: Studio in-context dashboards keyed by block type ("course", "sequential",
+    #    "problem", "video"), with their native filter ids.
+    _default(settings, "ASPECTS_IN_CONTEXT_DASHBOARDS", {k: dict(v) for k, v in DEFAULT_IN_CONTEXT_DASHBOARDS.items()})
+    # .. setting_name: IN_CONTEXT_DASHBOARD_COURSE_KEY_COLUMN / IN_CONTEXT_DASHBOARD_BLOCK_ID_COLUMN
+    # .. setting_description: Dataset columns the in-context native filters apply to.
+    _default(settings, "IN_CONTEXT_DASHBOARD_COURSE_KEY_COLUMN", "course_key")
+    _default(settings, "IN_CONTEXT_DASHBOARD_BLOCK_ID_COLUMN", "block_id")
+
+    # .. setting_name: ASPECTS_OUTBOX_BATCH_SIZE
+    # .. setting_default: 5000
+    # .. setting_description: Most outbox entries one flush takes (per model, coalesced).
+    _default(settings, "ASPECTS_OUTBOX_BATCH_SIZE", 5000)
+    # .. setting_name: ASPECTS_FLUSH_DELAY_SECS
+    # .. setting_default: 0.2
+    # .. setting_description: Debounce before a scheduled flush runs, so changes that arrive together
+    #    go out in one insert per table.
+    _default(settings, "ASPECTS_FLUSH_DELAY_SECS", 0.2)

@@ -1,0 +1,40 @@
+"""
+Production overrides: every plugin setting may come from ``ENV_TOKENS`` (lms.yml / cms.yml).
+
+Dictionaries are merged key by key onto the defaults, so an operator can override just the
+password of ``EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG`` without restating the URL.
+"""
+
+OVERRIDABLE_SETTINGS = (
+    "EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG",
+    "EVENT_SINK_CLICKHOUSE_MODEL_CONFIG",
+    "EVENT_SINK_CLICKHOUSE_PII_MODELS",
+    "SUPERSET_CONFIG",
+    "ASPECTS_INSTRUCTOR_DASHBOARDS",
+    "SUPERSET_SHOW_INSTRUCTOR_DASHBOARD_LINK",
+    "SUPERSET_EXTRA_FILTERS_FORMAT",
+    "SUPERSET_DASHBOARD_LOCALES",
+    "ASPECTS_ENABLE_STUDIO_IN_CONTEXT_METRICS",
+    "ASPECTS_IN_CONTEXT_DASHBOARDS",
+    "IN_CONTEXT_DASHBOARD_COURSE_KEY_COLUMN",
+    "IN_CONTEXT_DASHBOARD_BLOCK_ID_COLUMN",
+    "ASPECTS_OUTBOX_BATCH_SIZE",
+    "ASPECTS_FLUSH_DELAY_SECS",
+)
+
+
+def plugin_settings(settings):
+    """Apply ENV_TOKENS overrides on top of the defaults from ``common``."""
+    env_tokens = getattr(settings, "ENV_TOKENS", None) or {}
+    for name in OVERRIDABLE_SETTINGS:
+        if name not in env_tokens:
+            continue
+        value = env_tokens[name]
+        current = getattr(settings, name, None)
+        if isinstance(value, dict) and isinstance(current, dict):
+            value = {**current, **value}
+        setattr(settings, name, value)
+    # Per-sink switches (EVENT_SINK_CLICKHOUSE_<MODEL>_ENABLED) pass straight through.
+    for name, value in env_tokens.items():
+        if name.startswith("EVENT_SINK_CLICKHOUSE_") and name.endswith("_ENABLED"):
+            setattr(settings, name, value)

@@ -1,0 +1,1 @@
+"""Celery tasks. They stay thin: the work lives in ``delivery`` and ``sinks``."""

@@ -1,0 +1,19 @@
+"""
+Waffle flag names. Each sink has ``event_sink_clickhouse.<model>.enabled`` (upstream spelling).
+
+.. toggle_name: event_sink_clickhouse.<model>.enabled
+.. toggle_implementation: WaffleFlag
+.. toggle_default: False
+.. toggle_description: Turns the ClickHouse sink for <model> on (course_overviews, course_enrollment,
+   user_profile, external_id, auth_user, tag, taxonomy, object_tag, course_grade, tracking_events).
+   The setting EVENT_SINK_CLICKHOUSE_<MODEL>_ENABLED = True does the same.
+.. toggle_use_cases: open_edx
+.. toggle_creation_date: 2026-11-24
+"""
+
+WAFFLE_FLAG_NAMESPACE = "event_sink_clickhouse"
+
+
+def sink_flag_name(model):
+    """The waffle flag that enables the sink for ``model``."""
+    return f"{WAFFLE_FLAG_NAMESPACE}.{model}.enabled"

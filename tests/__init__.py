@@ -1,0 +1,1 @@
+"""Test suite and the stand-in LMS."""

@@ -1,0 +1,38 @@
+"""
+Shared fixtures. The suite talks to a REAL ClickHouse: the local chdb-core server started once per
+session (or the server in ``CLICKHOUSE_URL``), with the plugin's migrations applied to a database
+of its own.
+"""
+
+import os
+
+import pytest
+
+from platform_plugin_aspects.clickhouse import get_clickhouse, reset_connections
+
+from .clickhouse_server import TEST_DATABASE, migrate, point_settings_at, start_local_server, truncate_all
+
+
+@pytest.fixture(scope="session", autouse=True)
+def clickhouse_server(tmp_path_factory):
+    """One ClickHouse for the session: external when CLICKHOUSE_URL is set, else a local one."""
+    external = os.environ.get("CLICKHOUSE_URL")
+    server = None
+    if external:
+        url = external
+    else:
+        server, url = start_local_server(tmp_path_factory.mktemp("clickhouse"))
+    point_settings_at(url, TEST_DATABASE)
+    migrate()
+    yield url
+    reset_connections()
+    if server:
+        server.stop()
+
+
+@pytest.fixture
+def clickhouse(clickhouse_server):
+    """The plugin's ClickHouse connection, with every plugin table emptied first."""
+    connection = get_clickhouse()
+    truncate_all(connection)
+    return connection

@@ -1,0 +1,1 @@
+"""Stand-in for xmodule.modulestore: published course trees kept in the database."""

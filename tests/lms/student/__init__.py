@@ -1,0 +1,1 @@
+"""Stand-in for common.djangoapps.student."""

@@ -1,0 +1,1 @@
+"""Stand-in for openedx_tagging (openedx-core)."""
