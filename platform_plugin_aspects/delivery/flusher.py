@@ -1,0 +1,218 @@
+"""
+The worker half of delivery: turn outbox entries into ClickHouse rows.
+
+One flush takes up to ASPECTS_OUTBOX_BATCH_SIZE due entries (locked with SKIP LOCKED so several
+workers can flush at once), coalesces repeated changes of one object (the last action wins),
+follows related changes (a tag's course, a renamed user's rows), loads current state with one
+query per model, builds rows and sends one insert per table. Then:
+
+* delivered entries are deleted;
+* entries whose rows ClickHouse rejected are marked ``failed`` with the reason (kept for replay,
+  never dropped, and they don't hold back the rest of the batch);
+* if ClickHouse is unreachable nothing is deleted; entries get a back-off and are retried.
+
+Every row carries ``version`` (taken before the state was read, so a later read always wins),
+which makes re-delivery harmless: ReplacingMergeTree keeps one row per object.
+"""
+
+import datetime
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from ..clickhouse import ClickHouseDataError, ClickHouseError, get_clickhouse
+from ..models import DeliveryStatus, OutboxEntry
+from ..sinks import META_COLUMNS, RowBatch, get_sink
+from ..sinks.base import format_timestamp
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF_SECS = 300
+MAX_MISSING_ATTEMPTS = 8
+
+
+@dataclass
+class FlushResult:
+    """What one flush did."""
+
+    taken: int = 0
+    delivered: int = 0
+    failed: int = 0
+    deferred: int = 0
+    rows: int = 0
+    inserts: int = 0
+    error: str = ""
+    tables: dict = field(default_factory=dict)
+
+
+def backoff(attempts):
+    """Seconds before the next attempt: 1, 2, 4 ... capped at five minutes."""
+    return min(MAX_BACKOFF_SECS, 2 ** max(0, attempts - 1))
+
+
+def _due_entries(limit, ignore_schedule):
+    queryset = OutboxEntry.objects.filter(failed=False)
+    if not ignore_schedule:
+        queryset = queryset.filter(next_attempt_at__lte=timezone.now())
+    return list(queryset.select_for_update(skip_locked=True).order_by("id")[:limit])
+
+
+def _coalesce(entries):
+    """``{sink: {key: entry}}`` keeping the newest entry per object."""
+    plan = {}
+    for entry in entries:
+        plan.setdefault(entry.sink, {})[entry.object_key] = entry
+    return plan
+
+
+def write_batch(batch, clickhouse, version=None):
+    """
+    Insert every group of ``batch`` (one insert per table and column set).
+
+    Returns ``({origin: reason}, inserts)``. A group that fails for a bad row is split in halves
+    until the bad rows are isolated, so only their origins fail. Connection-level errors propagate.
+    """
+    dump_id = uuid.uuid4()
+    dumped_at = format_timestamp(timezone.now())
+    version = version or time.time_ns()
+    errors, inserts = {}, 0
+    for (table, columns, deleted), (rows, origins) in batch.groups.items():
+        meta = [dump_id, dumped_at, version, int(deleted)]
+        full_rows = [list(row) + meta for row in rows]
+        inserts += _insert_isolating(clickhouse, table, list(columns) + list(META_COLUMNS), full_rows, origins, errors)
+    for action in batch.after_write:
+        action()
+    return errors, inserts
+
+
+def _insert_isolating(clickhouse, table, columns, rows, origins, errors):
+    try:
+        clickhouse.insert(table, rows, columns)
+        return 1
+    except ClickHouseDataError as exc:
+        if len(rows) == 1:
+            errors[origins[0]] = str(exc)
+            log.error("ClickHouse rejected a row from %s:%s: %s", origins[0][0], origins[0][1], exc)
+            return 0
+        middle = len(rows) // 2
+        return (_insert_isolating(clickhouse, table, columns, rows[:middle], origins[:middle], errors)
+                + _insert_isolating(clickhouse, table, columns, rows[middle:], origins[middle:], errors))
+
+
+def build_rows(plan, clickhouse):
+    """
+    Build a RowBatch for ``{sink: {key: action or entry}}``; follow related changes.
+
+    Returns ``(batch, missing)``: ``missing`` are (sink, key) upserts whose object was not found
+    (deleted meanwhile, or — for courses — not built by the platform yet).
+    """
+    batch, missing = RowBatch(), set()
+    done = set()
+    pending = {sink: dict(changes) for sink, changes in plan.items()}
+    while pending:
+        sink_name, changes = pending.popitem()
+        sink = get_sink(sink_name)
+        upserts = [k for k, e in changes.items() if _action(e) == OutboxEntry.UPSERT and (sink_name, k) not in done]
+        deletes = {k: _payload(e) for k, e in changes.items() if _action(e) == OutboxEntry.DELETE
+                   and (sink_name, k) not in done}
+        done.update((sink_name, k) for k in changes)
+        instances = sink.load(upserts) if upserts else {}
+        missing.update((sink_name, k) for k in upserts if k not in instances)
+        sink.build(instances, batch, clickhouse)
+        if deletes:
+            sink.build_deletes(deletes, batch, clickhouse)
+        for related_sink, key in sink.related_changes(list(changes), instances, deletes):
+            if (related_sink, key) not in done and get_sink(related_sink).is_enabled():
+                pending.setdefault(related_sink, {})[key] = OutboxEntry.UPSERT
+    return batch, missing
+
+
+def _action(entry_or_action):
+    return entry_or_action if isinstance(entry_or_action, str) else entry_or_action.action
+
+
+def _payload(entry_or_action):
+    return None if isinstance(entry_or_action, str) else entry_or_action.payload
+
+
+def flush(limit=None, ignore_schedule=False, clickhouse=None):
+    """Deliver one batch of due outbox entries; see the module docstring."""
+    limit = limit or int(getattr(settings, "ASPECTS_OUTBOX_BATCH_SIZE", 5000))
+    result = FlushResult()
+    clickhouse = clickhouse or get_clickhouse()
+    with transaction.atomic():
+        entries = _due_entries(limit, ignore_schedule)
+        result.taken = len(entries)
+        if not entries:
+            return result
+        plan = _coalesce(entries)
+        version = time.time_ns()
+        try:
+            batch, missing = build_rows(plan, clickhouse)
+            errors, result.inserts = write_batch(batch, clickhouse, version)
+        except ClickHouseError as exc:
+            _postpone(entries, str(exc))
+            _record_status(plan, error=str(exc))
+            result.error = str(exc)
+            log.warning("Outbox flush postponed (%d entries): %s", len(entries), exc)
+            return result
+        result.rows = len(batch)
+        failed_ids, deferred = [], []
+        for entry in entries:
+            origin = (entry.sink, entry.object_key)
+            if origin in errors:
+                entry.failed, entry.last_error, entry.attempts = True, errors[origin][:2000], entry.attempts + 1
+                failed_ids.append(entry.id)
+                entry.save(update_fields=["failed", "last_error", "attempts"])
+            elif origin in missing and getattr(get_sink(entry.sink), "retry_missing", False) \
+                    and entry.attempts < MAX_MISSING_ATTEMPTS:
+                deferred.append(entry)
+        if deferred:
+            _postpone(deferred, "object not found yet")
+        done_ids = [e.id for e in entries if e.id not in set(failed_ids) | {d.id for d in deferred}]
+        OutboxEntry.objects.filter(id__in=done_ids).delete()
+        result.delivered, result.failed, result.deferred = len(done_ids), len(failed_ids), len(deferred)
+        _record_status(plan, delivered=len(done_ids))
+    return result
+
+
+def _postpone(entries, reason):
+    now = timezone.now()
+    for entry in entries:
+        entry.attempts += 1
+        entry.next_attempt_at = now + datetime.timedelta(seconds=backoff(entry.attempts))
+        entry.last_error = reason[:2000]
+    OutboxEntry.objects.bulk_update(entries, ["attempts", "next_attempt_at", "last_error"])
+
+
+def _record_status(plan, delivered=0, error=""):
+    now = timezone.now()
+    for sink_name in plan:
+        status, _ = DeliveryStatus.objects.get_or_create(sink=sink_name)
+        if error:
+            status.last_failure, status.last_error = now, error[:2000]
+        else:
+            status.last_success = now
+            status.delivered += delivered
+        status.save()
+
+
+def drain(max_seconds=30.0, ignore_schedule=False, clickhouse=None):
+    """Flush batches until the outbox has nothing due (or an error, or ``max_seconds``)."""
+    deadline = time.monotonic() + max_seconds
+    total = FlushResult()
+    while time.monotonic() < deadline:
+        result = flush(ignore_schedule=ignore_schedule, clickhouse=clickhouse)
+        for name in ("taken", "delivered", "failed", "deferred", "rows", "inserts"):
+            setattr(total, name, getattr(total, name) + getattr(result, name))
+        if result.error:
+            total.error = result.error
+            break
+        if result.taken == 0 or result.delivered + result.failed == 0:
+            break
+    return total

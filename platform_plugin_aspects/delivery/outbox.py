@@ -1,0 +1,50 @@
+"""
+The request-path half of delivery: record a change, schedule a flush after commit.
+
+This is all a receiver ever does — one small INSERT into the LMS database inside the caller's
+transaction (or nothing when the sink is disabled). No serialisation, no network call per change:
+at most one Celery message per process per flush window.
+"""
+
+import threading
+import time
+
+from django.conf import settings
+from django.db import transaction
+
+from ..models import OutboxEntry
+from ..sinks import get_sink
+
+_schedule_lock = threading.Lock()
+_next_flush_at = 0.0
+
+
+def record_change(sink_name, object_key, action=OutboxEntry.UPSERT, payload=None):
+    """Queue "``object_key`` of ``sink_name`` changed" if that sink is enabled; returns whether it did."""
+    if not get_sink(sink_name).is_enabled():
+        return False
+    OutboxEntry.objects.create(sink=sink_name, object_key=str(object_key)[:255], action=action, payload=payload)
+    transaction.on_commit(schedule_flush)
+    return True
+
+
+def schedule_flush():
+    """
+    Ask a worker to flush soon, at most once per ASPECTS_FLUSH_DELAY_SECS per process.
+
+    Every change committed before the scheduled flush starts is picked up by it, so later changes
+    in the same window need no message of their own. (Eager Celery, in tests, flushes each time.)
+    """
+    global _next_flush_at  # pylint: disable=global-statement
+    from ..tasks import flush_outbox  # pylint: disable=import-outside-toplevel
+
+    delay = float(getattr(settings, "ASPECTS_FLUSH_DELAY_SECS", 0.2))
+    if getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False):
+        flush_outbox.apply()
+        return
+    now = time.monotonic()
+    with _schedule_lock:
+        if now < _next_flush_at:
+            return
+        _next_flush_at = now + delay
+    flush_outbox.apply_async(countdown=delay)
