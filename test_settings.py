@@ -46,7 +46,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": str(VAR_DIR / "lms.sqlite3"),
+            "NAME": os.environ.get("ASPECTS_DB_NAME") or str(VAR_DIR / "lms.sqlite3"),
             "TEST": {"NAME": str(VAR_DIR / "test_lms.sqlite3")},
             "OPTIONS": {"timeout": 30},
         }
@@ -59,6 +59,8 @@ def _local_clickhouse_url():
 
 
 SECRET_KEY = "stand-in-lms-not-secret"
+# The stand-in LMS creates thousands of users in tests and benchmarks: a fast hasher.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 DEBUG = True
 USE_TZ = True
 TIME_ZONE = "UTC"
@@ -159,6 +161,7 @@ SUPERSET_CONFIG = {
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/5")
 CELERY_TASK_ALWAYS_EAGER = os.environ.get("CELERY_TASK_ALWAYS_EAGER", "1") == "1"
 CELERY_TASK_EAGER_PROPAGATES = True
+ASPECTS_CELERY_QUEUE = os.environ.get("ASPECTS_CELERY_QUEUE", "aspects.lms")
 
 ENV_TOKENS = {}
 plugin_production.plugin_settings(__import__("sys").modules[__name__])

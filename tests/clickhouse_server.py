@@ -11,10 +11,17 @@ from platform_plugin_aspects.clickhouse.migrate import LEDGER_TABLE, MigrationRu
 TEST_DATABASE = "test_event_sink"
 
 
-def point_settings_at(url, database=TEST_DATABASE):
-    """Send the plugin (and any subprocess, via the environment) to ``url``/``database``."""
-    config = dict(settings.EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG, url=url, database=database)
-    settings.EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG = config
+def point_settings_at(url, database=TEST_DATABASE, **extra):
+    """
+    Send the plugin (and any subprocess, via the environment) to ``url``/``database``.
+
+    The settings dict is updated in place so it holds whatever settings-override layers are active.
+    """
+    config = settings.EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG
+    for key in ("retries", "retry_backoff_secs", "timeout_secs"):
+        if key not in extra and key in config and key != "timeout_secs":
+            del config[key]
+    config.update(url=url, database=database, **extra)
     os.environ["CLICKHOUSE_URL"] = url
     os.environ["CLICKHOUSE_DATABASE"] = database
     reset_connections()

@@ -229,7 +229,7 @@ def test_waffle_flag_enables_a_sink(settings):
     assert [r["name"] for r in current("taxonomy")] == ["on"]
 
 
-def test_bad_row_is_kept_with_reason_and_does_not_poison_its_batch():
+def test_bad_row_is_kept_with_reason_and_does_not_poison_its_batch(huge_tag_ids):
     taxonomy = Taxonomy.objects.create(name="Big")
     with transaction.atomic():
         good = Tag.objects.create(taxonomy=taxonomy, value="fits")

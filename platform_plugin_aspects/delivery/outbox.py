@@ -47,4 +47,4 @@ def schedule_flush():
         if now < _next_flush_at:
             return
         _next_flush_at = now + delay
-    flush_outbox.apply_async(countdown=delay)
+    flush_outbox.apply_async(countdown=delay, queue=getattr(settings, "ASPECTS_CELERY_QUEUE", None) or None)

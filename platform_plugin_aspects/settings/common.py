@@ -183,3 +183,26 @@ def plugin_settings(settings):
     # .. setting_description: Debounce before a scheduled flush runs, so changes that arrive together
     #    go out in one insert per table.
     _default(settings, "ASPECTS_FLUSH_DELAY_SECS", 0.2)
+    # .. setting_name: ASPECTS_CELERY_QUEUE
+    # .. setting_default: None
+    # .. setting_description: Celery queue for the flush task (None: the platform's default queue).
+    _default(settings, "ASPECTS_CELERY_QUEUE", None)
+    # .. setting_name: ASPECTS_PLATFORM_PATHS
+    # .. setting_default: {}
+    # .. setting_description: Overrides for where the platform's signals and modulestore live
+    #    (keys: course_published_signal, course_deleted_signal, enroll_status_change_signal,
+    #    user_retire_lms_misc_signal, modulestore, detached_xblock_types). Defaults are edx-platform's.
+    _default(settings, "ASPECTS_PLATFORM_PATHS", {})
+    # .. toggle_name: ASPECTS_ENABLE_PII
+    # .. toggle_implementation: DjangoSetting
+    # .. toggle_default: False
+    # .. toggle_description: Allow usernames in tables that are not PII sinks (course_enrollment.username).
+    #    PII sinks (user_profile, external_id) still need their own flag or setting.
+    # .. toggle_use_cases: open_edx
+    # .. toggle_creation_date: 2026-11-24
+    _default(settings, "ASPECTS_ENABLE_PII", False)
+    # .. setting_name: ASPECTS_USER_PROFILE_META_KEYS
+    # .. setting_default: []
+    # .. setting_description: Keys of UserProfile.meta (JSON) copied to user_profile.meta; everything
+    #    else (notably the session ids the platform keeps there) stays in the LMS.
+    _default(settings, "ASPECTS_USER_PROFILE_META_KEYS", [])

@@ -1,0 +1,72 @@
+"""``manage.py flush_clickhouse_outbox``: deliver pending changes now, or keep delivering them."""
+
+import signal
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from ...clickhouse import ClickHouseError
+from ...delivery.flusher import drain
+from ...models import OutboxEntry
+
+
+class Command(BaseCommand):
+    help = (
+        "Deliver the changes waiting in the plugin's outbox to ClickHouse.\n\n"
+        "Receivers only record 'this object changed' in the LMS database; a Celery task normally "
+        "delivers it within a second. Use this command to drain what is left after an outage, to run "
+        "delivery without Celery (--loop), or to replay entries ClickHouse rejected once the cause is "
+        "fixed (--retry-failed).\n\n"
+        "Examples:\n"
+        "  manage.py lms flush_clickhouse_outbox                # deliver everything due now, then exit\n"
+        "  manage.py lms flush_clickhouse_outbox --now          # ignore back-off after an outage\n"
+        "  manage.py lms flush_clickhouse_outbox --loop         # a delivery worker without Celery\n"
+        "  manage.py lms flush_clickhouse_outbox --list-failed  # rows ClickHouse refused, with reasons\n"
+        "  manage.py lms flush_clickhouse_outbox --retry-failed # queue them again"
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--now", action="store_true", help="deliver entries still in back-off too")
+        parser.add_argument("--loop", action="store_true", help="keep running, polling the outbox (Ctrl-C stops)")
+        parser.add_argument("--interval", type=float, default=0.25, help="seconds between polls with --loop")
+        parser.add_argument("--list-failed", action="store_true", help="show rejected entries and their reasons")
+        parser.add_argument("--retry-failed", action="store_true", help="queue rejected entries for another attempt")
+
+    def handle(self, *args, **options):
+        if options["list_failed"]:
+            for entry in OutboxEntry.objects.filter(failed=True).order_by("id"):
+                self.stdout.write(f"{entry.id}\t{entry.sink}\t{entry.object_key}\t{entry.last_error}")
+            return
+        if options["retry_failed"]:
+            count = OutboxEntry.objects.filter(failed=True).update(failed=False, next_attempt_at=timezone.now())
+            self.stdout.write(f"{count} rejected entries queued again")
+        if options["loop"]:
+            self._loop(options["interval"], options["now"])
+            return
+        try:
+            result = drain(max_seconds=3600, ignore_schedule=options["now"])
+        except ClickHouseError as exc:
+            raise CommandError(str(exc)) from exc
+        self.stdout.write(
+            f"delivered {result.delivered}, rejected {result.failed}, deferred {result.deferred} "
+            f"({result.rows} rows in {result.inserts} inserts); still queued: {OutboxEntry.objects.count()}"
+        )
+        if result.error:
+            raise CommandError(f"ClickHouse unavailable, entries kept for later: {result.error}")
+
+    def _loop(self, interval, ignore_schedule):
+        stop = {"now": False}
+
+        def request_stop(*_):
+            stop["now"] = True
+
+        signal.signal(signal.SIGTERM, request_stop)
+        signal.signal(signal.SIGINT, request_stop)
+        self.stdout.write(f"delivering every {interval}s; Ctrl-C to stop")
+        while not stop["now"]:
+            result = drain(max_seconds=30, ignore_schedule=ignore_schedule)
+            if result.delivered or result.failed or result.error:
+                self.stdout.write(f"{timezone.now():%H:%M:%S} delivered {result.delivered} rejected {result.failed}"
+                                  + (f" error: {result.error}" if result.error else ""))
+            time.sleep(interval)

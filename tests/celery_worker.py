@@ -1,0 +1,40 @@
+"""A real Celery worker (Redis broker) running the stand-in LMS against the test databases."""
+
+import os
+import subprocess
+import sys
+import uuid
+from contextlib import contextmanager
+
+from django.conf import settings
+from django.db import connection
+
+from tests.lms.celery import app
+
+
+@contextmanager
+def real_worker(concurrency=1):
+    """Run a worker on a fresh queue; the calling process stops running tasks eagerly meanwhile."""
+    queue = f"aspects.test.{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "ASPECTS_DB_NAME": connection.settings_dict["NAME"],
+        "ASPECTS_CELERY_QUEUE": queue,
+        "CELERY_TASK_ALWAYS_EAGER": "0",
+        "CLICKHOUSE_URL": settings.EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG["url"],
+        "CLICKHOUSE_DATABASE": settings.EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG["database"],
+    }
+    process = subprocess.Popen(  # pylint: disable=consider-using-with
+        [sys.executable, "-m", "celery", "-A", "tests.lms.celery", "worker", "-P", "solo", "-Q", queue,
+         "--without-heartbeat", "--without-gossip", "--without-mingle", "-l", "WARNING"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    saved = (app.conf.task_always_eager, settings.CELERY_TASK_ALWAYS_EAGER, settings.ASPECTS_CELERY_QUEUE)
+    app.conf.task_always_eager = settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.ASPECTS_CELERY_QUEUE = queue
+    try:
+        yield process
+    finally:
+        app.conf.task_always_eager, settings.CELERY_TASK_ALWAYS_EAGER, settings.ASPECTS_CELERY_QUEUE = saved
+        process.terminate()
+        process.wait(timeout=30)
