@@ -29,7 +29,7 @@ clickhouse-stop:  ## stop the local ClickHouse (data is kept)
 
 lmsdb: venv  ## create the stand-in LMS database and tables
 	@$(PY) -m tests.lms.createdb
-	@$(PY) manage.py migrate --run-syncdb -v 0
+	@$(PY) manage.py migrate -v 0
 
 demo: clickhouse lmsdb  ## set everything up and run the demo on the local ClickHouse + stand-in LMS
 	$(PY) manage.py migrate_clickhouse

@@ -112,7 +112,11 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"platform_plugin_aspects": {"handlers": ["console"], "level": os.environ.get("ASPECTS_LOG_LEVEL", "WARNING")}},
+    "loggers": {
+        "platform_plugin_aspects": {"handlers": ["console"], "level": os.environ.get("ASPECTS_LOG_LEVEL", "WARNING")},
+        # Sink switches are read in workers too; edx-toggles warns on every request-less flag read.
+        "edx_toggles": {"level": "ERROR"},
+    },
 }
 
 # The plugin's own defaults, exactly as edx-platform's plugin loader would apply them...
