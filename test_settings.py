@@ -167,5 +167,8 @@ CELERY_TASK_ALWAYS_EAGER = os.environ.get("CELERY_TASK_ALWAYS_EAGER", "1") == "1
 CELERY_TASK_EAGER_PROPAGATES = True
 ASPECTS_CELERY_QUEUE = os.environ.get("ASPECTS_CELERY_QUEUE", "aspects.lms")
 
+# Tests flip waffle flags and expect the next save to see it.
+ASPECTS_SWITCH_CACHE_SECS = float(os.environ.get("ASPECTS_SWITCH_CACHE_SECS", 0))
+
 ENV_TOKENS = {}
 plugin_production.plugin_settings(__import__("sys").modules[__name__])

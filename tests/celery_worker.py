@@ -13,7 +13,7 @@ from tests.lms.celery import app
 
 
 @contextmanager
-def real_worker(concurrency=1):
+def real_worker(log_file=None):
     """Run a worker on a fresh queue; the calling process stops running tasks eagerly meanwhile."""
     queue = f"aspects.test.{uuid.uuid4().hex[:8]}"
     env = {
@@ -26,8 +26,8 @@ def real_worker(concurrency=1):
     }
     process = subprocess.Popen(  # pylint: disable=consider-using-with
         [sys.executable, "-m", "celery", "-A", "tests.lms.celery", "worker", "-P", "solo", "-Q", queue,
-         "--without-heartbeat", "--without-gossip", "--without-mingle", "-l", "WARNING"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+         "--without-heartbeat", "--without-gossip", "--without-mingle", "-l", "INFO" if log_file else "WARNING"],
+        env=env, stdout=log_file or subprocess.DEVNULL, stderr=subprocess.STDOUT if log_file else subprocess.DEVNULL,
     )
     saved = (app.conf.task_always_eager, settings.CELERY_TASK_ALWAYS_EAGER, settings.ASPECTS_CELERY_QUEUE)
     app.conf.task_always_eager = settings.CELERY_TASK_ALWAYS_EAGER = False

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECS = 300
 MAX_MISSING_ATTEMPTS = 8
+LEASE_SECS = 120
 
 
 @dataclass
@@ -55,11 +56,24 @@ def backoff(attempts):
     return min(MAX_BACKOFF_SECS, 2 ** max(0, attempts - 1))
 
 
-def _due_entries(limit, ignore_schedule):
-    queryset = OutboxEntry.objects.filter(failed=False)
-    if not ignore_schedule:
-        queryset = queryset.filter(next_attempt_at__lte=timezone.now())
-    return list(queryset.select_for_update(skip_locked=True).order_by("id")[:limit])
+def _claim_entries(limit, ignore_schedule):
+    """
+    Take up to ``limit`` due entries for this flush, in a transaction of a few milliseconds.
+
+    Claimed entries get a lease (their next attempt moves LEASE_SECS ahead), so other flushers skip
+    them while this one talks to ClickHouse without holding database locks; if this worker dies,
+    the lease runs out and another worker delivers them (at least once; versions make that safe).
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        queryset = OutboxEntry.objects.filter(failed=False)
+        if not ignore_schedule:
+            queryset = queryset.filter(next_attempt_at__lte=now)
+        entries = list(queryset.select_for_update(skip_locked=True).order_by("id")[:limit])
+        if entries:
+            OutboxEntry.objects.filter(id__in=[entry.id for entry in entries]).update(
+                next_attempt_at=now + datetime.timedelta(seconds=LEASE_SECS))
+    return entries
 
 
 def _coalesce(entries):
@@ -145,39 +159,41 @@ def flush(limit=None, ignore_schedule=False, clickhouse=None):
     limit = limit or int(getattr(settings, "ASPECTS_OUTBOX_BATCH_SIZE", 5000))
     result = FlushResult()
     clickhouse = clickhouse or get_clickhouse()
+    entries = _claim_entries(limit, ignore_schedule)
+    version = time.time_ns()  # taken just before reading state: a read that starts later wins
+    result.taken = len(entries)
+    if not entries:
+        return result
+    plan = _coalesce(entries)
+    try:
+        batch, missing = build_rows(plan, clickhouse)
+        errors, result.inserts = write_batch(batch, clickhouse, version)
+    except ClickHouseError as exc:
+        _postpone(entries, str(exc))
+        _record_status(plan, error=str(exc))
+        result.error = str(exc)
+        log.warning("Outbox flush postponed (%d entries): %s", len(entries), exc)
+        return result
+    result.rows = len(batch)
+    failed, deferred, done_ids = [], [], []
+    for entry in entries:
+        origin = (entry.sink, entry.object_key)
+        if origin in errors:
+            entry.failed, entry.last_error, entry.attempts = True, errors[origin][:2000], entry.attempts + 1
+            failed.append(entry)
+        elif origin in missing and getattr(get_sink(entry.sink), "retry_missing", False) \
+                and entry.attempts < MAX_MISSING_ATTEMPTS:
+            deferred.append(entry)
+        else:
+            done_ids.append(entry.id)
     with transaction.atomic():
-        entries = _due_entries(limit, ignore_schedule)
-        result.taken = len(entries)
-        if not entries:
-            return result
-        plan = _coalesce(entries)
-        version = time.time_ns()
-        try:
-            batch, missing = build_rows(plan, clickhouse)
-            errors, result.inserts = write_batch(batch, clickhouse, version)
-        except ClickHouseError as exc:
-            _postpone(entries, str(exc))
-            _record_status(plan, error=str(exc))
-            result.error = str(exc)
-            log.warning("Outbox flush postponed (%d entries): %s", len(entries), exc)
-            return result
-        result.rows = len(batch)
-        failed_ids, deferred = [], []
-        for entry in entries:
-            origin = (entry.sink, entry.object_key)
-            if origin in errors:
-                entry.failed, entry.last_error, entry.attempts = True, errors[origin][:2000], entry.attempts + 1
-                failed_ids.append(entry.id)
-                entry.save(update_fields=["failed", "last_error", "attempts"])
-            elif origin in missing and getattr(get_sink(entry.sink), "retry_missing", False) \
-                    and entry.attempts < MAX_MISSING_ATTEMPTS:
-                deferred.append(entry)
+        if failed:
+            OutboxEntry.objects.bulk_update(failed, ["failed", "last_error", "attempts"])
         if deferred:
             _postpone(deferred, "object not found yet")
-        done_ids = [e.id for e in entries if e.id not in set(failed_ids) | {d.id for d in deferred}]
         OutboxEntry.objects.filter(id__in=done_ids).delete()
-        result.delivered, result.failed, result.deferred = len(done_ids), len(failed_ids), len(deferred)
         _record_status(plan, delivered=len(done_ids))
+    result.delivered, result.failed, result.deferred = len(done_ids), len(failed), len(deferred)
     return result
 
 

@@ -187,6 +187,11 @@ def plugin_settings(settings):
     # .. setting_default: None
     # .. setting_description: Celery queue for the flush task (None: the platform's default queue).
     _default(settings, "ASPECTS_CELERY_QUEUE", None)
+    # .. setting_name: ASPECTS_SWITCH_CACHE_SECS
+    # .. setting_default: 5
+    # .. setting_description: How long a process remembers a sink's waffle flag state (receivers
+    #    check it on every save). A flipped flag takes effect within this many seconds.
+    _default(settings, "ASPECTS_SWITCH_CACHE_SECS", 5)
     # .. setting_name: ASPECTS_PLATFORM_PATHS
     # .. setting_default: {}
     # .. setting_description: Overrides for where the platform's signals and modulestore live

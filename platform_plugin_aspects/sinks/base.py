@@ -11,6 +11,7 @@ bookkeeping live in ``delivery``.
 import datetime
 import json
 import logging
+import time
 from decimal import Decimal
 
 from django.conf import settings
@@ -78,6 +79,27 @@ def to_json(value):
     return json.dumps(value, default=default, ensure_ascii=False, sort_keys=True)
 
 
+_flag_cache = {}
+
+
+def flag_is_on(name):
+    """
+    A waffle flag's state, remembered for ASPECTS_SWITCH_CACHE_SECS (default 5 s) per process.
+
+    Receivers check their sink's switch on every model save; a full waffle lookup costs about
+    half a millisecond, which would be most of the receiver's budget. Flipping a flag therefore
+    takes effect within a few seconds rather than instantly.
+    """
+    ttl = float(getattr(settings, "ASPECTS_SWITCH_CACHE_SECS", 5))
+    now = time.monotonic()
+    cached = _flag_cache.get(name)
+    if cached and now - cached[1] < ttl:
+        return cached[0]
+    state = WaffleFlag(name, __name__).is_enabled()
+    _flag_cache[name] = (state, now)
+    return state
+
+
 class RowBatch:
     """
     Rows to insert, grouped by (table, columns), each remembering the change it came from.
@@ -123,8 +145,7 @@ class Sink:
     def is_enabled(self):
         """On when EVENT_SINK_CLICKHOUSE_<NAME>_ENABLED is true or the waffle flag is on, and the model exists."""
         setting = getattr(settings, f"EVENT_SINK_CLICKHOUSE_{self.name.upper()}_ENABLED", False)
-        enabled = bool(setting) or WaffleFlag(sink_flag_name(self.name), __name__).is_enabled()
-        return enabled and self.model() is not None
+        return (bool(setting) or flag_is_on(sink_flag_name(self.name))) and self.model() is not None
 
     # -- reading the platform ----------------------------------------------------------------
     def queryset(self):

@@ -1,0 +1,237 @@
+"""
+Live delivery benchmark: N profile changes through receivers → outbox → a REAL Celery worker
+(Redis broker) → the local ClickHouse, measured end to end.
+
+Prints:
+* commit → queryable latency p50/p95/p99 (a poller sees each change's row, or a newer version of
+  the same object, in ClickHouse);
+* inserts per table per second (each flush writes one version per table);
+* receiver overhead per change: the same ``profile.save()`` timed with the plugin's receivers
+  connected and disconnected, in the same run;
+* changes per second sustained (first commit → last change queryable).
+
+Usage (MariaDB on 127.0.0.1:3306 is used when it runs)::
+
+    python benchmarks/live_delivery.py [--changes 20000] [--users 2000] [--producers 2]
+
+Targets (issue #3): p95 ≤ 1 s, ≤ 1 insert per table per second, receiver overhead ≤ 1 ms p99,
+≥ 2,000 changes/s on one worker.
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import threading
+import time
+from collections import defaultdict, deque
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "test_settings")
+os.environ.setdefault("ASPECTS_DB_NAME", "aspects_bench_live")
+
+
+def percentile(values, pct):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))] if ordered else float("nan")
+
+
+def main():  # pylint: disable=too-many-locals,too-many-statements
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--changes", type=int, default=20000)
+    parser.add_argument("--users", type=int, default=2000)
+    parser.add_argument("--producers", type=int, default=2, help="processes committing changes concurrently")
+    parser.add_argument("--overhead-samples", type=int, default=2000)
+    args = parser.parse_args()
+
+    from platform_plugin_aspects.clickhouse.local_server import LocalClickHouse  # noqa: E402
+
+    server = LocalClickHouse(ROOT / "var" / "bench-clickhouse")
+    url = server.start()
+    os.environ["CLICKHOUSE_URL"], os.environ["CLICKHOUSE_DATABASE"] = url, "bench_live"
+    subprocess_env_db = os.environ["ASPECTS_DB_NAME"]
+
+    import django
+
+    from tests.lms import createdb  # noqa: F401  (creates the MySQL database if needed)
+
+    django.setup()
+    from django.conf import settings
+    from django.contrib.auth.models import User
+    from django.core.management import call_command
+    from django.db import connection
+    from django.db.models.signals import post_save
+    from waffle.models import Flag
+
+    from platform_plugin_aspects.clickhouse import get_clickhouse
+    from platform_plugin_aspects.models import OutboxEntry
+    from tests.celery_worker import real_worker
+    from tests.lms.student.models import UserProfile
+
+    call_command("migrate", verbosity=0)
+    call_command("migrate_clickhouse", stdout=open(os.devnull, "w"))
+    clickhouse = get_clickhouse()
+    clickhouse.command("TRUNCATE TABLE user_profile")
+    OutboxEntry.objects.all().delete()
+    Flag.objects.filter(name__startswith="event_sink_clickhouse.").delete()
+    settings.EVENT_SINK_CLICKHOUSE_USER_PROFILE_ENABLED = False
+
+    print(f"database {connection.vendor} {subprocess_env_db}, ClickHouse {url}; preparing {args.users} users...")
+    if User.objects.count() < args.users:
+        users = [User(username=f"bench{i}", email=f"bench{i}@example.com") for i in range(User.objects.count(),
+                                                                                         args.users)]
+        User.objects.bulk_create(users, batch_size=1000)
+    profiles_missing = User.objects.filter(profile__isnull=True)
+    UserProfile.objects.bulk_create([UserProfile(user=u, name="start") for u in profiles_missing], batch_size=1000)
+    profiles = list(UserProfile.objects.order_by("id")[: args.users])
+
+    # -- receiver overhead: same save, plugin receivers disconnected vs connected -------------
+    def time_saves(samples):
+        costs = []
+        for i in range(samples):
+            profile = profiles[i % len(profiles)]
+            profile.name = f"overhead-{i}"
+            started = time.perf_counter_ns()
+            profile.save()
+            costs.append((time.perf_counter_ns() - started) / 1e6)
+        return costs
+
+    receivers = [r for r in post_save._live_receivers(UserProfile)[0]]  # pylint: disable=protected-access
+    assert receivers, "plugin receivers are not connected"
+    Flag.objects.create(name="event_sink_clickhouse.user_profile.enabled", everyone=True)
+    from platform_plugin_aspects.delivery import outbox
+
+    # Measure the receiver as in production: tasks go to the broker (not run inline), flags cached.
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.ASPECTS_SWITCH_CACHE_SECS = 5
+    outbox._next_flush_at = float("inf")  # and not the one broker round trip of the first schedule
+    post_save.disconnect(dispatch_uid="aspects.save.user_profile", sender=UserProfile)
+    time_saves(200)  # warm-up
+    without = time_saves(args.overhead_samples)
+    from platform_plugin_aspects.signals import _on_save
+
+    post_save.connect(_on_save("user_profile"), sender=UserProfile, weak=False, dispatch_uid="aspects.save.user_profile")
+    with_plugin = time_saves(args.overhead_samples)
+    OutboxEntry.objects.all().delete()
+    outbox._next_flush_at = 0.0
+    connection.close()
+
+    # -- live run with a real worker ------------------------------------------------------
+    pending = defaultdict(deque)  # profile id → deque of (seq, commit time)
+    latencies, lock = [], threading.Lock()
+    done = threading.Event()
+    per_producer = args.changes // args.producers
+    total = per_producer * args.producers
+
+    def producer(index, channel):
+        """A separate process, like one LMS web worker: commits changes, reports (profile, seq, time)."""
+        from django.db import connection as child_connection
+
+        child_connection.close()  # never share the parent's socket
+        own = profiles[index::args.producers]  # one writer per profile: commit order = seq order
+        for n in range(per_producer):
+            seq = index * per_producer + n
+            profile = own[n % len(own)]
+            profile.name = f"bench-{seq}"
+            channel.put((profile.id, seq, time.monotonic()))  # before the save: delivery can beat save()
+            profile.save()
+        channel.put(None)
+        child_connection.close()
+
+    def collect(channel):
+        """Move what producers reported into ``pending`` (parent process)."""
+        finished = 0
+        while True:
+            item = channel.get()
+            if item is None:
+                finished += 1
+                if finished == args.producers:
+                    return
+                continue
+            with lock:
+                pending[item[0]].append((item[1], item[2]))
+
+    def poller(start_version):
+        poll_clickhouse = get_clickhouse()
+        last, seen = start_version, set()
+        overlap = 3 * 10**9  # versions are flush start times; a flush's rows can land after a newer one's
+        while not done.is_set():
+            rows = poll_clickhouse.query(
+                "SELECT id, name, version FROM user_profile WHERE version > {v:UInt64}",
+                {"v": max(start_version, last - overlap)})
+            now = time.monotonic()
+            with lock:
+                for profile_id, name, version in rows:
+                    last = max(last, version)
+                    if (profile_id, name) in seen:
+                        continue
+                    seq = int(name.split("-")[1]) if name.startswith("bench-") else -1
+                    # The row shows the state after commit `seq`: that commit and every earlier
+                    # commit of the same profile (in commit order) are now queryable.
+                    queue = pending[profile_id]
+                    if any(entry[0] == seq for entry in queue):  # (not yet reported: next poll sees it)
+                        seen.add((profile_id, name))
+                        while queue:
+                            entry = queue.popleft()
+                            latencies.append(now - entry[1])
+                            if entry[0] == seq:
+                                break
+                if len(latencies) >= total:
+                    done.set()
+            time.sleep(0.02)
+
+    start_version = time.time_ns()
+    with real_worker(open(ROOT / "var" / "bench-worker.log", "w")):
+        poll_thread = threading.Thread(target=poller, args=(start_version,), daemon=True)
+        poll_thread.start()
+        import multiprocessing
+
+        channel = multiprocessing.get_context("fork").Queue()
+        collector = threading.Thread(target=collect, args=(channel,), daemon=True)
+        collector.start()
+        started = time.monotonic()
+        processes = [multiprocessing.get_context("fork").Process(target=producer, args=(i, channel))
+                     for i in range(args.producers)]
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join()
+        produced = time.monotonic() - started
+        collector.join(timeout=30)
+        done.wait(timeout=120)
+        finished = time.monotonic() - started
+    versions = clickhouse.query("SELECT uniqExact(version) FROM user_profile WHERE version > {v:UInt64}",
+                                {"v": start_version})[0][0]
+    rows_written = clickhouse.query("SELECT count() FROM user_profile WHERE version > {v:UInt64}",
+                                    {"v": start_version})[0][0]
+
+    unresolved = [(pid, q[0][0]) for pid, q in pending.items() if q]
+    if unresolved and os.environ.get("BENCH_DEBUG"):
+        pid, seq = unresolved[0]
+        print("unresolved", len(unresolved), "e.g. profile", pid, "seq", seq, list(pending[pid]))
+        print(clickhouse.query("SELECT name, version, _part FROM user_profile WHERE id = {i:Int32} ORDER BY version",
+                               {"i": pid}))
+
+    def ms(value):
+        return f"{value * 1000:.0f} ms"
+
+    overhead = [a - b for a, b in zip(sorted(with_plugin), sorted(without))]
+    print(f"\n== live delivery: {total} profile changes, {args.producers} producer processes, 1 Celery worker ==")
+    print(f"changes seen in ClickHouse      {len(latencies)}/{total}")
+    print(f"commit → queryable latency      p50 {ms(percentile(latencies, 50))}  p95 {ms(percentile(latencies, 95))}"
+          f"  p99 {ms(percentile(latencies, 99))}   (target p95 ≤ 1000 ms)")
+    print(f"sustained                       {total / finished:,.0f} changes/s (producers alone: "
+          f"{total / produced:,.0f} commits/s)   (target ≥ 2,000/s)")
+    print(f"inserts into user_profile       {versions} in {finished:.1f}s = {versions / finished:.2f}/s, "
+          f"{rows_written} rows (coalesced from {total} changes)   (target ≤ 1/s)")
+    print(f"profile.save() without plugin   p50 {statistics.median(without):.3f} ms  p99 {percentile(without, 99):.3f} ms")
+    print(f"profile.save() with plugin      p50 {statistics.median(with_plugin):.3f} ms  p99 "
+          f"{percentile(with_plugin, 99):.3f} ms")
+    print(f"receiver overhead per change    p50 {statistics.median(overhead):.3f} ms  p99 {percentile(overhead, 99):.3f} ms"
+          f"   (target p99 ≤ 1 ms)")
+
+
+if __name__ == "__main__":
+    main()
