@@ -58,12 +58,13 @@ class Sender:  # pylint: disable=too-many-instance-attributes
         # The sender has its own back-off: one quick retry in the client is enough.
         self.clickhouse_overrides = {"retries": 1, **(clickhouse_overrides or {})}
         self.spool = Spool(spool_dir)
-        self.stats = {"stored": 0, "rejected": 0, "spooled": 0, "failures": 0}
         self._reset_runtime()
         _SENDERS.add(self)
 
     def _reset_runtime(self):
+        self.stats = {"stored": 0, "rejected": 0, "spooled": 0, "failures": 0}
         self._buffer = deque()
+        self._cycling = False
         self._wake = threading.Event()
         self._start_lock = threading.Lock()
         self._thread = None
@@ -98,13 +99,18 @@ class Sender:  # pylint: disable=too-many-instance-attributes
         self.spool.after_fork()
 
     def flush(self, timeout=10.0):
-        """Wake the thread and wait until the buffer is empty (True) or ``timeout`` passes (False)."""
+        """
+        Wake the thread and wait until the buffer is empty and the batch in flight is done.
+
+        True when everything was handed over (stored, rejected or spooled), False on timeout.
+        """
         deadline = time.monotonic() + timeout
-        self._wake.set()
-        while self._buffer and time.monotonic() < deadline:
+        while self._buffer or self._cycling:
+            if time.monotonic() > deadline:
+                return False
             self._wake.set()
             time.sleep(0.01)
-        return not self._buffer
+        return True
 
     def close(self, timeout=10.0):
         """Deliver (or spool) everything and stop the thread; used at exit."""
@@ -124,10 +130,13 @@ class Sender:  # pylint: disable=too-many-instance-attributes
             self._wake.wait(self.flush_interval)
             self._wake.clear()
             stopping = self._stopping
+            self._cycling = True
             try:
                 self._cycle(final=stopping)
             except Exception:  # pylint: disable=broad-except
                 log.exception("Tracking sender cycle failed; events stay buffered or spooled")
+            finally:
+                self._cycling = False
             if stopping:
                 return
 

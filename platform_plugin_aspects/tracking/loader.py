@@ -1,0 +1,264 @@
+"""
+Load past ``tracking.log`` files (plain or gzip-rotated) into ``tracking_events``.
+
+* Every line is stored or rejected, never skipped: bad UTF-8, no JSON, malformed JSON, no time, too
+  big — each goes to ``tracking_rejects`` with its reason, file and byte offset, and loading goes on.
+* Resumable: after each stored batch the file's checkpoint (fingerprint of its first line + byte
+  offset in the uncompressed stream) is written to ``tracking_load_checkpoints``. The fingerprint
+  follows a file through rotation (``tracking.log`` -> ``tracking.log.1`` -> ``.2.gz``), so a file
+  loaded halfway and then rotated resumes where it stopped. Gzip files are immutable, so a finished
+  one is marked complete; a plain file may still grow and is re-read from its offset next time.
+* Idempotent: the event id is derived from the event itself, so a batch stored twice (a crash
+  between insert and checkpoint, overlap with the live backend) counts once with ``FINAL``.
+* Fast: lines are parsed in this thread while the previous batch is inserted by another.
+"""
+
+import glob
+import gzip
+import hashlib
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .events import Reject, Rejected, json_part, row_from_json
+from .store import store
+
+CHECKPOINTS_TABLE = "tracking_load_checkpoints"
+CHECKPOINT_COLUMNS = ("fingerprint", "path", "offset", "complete", "events", "rejects")
+
+
+@dataclass
+class FileResult:
+    """What happened to one file."""
+
+    path: str
+    events: int = 0  # stored by this run
+    rejects: int = 0
+    bytes_read: int = 0
+    skipped: str = ""
+    earlier_events: int = 0  # stored by earlier runs (from the checkpoint)
+    earlier_rejects: int = 0
+
+
+@dataclass
+class LoadResult:
+    """Totals of one run."""
+
+    files: list = field(default_factory=list)
+    seconds: float = 0.0
+    interrupted: bool = False
+
+    @property
+    def events(self):
+        return sum(f.events for f in self.files)
+
+    @property
+    def rejects(self):
+        return sum(f.rejects for f in self.files)
+
+    @property
+    def bytes_read(self):
+        return sum(f.bytes_read for f in self.files)
+
+
+def expand(patterns):
+    """Files matching the paths/globs, oldest first (rotation order), each once."""
+    found = set()
+    for pattern in patterns:
+        matches = glob.glob(os.path.expanduser(pattern))
+        if not matches:
+            raise FileNotFoundError(f"no file matches {pattern!r}")
+        found.update(m for m in matches if os.path.isfile(m))
+    return sorted(found, key=lambda p: (os.path.getmtime(p), p))
+
+
+def _open(path):
+    return gzip.open(path, "rb") if str(path).endswith(".gz") else open(path, "rb")  # pylint: disable=consider-using-with
+
+
+def fingerprint(path):
+    """A hash of the file's first line (uncompressed), or None for an empty file."""
+    with _open(path) as stream:
+        first = stream.readline(4096)
+    return hashlib.sha256(first).hexdigest()[:32] if first else None
+
+
+class Progress:
+    """One status line on stderr: MB done, %, events/s, MB/s, ETA."""
+
+    def __init__(self, total_bytes, stream=None, enabled=True, every=0.5):
+        self.total = max(total_bytes, 1)
+        self.stream = stream or sys.stderr
+        self.enabled = enabled
+        self.every = every if self.stream.isatty() else 10.0
+        self.started = time.monotonic()
+        self._last = 0.0
+
+    def update(self, done_bytes, events, force=False):
+        """Redraw at most every ``every`` seconds."""
+        now = time.monotonic()
+        if not self.enabled or (not force and now - self._last < self.every):
+            return
+        self._last = now
+        elapsed = max(now - self.started, 1e-6)
+        rate = done_bytes / elapsed
+        eta = (self.total - done_bytes) / rate if rate else 0
+        line = (f"{done_bytes / 1e6:9.1f}/{self.total / 1e6:.1f} MB {100 * done_bytes / self.total:5.1f}%  "
+                f"{events / elapsed:9,.0f} events/s  {rate / 1e6:6.1f} MB/s  ETA {int(eta) // 60}:{int(eta) % 60:02d}")
+        end = "\r" if self.stream.isatty() and not force else "\n"
+        self.stream.write(line + end)
+        self.stream.flush()
+
+
+class LogLoader:  # pylint: disable=too-many-instance-attributes
+    """Read tracking-log files and store their events (see the module docstring)."""
+
+    def __init__(self, clickhouse, batch_size=50_000, max_event_bytes=None, max_events=None,
+                 restart=False, progress_stream=None, show_progress=True):
+        self.clickhouse = clickhouse
+        self.batch_size = batch_size
+        self.max_event_bytes = max_event_bytes
+        self.max_events = max_events
+        self.restart = restart
+        self.progress_stream = progress_stream
+        self.show_progress = show_progress
+        self._seen = 0
+        self._done_bytes = 0
+
+    # -- checkpoints ----------------------------------------------------------------------------
+    def checkpoint(self, fp):
+        """``(offset, complete, events, rejects)`` recorded for a fingerprint (zeros when none)."""
+        rows = self.clickhouse.query(
+            f"SELECT offset, complete, events, rejects FROM {self.clickhouse.qualified(CHECKPOINTS_TABLE)} FINAL "
+            "WHERE fingerprint = {fp:String}",
+            {"fp": fp},
+        )
+        return tuple(rows[0]) if rows else (0, False, 0, 0)
+
+    def _save_checkpoint(self, fp, path, offset, complete, result):
+        self.clickhouse.insert(
+            CHECKPOINTS_TABLE,
+            [[fp, str(path), offset, complete, result.earlier_events + result.events,
+              result.earlier_rejects + result.rejects]],
+            CHECKPOINT_COLUMNS,
+        )
+
+    # -- loading ----------------------------------------------------------------------------------
+    def load(self, patterns):
+        """Load every file matching ``patterns``; returns a :class:`LoadResult`."""
+        paths = expand(patterns)
+        result = LoadResult()
+        started = time.monotonic()
+        progress = Progress(sum(os.path.getsize(p) for p in paths), self.progress_stream, self.show_progress)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tracking-loader") as inserter:
+            for path in paths:
+                result.files.append(self._load_file(path, inserter, progress))
+                if self.max_events is not None and self._seen >= self.max_events:
+                    result.interrupted = True
+                    break
+        progress.update(self._done_bytes, result.events, force=True)
+        result.seconds = time.monotonic() - started
+        return result
+
+    def _load_file(self, path, inserter, progress):  # pylint: disable=too-many-locals
+        result = FileResult(str(path))
+        fp = fingerprint(path)
+        if fp is None:
+            result.skipped = "empty"
+            return result
+        offset, complete, result.earlier_events, result.earlier_rejects = (
+            (0, False, 0, 0) if self.restart else self.checkpoint(fp)
+        )
+        if complete:
+            result.skipped = "already loaded"
+            self._done_bytes += os.path.getsize(path)
+            return result
+        is_gzip = str(path).endswith(".gz")
+        source = Path(path).name
+        pending = None
+        start_offset = offset
+        with open(path, "rb") as raw_file:
+            stream = gzip.GzipFile(fileobj=raw_file) if is_gzip else raw_file
+            self._skip(stream, offset, is_gzip)
+            counted_from = raw_file.tell()
+            texts, rejects = [], []
+            for line in stream:
+                if not line.endswith(b"\n") and not is_gzip:
+                    break  # a line still being written: next run reads it whole
+                line_offset = offset
+                offset += len(line)
+                self._seen += 1
+                self._read_line(line, line_offset, source, texts, rejects)
+                if len(texts) + len(rejects) >= self.batch_size or self._limit_reached():
+                    pending = self._submit(inserter, pending, (fp, path, offset, False, result), texts, rejects)
+                    texts, rejects = [], []
+                    now_at = raw_file.tell()
+                    self._done_bytes += now_at - counted_from
+                    counted_from = now_at
+                    progress.update(self._done_bytes, result.events)
+                    if self._limit_reached():
+                        break
+            else:
+                complete = is_gzip
+            pending = self._submit(inserter, pending, (fp, path, offset, complete, result), texts, rejects)
+            self._done_bytes += raw_file.tell() - counted_from
+        if pending is not None:
+            pending.result()
+        result.bytes_read = offset - start_offset
+        return result
+
+    def _limit_reached(self):
+        return self.max_events is not None and self._seen >= self.max_events
+
+    @staticmethod
+    def _skip(stream, offset, is_gzip):
+        if not offset:
+            return
+        if not is_gzip:
+            stream.seek(offset)
+            return
+        remaining = offset
+        while remaining:
+            chunk = stream.read(min(remaining, 1 << 20))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+
+    def _read_line(self, line, line_offset, source, texts, rejects):
+        """Append the line's event JSON to ``texts``, or a Reject to ``rejects``."""
+        line = line.rstrip(b"\r\n")
+        if not line.strip():
+            return
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            rejects.append(Reject(f"not UTF-8: invalid byte at position {exc.start}",
+                                  line.decode("utf-8", "backslashreplace"), len(line), source, line_offset))
+            return
+        try:
+            texts.append((json_part(text), line_offset))
+        except Rejected as exc:
+            rejects.append(Reject(str(exc), text, len(line), source, line_offset))
+
+    def _submit(self, inserter, pending, checkpoint, texts, rejects):
+        """Wait for the previous batch, then insert this one (and its checkpoint) in the background."""
+        if pending is not None:
+            pending.result()  # re-raises a failed insert here, before anything later is checkpointed
+        return inserter.submit(self._store_batch, checkpoint, texts, rejects)
+
+    def _store_batch(self, checkpoint, texts, rejects):
+        fp, path, offset, complete, result = checkpoint
+        source = Path(path).name
+        pairs = []
+        for text, line_offset in texts:
+            try:
+                pairs.append((text, row_from_json(text, source, self.max_event_bytes)))
+            except Rejected as exc:
+                rejects.append(Reject(str(exc), text, len(text.encode("utf-8")), source, line_offset))
+        stored, rejected = store(self.clickhouse, pairs, rejects)
+        result.events += stored
+        result.rejects += rejected
+        self._save_checkpoint(fp, path, offset, complete, result)
