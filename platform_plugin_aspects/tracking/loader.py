@@ -10,18 +10,23 @@ Load past ``tracking.log`` files (plain or gzip-rotated) into ``tracking_events`
   one is marked complete; a plain file may still grow and is re-read from its offset next time.
 * Idempotent: the event id is derived from the event itself, so a batch stored twice (a crash
   between insert and checkpoint, overlap with the live backend) counts once with ``FINAL``.
-* Fast: lines are parsed in this thread while the previous batch is inserted by another.
+* Fast: this process only splits the file into chunks of lines; ``workers`` processes parse and
+  insert them in parallel, and checkpoints advance in file order as chunks complete.
 """
 
 import glob
 import gzip
 import hashlib
+import multiprocessing
 import os
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from ..clickhouse import ClickHouse
 
 from .events import Reject, Rejected, json_part, row_from_json
 from .store import store
@@ -113,11 +118,58 @@ class Progress:
         self.stream.flush()
 
 
+def load_chunk(config, blob, base_offset, source, max_event_bytes):
+    """
+    Parse and store one chunk of log lines; returns ``(stored, rejected)``.
+
+    Runs in a worker process (or thread): it gets the raw bytes, not parsed objects, so the reading
+    process stays cheap and parsing scales with the workers. Every line is stored or rejected.
+    """
+    offset = base_offset
+    pairs, rejects = [], []
+    for line in blob.splitlines(keepends=True):
+        line_offset, offset = offset, offset + len(line)
+        line = line.rstrip(b"\r\n")
+        if not line.strip():
+            continue
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            rejects.append(Reject(f"not UTF-8: invalid byte at position {exc.start}",
+                                  line.decode("utf-8", "backslashreplace"), len(line), source, line_offset))
+            continue
+        try:
+            json_text = json_part(text)
+            pairs.append((json_text, row_from_json(json_text, source, max_event_bytes)))
+        except Rejected as exc:
+            rejects.append(Reject(str(exc), text, len(line), source, line_offset))
+    return store(_worker_clickhouse(config), pairs, rejects)
+
+
+_WORKER_CONNECTIONS = {}
+
+
+def _worker_clickhouse(config):
+    """One pooled connection per process and configuration."""
+    if config not in _WORKER_CONNECTIONS:
+        _WORKER_CONNECTIONS[config] = ClickHouse(config)
+    return _WORKER_CONNECTIONS[config]
+
+
+@dataclass
+class _Chunk:
+    fingerprint: str
+    path: str
+    end_offset: int
+    complete: bool
+    future: object
+
+
 class LogLoader:  # pylint: disable=too-many-instance-attributes
     """Read tracking-log files and store their events (see the module docstring)."""
 
     def __init__(self, clickhouse, batch_size=50_000, max_event_bytes=None, max_events=None,
-                 restart=False, progress_stream=None, show_progress=True):
+                 restart=False, progress_stream=None, show_progress=True, workers=0):
         self.clickhouse = clickhouse
         self.batch_size = batch_size
         self.max_event_bytes = max_event_bytes
@@ -125,6 +177,7 @@ class LogLoader:  # pylint: disable=too-many-instance-attributes
         self.restart = restart
         self.progress_stream = progress_stream
         self.show_progress = show_progress
+        self.workers = workers
         self._seen = 0
         self._done_bytes = 0
 
@@ -138,32 +191,38 @@ class LogLoader:  # pylint: disable=too-many-instance-attributes
         )
         return tuple(rows[0]) if rows else (0, False, 0, 0)
 
-    def _save_checkpoint(self, fp, path, offset, complete, result):
+    def _save_checkpoint(self, chunk, result):
         self.clickhouse.insert(
             CHECKPOINTS_TABLE,
-            [[fp, str(path), offset, complete, result.earlier_events + result.events,
-              result.earlier_rejects + result.rejects]],
+            [[chunk.fingerprint, chunk.path, chunk.end_offset, chunk.complete,
+              result.earlier_events + result.events, result.earlier_rejects + result.rejects]],
             CHECKPOINT_COLUMNS,
         )
 
     # -- loading ----------------------------------------------------------------------------------
+    def _executor(self):
+        """Worker processes (forked: no re-import, inherited settings), or one thread when workers=0."""
+        if self.workers:
+            return ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("fork"))
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="tracking-loader")
+
     def load(self, patterns):
         """Load every file matching ``patterns``; returns a :class:`LoadResult`."""
         paths = expand(patterns)
         result = LoadResult()
         started = time.monotonic()
         progress = Progress(sum(os.path.getsize(p) for p in paths), self.progress_stream, self.show_progress)
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tracking-loader") as inserter:
+        with self._executor() as executor:
             for path in paths:
-                result.files.append(self._load_file(path, inserter, progress))
-                if self.max_events is not None and self._seen >= self.max_events:
+                result.files.append(self._load_file(path, executor, progress))
+                if self._limit_reached():
                     result.interrupted = True
                     break
-        progress.update(self._done_bytes, result.events, force=True)
+        progress.update(self._done_bytes, self._seen, force=True)
         result.seconds = time.monotonic() - started
         return result
 
-    def _load_file(self, path, inserter, progress):  # pylint: disable=too-many-locals
+    def _load_file(self, path, executor, progress):  # pylint: disable=too-many-locals
         result = FileResult(str(path))
         fp = fingerprint(path)
         if fp is None:
@@ -178,37 +237,51 @@ class LogLoader:  # pylint: disable=too-many-instance-attributes
             return result
         is_gzip = str(path).endswith(".gz")
         source = Path(path).name
-        pending = None
-        start_offset = offset
+        start_offset = chunk_offset = offset
+        pending = deque()
+        in_flight = max(self.workers, 1) + 1
         with open(path, "rb") as raw_file:
             stream = gzip.GzipFile(fileobj=raw_file) if is_gzip else raw_file
             self._skip(stream, offset, is_gzip)
             counted_from = raw_file.tell()
-            texts, rejects = [], []
+            lines = []
             for line in stream:
                 if not line.endswith(b"\n") and not is_gzip:
                     break  # a line still being written: next run reads it whole
-                line_offset = offset
+                lines.append(line)
                 offset += len(line)
                 self._seen += 1
-                self._read_line(line, line_offset, source, texts, rejects)
-                if len(texts) + len(rejects) >= self.batch_size or self._limit_reached():
-                    pending = self._submit(inserter, pending, (fp, path, offset, False, result), texts, rejects)
-                    texts, rejects = [], []
+                if len(lines) >= self.batch_size or self._limit_reached():
+                    self._submit(executor, pending, fp, path, (b"".join(lines), chunk_offset, offset, False), source)
+                    lines, chunk_offset = [], offset
+                    while len(pending) >= in_flight:
+                        self._finish(pending.popleft(), result)
                     now_at = raw_file.tell()
                     self._done_bytes += now_at - counted_from
                     counted_from = now_at
-                    progress.update(self._done_bytes, result.events)
+                    progress.update(self._done_bytes, self._seen)
                     if self._limit_reached():
                         break
             else:
                 complete = is_gzip
-            pending = self._submit(inserter, pending, (fp, path, offset, complete, result), texts, rejects)
+            self._submit(executor, pending, fp, path, (b"".join(lines), chunk_offset, offset, complete), source)
             self._done_bytes += raw_file.tell() - counted_from
-        if pending is not None:
-            pending.result()
+        while pending:
+            self._finish(pending.popleft(), result)
         result.bytes_read = offset - start_offset
         return result
+
+    def _submit(self, executor, pending, fp, path, chunk, source):
+        blob, chunk_offset, end_offset, complete = chunk
+        future = executor.submit(load_chunk, self.clickhouse.config, blob, chunk_offset, source, self.max_event_bytes)
+        pending.append(_Chunk(fp, str(path), end_offset, complete, future))
+
+    def _finish(self, chunk, result):
+        """Wait for a chunk (in file order), count it and move the checkpoint past it."""
+        stored, rejected = chunk.future.result()  # a failed insert raises here, before its checkpoint
+        result.events += stored
+        result.rejects += rejected
+        self._save_checkpoint(chunk, result)
 
     def _limit_reached(self):
         return self.max_events is not None and self._seen >= self.max_events
@@ -226,39 +299,3 @@ class LogLoader:  # pylint: disable=too-many-instance-attributes
             if not chunk:
                 break
             remaining -= len(chunk)
-
-    def _read_line(self, line, line_offset, source, texts, rejects):
-        """Append the line's event JSON to ``texts``, or a Reject to ``rejects``."""
-        line = line.rstrip(b"\r\n")
-        if not line.strip():
-            return
-        try:
-            text = line.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            rejects.append(Reject(f"not UTF-8: invalid byte at position {exc.start}",
-                                  line.decode("utf-8", "backslashreplace"), len(line), source, line_offset))
-            return
-        try:
-            texts.append((json_part(text), line_offset))
-        except Rejected as exc:
-            rejects.append(Reject(str(exc), text, len(line), source, line_offset))
-
-    def _submit(self, inserter, pending, checkpoint, texts, rejects):
-        """Wait for the previous batch, then insert this one (and its checkpoint) in the background."""
-        if pending is not None:
-            pending.result()  # re-raises a failed insert here, before anything later is checkpointed
-        return inserter.submit(self._store_batch, checkpoint, texts, rejects)
-
-    def _store_batch(self, checkpoint, texts, rejects):
-        fp, path, offset, complete, result = checkpoint
-        source = Path(path).name
-        pairs = []
-        for text, line_offset in texts:
-            try:
-                pairs.append((text, row_from_json(text, source, self.max_event_bytes)))
-            except Rejected as exc:
-                rejects.append(Reject(str(exc), text, len(text.encode("utf-8")), source, line_offset))
-        stored, rejected = store(self.clickhouse, pairs, rejects)
-        result.events += stored
-        result.rejects += rejected
-        self._save_checkpoint(fp, path, offset, complete, result)

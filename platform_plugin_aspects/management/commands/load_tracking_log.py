@@ -1,5 +1,7 @@
 """``manage.py lms load_tracking_log``: load past tracking.log files into ClickHouse."""
 
+import os
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
@@ -36,6 +38,9 @@ class Command(BaseCommand):
                             help="stop after this many lines (checkpointed: the next run continues from there)")
         parser.add_argument("--restart", action="store_true",
                             help="ignore saved checkpoints and read the files from the start (no duplicates result)")
+        parser.add_argument("--workers", type=int, default=min(os.cpu_count() or 1, 4),
+                            help="processes that parse and insert in parallel (default: CPUs, at most 4; "
+                            "0 parses in this process)")
         parser.add_argument("--no-progress", action="store_true", help="do not print the progress line")
         parser.add_argument("--apply-ttl", action="store_true",
                             help="set (or remove) the table TTL from ASPECTS_TRACKING_TTL_DAYS, then load any paths")
@@ -79,6 +84,7 @@ class Command(BaseCommand):
             restart=options["restart"],
             progress_stream=self.stderr._out,  # pylint: disable=protected-access
             show_progress=not options["no_progress"],
+            workers=options["workers"],
         )
         result = loader.load(options["paths"])
         for file in result.files:
