@@ -378,7 +378,7 @@ def test_example_queries_join_events_with_enrollments_grades_and_profiles(clickh
 
     visited_recently = clickhouse.query(
         "SELECT username, any(percent_grade), any(country) FROM tracking_events_enriched "
-        "WHERE time > now() - INTERVAL 1 DAY AND course_key = {c:String} AND enrollment_mode != '' "
+        "WHERE time > now() - INTERVAL 1 DAY AND course_key = {c:String} AND enrollment_mode IS NOT NULL "
         "GROUP BY username ORDER BY username", {"c": COURSE})
     assert visited_recently == [("ada", 0.45, "FR"), ("bob", 0.91, "BR")]
 
@@ -390,7 +390,7 @@ def test_example_queries_join_events_with_enrollments_grades_and_profiles(clickh
     video_modes = clickhouse.query(
         "SELECT enrollment_mode, uniqExact(user_id) FROM tracking_events_enriched "
         "WHERE name IN ('play_video', 'edx.video.played') GROUP BY enrollment_mode ORDER BY enrollment_mode")
-    assert video_modes == [("", 1), ("audit", 1), ("verified", 1)]  # '' = watched without enrollment
+    assert video_modes == [("audit", 1), ("verified", 1), (None, 1)]  # None: watched without an enrollment
 
 
 # -- settings hook ---------------------------------------------------------------------------------
@@ -407,3 +407,19 @@ def test_settings_hook_puts_the_backend_beside_the_tracking_logger():
     other = SimpleNamespace(EVENT_TRACKING_BACKENDS={})
     plugin_common.plugin_settings(other)
     assert "aspects_clickhouse" in other.EVENT_TRACKING_BACKENDS
+
+
+# -- demo ------------------------------------------------------------------------------------------
+def test_tracking_demo_reports_joined_activity(clickhouse, tmp_path):
+    from io import StringIO  # pylint: disable=import-outside-toplevel
+
+    from .lms.demo.tracking_demo import run_tracking_demo  # pylint: disable=import-outside-toplevel
+
+    seed_state(clickhouse)
+    out = StringIO()
+    sent = run_tracking_demo(out, COURSE, [(1, "ada"), (2, "bob"), (3, "eve")], events_per_learner=10,
+                             spool_dir=str(tmp_path / "spool"))
+    report = out.getvalue()
+    assert sent == 30 and count(clickhouse) == 30
+    assert "all queryable" in report and "events per type" in report
+    assert "audit" in report and "verified" in report and "(no enrollment in ClickHouse)" in report

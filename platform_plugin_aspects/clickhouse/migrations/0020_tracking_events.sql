@@ -90,7 +90,7 @@ ENGINE = ${replicated}ReplacingMergeTree(version, is_deleted)
 ORDER BY (course_key, user_id);
 
 -- Every event with the learner's current enrollment, grade and (non-identifying) profile.
--- Rows without a match keep default values ('' / 0), e.g. anonymous events.
+-- Without a match (anonymous events, learners not enrolled or not graded) those columns are NULL.
 CREATE VIEW IF NOT EXISTS ${database}.tracking_events_enriched ${on_cluster} AS
 SELECT
     e.event_id AS event_id, e.time AS time, e.name AS name, e.event_type AS event_type,
@@ -114,7 +114,8 @@ LEFT JOIN
 (
     SELECT toInt64(user_id) AS user_id, country, level_of_education, year_of_birth
     FROM ${database}.user_profile FINAL
-) AS p ON p.user_id = e.user_id;
+) AS p ON p.user_id = e.user_id
+SETTINGS join_use_nulls = 1;
 
 -- Active learners (distinct users with at least one event) and events per course per day.
 CREATE VIEW IF NOT EXISTS ${database}.tracking_daily_activity ${on_cluster} AS
