@@ -423,3 +423,17 @@ def test_tracking_demo_reports_joined_activity(clickhouse, tmp_path):
     assert sent == 30 and count(clickhouse) == 30
     assert "all queryable" in report and "events per type" in report
     assert "audit" in report and "verified" in report and "(no enrollment in ClickHouse)" in report
+
+
+def test_json_that_only_python_accepts_is_stored_with_a_stable_id(clickhouse, tmp_path):
+    """NaN and integers beyond 64 bits are valid for Python's json: stored, and once on re-load."""
+    lines = [
+        log_line(make_event(user_id=1, payload={"score": float("nan")})),
+        log_line(make_event(user_id=2, payload={"big": 2**70})),
+    ]
+    path = write_log(tmp_path / "tracking.log", lines)
+    load(path)
+    load(path, restart=True)
+    assert clickhouse.query("SELECT count(), uniqExact(event_id) FROM tracking_events FINAL")[0] == (2, 2)
+    assert clickhouse.query("SELECT event FROM tracking_events FINAL WHERE user_id = 2")[0][0] == '{"big": ' + str(
+        2**70) + "}"
