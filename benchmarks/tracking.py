@@ -193,7 +193,8 @@ def bench_live(clickhouse, args, spool):
     lat50, lat95, lat_max, seen, total = bench_latency(
         clickhouse, make_event, args.latency_rate, args.latency_seconds, spool)
     print(f"live event->queryable latency: p50 {lat50 * 1000:.0f} ms  p95 {lat95 * 1000:.0f} ms  "
-          f"max {lat_max * 1000:.0f} ms  ({seen}/{total} events at {args.latency_rate}/s, 20 ms polling)")
+          f"max {lat_max * 1000:.0f} ms  ({seen}/{total} events at {args.latency_rate}/s, 20 ms polling)   "
+          f"[raw insert of the same rows: {raw_rate:,.0f} events/s]")
 
 
 def bench_load(clickhouse, args):

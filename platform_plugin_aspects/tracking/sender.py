@@ -74,23 +74,30 @@ class Sender:  # pylint: disable=too-many-instance-attributes
 
     # -- request path -----------------------------------------------------------------------
     def enqueue(self, text):
-        """Queue one event's JSON text. Cheap, never blocks on ClickHouse."""
-        if self._thread is None:
-            self._start()
+        """Queue one event's JSON text. Cheap, never blocks on ClickHouse, never raises."""
         buffer = self._buffer
-        if len(buffer) >= self.buffer_events:
-            self.spool.append([text])
-            self.stats["spooled"] += 1
+        if (self._thread is None and not self._start()) or len(buffer) >= self.buffer_events:
+            self._spool_one(text)
             return
         buffer.append(text)
         if len(buffer) >= self.batch_size:
             self._wake.set()
 
     def _start(self):
+        """Start the thread (once per process); False when closed: events then go to the spool."""
         with self._start_lock:
             if self._thread is None and not self._stopping:
                 self._thread = threading.Thread(target=self._run, name="aspects-tracking-sender", daemon=True)
                 self._thread.start()
+            return self._thread is not None
+
+    def _spool_one(self, text):
+        try:
+            self.spool.append([text])
+            self.stats["spooled"] += 1
+        except OSError:
+            log.exception("Tracking event LOST: memory buffer full and the spool (%s) is not writable",
+                          self.spool.directory)
 
     # -- lifecycle ----------------------------------------------------------------------------
     def after_fork(self):
@@ -119,6 +126,7 @@ class Sender:  # pylint: disable=too-many-instance-attributes
         thread = self._thread
         if thread is not None and thread.is_alive() and thread is not threading.current_thread():
             thread.join(timeout)
+        self._thread = None  # later events go straight to the spool (the next process delivers them)
         if self._buffer:  # the thread is stuck or never ran: keep the rest on disk
             self._spool_buffer()
         self.spool.seal()
