@@ -163,7 +163,7 @@ def main():
     parser.add_argument("--send-events", type=int, default=100_000)
     parser.add_argument("--latency-rate", type=int, default=2000, help="events/s for the latency run")
     parser.add_argument("--latency-seconds", type=int, default=10)
-    parser.add_argument("--batch-size", type=int, default=50_000, help="loader events per insert")
+    parser.add_argument("--batch-size", type=int, default=20_000, help="loader lines per insert")
     parser.add_argument("--workers", type=int, default=min(os.cpu_count() or 1, 4), help="loader processes")
     parser.add_argument("--skip-live", action="store_true", help="only the loader figures")
     args = parser.parse_args()

@@ -168,7 +168,7 @@ class _Chunk:
 class LogLoader:  # pylint: disable=too-many-instance-attributes
     """Read tracking-log files and store their events (see the module docstring)."""
 
-    def __init__(self, clickhouse, batch_size=50_000, max_event_bytes=None, max_events=None,
+    def __init__(self, clickhouse, batch_size=20_000, max_event_bytes=None, max_events=None,
                  restart=False, progress_stream=None, show_progress=True, workers=0):
         self.clickhouse = clickhouse
         self.batch_size = batch_size

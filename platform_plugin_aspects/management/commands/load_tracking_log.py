@@ -1,9 +1,10 @@
 """``manage.py lms load_tracking_log``: load past tracking.log files into ClickHouse."""
 
+import argparse
 import os
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, DjangoHelpFormatter
 
 from ...clickhouse import ClickHouseError
 from ...tracking.loader import LogLoader
@@ -11,29 +12,40 @@ from ...tracking.store import EVENTS_TABLE
 from ..options import add_connection_arguments, clickhouse_for
 
 
+class _HelpFormatter(DjangoHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Keep the help's paragraphs and example lines as written."""
+
+
 class Command(BaseCommand):
     help = (
         "Load past tracking-log files into <database>.tracking_events.\n\n"
-        "Accepts files and globs, plain or gzip-rotated (tracking.log, tracking.log.1, tracking.log.2.gz...). "
-        "Lines may be raw JSON or carry a logger prefix before the JSON ('... [tracking] ... {...}').\n\n"
-        "Safe to interrupt and re-run: each file's position is checkpointed in "
-        "<database>.tracking_load_checkpoints after every batch, so the next run resumes where it stopped "
-        "(even after the file was rotated and gzipped). Safe to repeat: every event has an id derived from "
-        "its content, so an event loaded twice, or also received live, counts once when you query with "
-        "FINAL or uniqExact(event_id).\n\n"
-        "Lines that cannot be stored (malformed JSON, not UTF-8, no time, larger than "
-        "ASPECTS_TRACKING_MAX_EVENT_BYTES) go to <database>.tracking_rejects with the reason, file and byte "
-        "offset; loading never stops on them.\n\n"
+        "Accepts files and globs, plain or gzip-rotated (tracking.log, tracking.log.1,\n"
+        "tracking.log.2.gz...). Lines may be raw JSON or carry a logger prefix before the JSON\n"
+        "('... [tracking] ... {...}').\n\n"
+        "Safe to interrupt and re-run: each file's position is checkpointed in\n"
+        "<database>.tracking_load_checkpoints after every batch; the next run resumes where it\n"
+        "stopped, even after the file was rotated and gzipped.\n\n"
+        "Safe to repeat: every event has an id derived from its content, so an event loaded twice,\n"
+        "or also received live, counts once when you query with FINAL or uniqExact(event_id).\n\n"
+        "Lines that cannot be stored (malformed JSON, not UTF-8, no time, larger than\n"
+        "ASPECTS_TRACKING_MAX_EVENT_BYTES) go to <database>.tracking_rejects with the reason, file\n"
+        "and byte offset; loading never stops on them.\n\n"
         "Examples:\n"
         "  manage.py lms load_tracking_log /openedx/data/logs/tracking.log*\n"
-        "  manage.py lms load_tracking_log '/var/log/tracking/*.gz' --batch-size 100000\n"
+        "  manage.py lms load_tracking_log '/var/log/tracking/*.gz' --workers 4 --batch-size 20000\n"
         "  manage.py lms load_tracking_log tracking.log --restart        # ignore checkpoints, read everything\n"
         "  manage.py lms load_tracking_log --apply-ttl                   # apply ASPECTS_TRACKING_TTL_DAYS"
     )
 
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        parser.formatter_class = _HelpFormatter
+        return parser
+
     def add_arguments(self, parser):
         parser.add_argument("paths", nargs="*", help="tracking-log files or globs (quote globs to let us expand them)")
-        parser.add_argument("--batch-size", type=int, default=50_000, help="events per INSERT (default 50000)")
+        parser.add_argument("--batch-size", type=int, default=20_000,
+                            help="lines per chunk, i.e. per INSERT (default 20000)")
         parser.add_argument("--max-events", type=int,
                             help="stop after this many lines (checkpointed: the next run continues from there)")
         parser.add_argument("--restart", action="store_true",
