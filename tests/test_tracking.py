@@ -448,3 +448,24 @@ def test_events_sent_after_close_wait_in_the_spool(clickhouse, backend, tmp_path
     later.send(make_event(user_id=2))
     wait_until(lambda: count(clickhouse) == 2, what="the spooled event delivered by the next backend")
     later.close()
+
+
+def test_events_buffered_at_exit_are_delivered(clickhouse, tmp_path):
+    """A worker process that exits normally right after sending: the atexit hook delivers."""
+    import subprocess  # pylint: disable=import-outside-toplevel
+    import sys  # pylint: disable=import-outside-toplevel
+
+    script = (
+        "import django; django.setup()\n"
+        "from django.conf import settings\n"
+        "settings.EVENT_SINK_CLICKHOUSE_TRACKING_EVENTS_ENABLED = True\n"
+        "from platform_plugin_aspects.tracking.backend import ClickHouseTrackingBackend\n"
+        "from tests.tracking_factory import make_event\n"
+        f"backend = ClickHouseTrackingBackend(spool_dir={str(tmp_path / 'spool')!r}, flush_interval_secs=60)\n"
+        "for i in range(50):\n"
+        "    backend.send(make_event(user_id=i))\n"
+    )
+    cwd = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "test_settings"}
+    subprocess.run([sys.executable, "-c", script], cwd=cwd, env=env, check=True, timeout=60)
+    assert count(clickhouse) == 50
