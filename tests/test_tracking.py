@@ -469,3 +469,15 @@ def test_events_buffered_at_exit_are_delivered(clickhouse, tmp_path):
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "test_settings"}
     subprocess.run([sys.executable, "-c", script], cwd=cwd, env=env, check=True, timeout=60)
     assert count(clickhouse) == 50
+
+
+def test_missing_table_keeps_events_waiting_instead_of_rejecting_them(clickhouse, enabled, tmp_path):
+    """Sending before `migrate_clickhouse` ran: events wait on disk; they are not bad data."""
+    backend = ClickHouseTrackingBackend(spool_dir=str(tmp_path / "spool"), flush_interval_secs=0.05,
+                                        clickhouse={"database": "default"}, retry_max_secs=60)
+    for i in range(10):
+        backend.send(make_event(user_id=i))
+    wait_until(lambda: backend.sender.stats["failures"] >= 1, what="a failed delivery")
+    backend.close()
+    assert Spool(tmp_path / "spool").count_events() == 10
+    assert count(clickhouse, table="tracking_rejects") == 0

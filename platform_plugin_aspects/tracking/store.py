@@ -4,8 +4,9 @@ Writing parsed events and rejects to ClickHouse, shared by the live sender and t
 One insert per batch. If ClickHouse refuses a batch because of its *content* (a value that does not
 fit its column), the batch is split in halves until the offending events are isolated; they go to
 ``tracking_rejects`` with ClickHouse's reason and the rest is stored. A bad event therefore never
-poisons its batch. Errors that are about the server, not the data (unreachable, wrong password,
-missing table) are raised unchanged so the caller keeps the batch and retries later.
+poisons its batch (a refusal that is not about the schema counts as the data's). Errors that are
+about the server, not the data (unreachable, wrong password, missing table or column, no grant)
+are raised unchanged so the caller keeps the batch and retries later.
 """
 
 import logging
@@ -19,6 +20,15 @@ EVENTS_TABLE = "tracking_events"
 REJECTS_TABLE = "tracking_rejects"
 # Not the data's fault: keep the batch, retry later.
 SERVER_ERRORS = (ClickHouseUnavailable, ClickHouseConfigError, ClickHouseQueryError)
+# Refusals about the schema or the grants, not the rows (no code: our client found no such table).
+SCHEMA_ERROR_CODES = {None, 8, 16, 47, 60, 81, 164, 242, 497}
+
+
+def is_server_error(exc):
+    """True when ``exc`` says nothing about the rows: the batch must wait, not be split or rejected."""
+    if isinstance(exc, ClickHouseQueryError):
+        return exc.code in SCHEMA_ERROR_CODES
+    return isinstance(exc, SERVER_ERRORS)
 
 
 def parse_texts(texts, loaded_from="live", max_bytes=None):
@@ -54,9 +64,9 @@ def _insert_isolating(clickhouse, pairs, rejects):
         return 0
     try:
         return clickhouse.insert(EVENTS_TABLE, [row for _, row in pairs], EVENT_COLUMNS)
-    except SERVER_ERRORS:
-        raise
     except Exception as exc:  # pylint: disable=broad-except
+        if is_server_error(exc):
+            raise
         if len(pairs) == 1:
             raw = pairs[0][0]
             rejects.append(Reject(f"ClickHouse refused the event: {exc}", raw, len(raw.encode("utf-8", "replace"))))
