@@ -18,7 +18,7 @@ created (migrated) and emptied at the start of every run.
 
 import argparse
 import os
-import statistics
+import resource
 import sys
 import tempfile
 import threading
@@ -145,13 +145,30 @@ def generate_log(path, size_mb, activity, log_line):
             written += len(chunk.encode("utf-8"))
 
 
-def bench_loader(clickhouse, path, batch_size, workers):
+def cpu_seconds(server_pid=None):
+    """CPU time of this process, its reaped children and (when known) the ClickHouse server."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    total = own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    if server_pid:
+        try:
+            fields = Path(f"/proc/{server_pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+def bench_loader(clickhouse, path, batch_size, workers, server_pid=None):
+    """Load the file; returns the result, the rows counted with FINAL and the CPU seconds spent."""
     from platform_plugin_aspects.tracking.loader import LogLoader  # pylint: disable=import-outside-toplevel
 
     loader = LogLoader(clickhouse, batch_size=batch_size, restart=True, show_progress=True, workers=workers)
+    cpu_before = cpu_seconds(server_pid)
     result = loader.load([str(path)])
+    cpu = cpu_seconds(server_pid) - cpu_before
     stored = clickhouse.query("SELECT count() FROM tracking_events FINAL")[0][0]
-    return result, stored
+    return result, stored, cpu
 
 
 def main():
@@ -209,13 +226,19 @@ def bench_load(clickhouse, args):
     generate_log(path, args.size_mb, activity, log_line)
     print(f"log: {path} {path.stat().st_size / 1e6:.0f} MB (ready in {time.monotonic() - started:.0f} s)")
     clickhouse.command(f"TRUNCATE TABLE {args.database}.tracking_events")
-    result, stored = bench_loader(clickhouse, path, args.batch_size, args.workers)
+    pid_file = ROOT / "var" / "bench-clickhouse" / "server.pid"
+    server_pid = None if args.url or not pid_file.exists() else int(pid_file.read_text())
+    result, stored, cpu = bench_loader(clickhouse, path, args.batch_size, args.workers, server_pid)
     with open(path, encoding="utf-8") as log:
         sample = [json_part(line.rstrip("\n")) for _, line in zip(range(200_000), log)]
     raw_rate, raw_mb = raw_insert_rate(clickhouse, sample, args.batch_size)
     print(f"loader: {result.events:,} events ({result.rejects} rejected) in {result.seconds:.1f} s = "
           f"{result.events / result.seconds:,.0f} events/s, {result.bytes_read / 1e6 / result.seconds:.1f} MB/s; "
-          f"{stored:,} rows with FINAL, {args.workers} workers   [raw insert of the same rows: {raw_rate:,.0f} events/s, {raw_mb:.1f} MB/s]")
+          f"{stored:,} rows with FINAL, {args.workers} workers   [raw insert of the same rows: {raw_rate:,.0f} events/s, "
+          f"{raw_mb:.1f} MB/s]")
+    print(f"loader CPU: {cpu:.1f} core-seconds (loader processes{' + ClickHouse server' if server_pid else ''}) = "
+          f"{result.events / cpu:,.0f} events per core-second; load average now {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} CPUs")
 
 
 if __name__ == "__main__":
