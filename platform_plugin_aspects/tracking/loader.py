@@ -127,9 +127,9 @@ def load_chunk(config, blob, base_offset, source, max_event_bytes):
     """
     offset = base_offset
     pairs, rejects = [], []
-    for line in blob.splitlines(keepends=True):
-        line_offset, offset = offset, offset + len(line)
-        line = line.rstrip(b"\r\n")
+    for line in blob.split(b"\n"):  # only "\n" ends a line, as when the file was read
+        line_offset, offset = offset, offset + len(line) + 1
+        line = line.rstrip(b"\r")
         if not line.strip():
             continue
         try:
