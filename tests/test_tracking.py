@@ -145,7 +145,7 @@ def test_outage_loses_nothing_and_stores_each_event_once(enabled, tmp_path):
         server.start()
         wait_until(lambda: count(outage_db) == len(events), timeout=30, what="all events after restart")
         assert outage_db.query("SELECT count(), uniqExact(event_id) FROM tracking_events FINAL")[0] == (200, 200)
-        assert backend.sender.spool.count_events() == 0
+        wait_until(lambda: backend.sender.spool.count_events() == 0, what="the spool emptied")
         backend.close()
     finally:
         server.stop()
