@@ -26,9 +26,22 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import django
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "test_settings")
+django.setup()
+
+# pylint: disable=wrong-import-position  (the plugin's modules need Django set up first)
+from django.conf import settings  # noqa: E402
+
+from platform_plugin_aspects.clickhouse import get_clickhouse, reset_connections  # noqa: E402
+from platform_plugin_aspects.clickhouse.migrate import MigrationRunner  # noqa: E402
+from platform_plugin_aspects.tracking.backend import ClickHouseTrackingBackend  # noqa: E402
+from platform_plugin_aspects.tracking.events import EVENT_COLUMNS, json_part, row_from_json, serialize  # noqa: E402
+from platform_plugin_aspects.tracking.loader import LogLoader  # noqa: E402
+from tests.tracking_factory import activity, log_line, make_event  # noqa: E402
 
 
 def percentile(values, fraction):
@@ -38,12 +51,6 @@ def percentile(values, fraction):
 
 def setup(url, database):
     """Point the plugin at ``url``/``database``, migrate it and empty the tracking tables."""
-    import django  # pylint: disable=import-outside-toplevel
-    from django.conf import settings  # pylint: disable=import-outside-toplevel
-
-    django.setup()
-    from platform_plugin_aspects.clickhouse import get_clickhouse, reset_connections  # pylint: disable=import-outside-toplevel
-    from platform_plugin_aspects.clickhouse.migrate import MigrationRunner  # pylint: disable=import-outside-toplevel
 
     settings.EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG = dict(
         settings.EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG, url=url, database=database, username="default", password="")
@@ -60,7 +67,6 @@ def setup(url, database):
 
 def raw_insert_rate(clickhouse, texts, batch_size):
     """Events/s and MB/s of inserting the already-parsed rows of ``texts``, one insert per batch."""
-    from platform_plugin_aspects.tracking.events import EVENT_COLUMNS, row_from_json  # pylint: disable=import-outside-toplevel
 
     rows = [row_from_json(t, "bench") for t in texts]
     size = sum(len(t) for t in texts)
@@ -74,7 +80,6 @@ def raw_insert_rate(clickhouse, texts, batch_size):
 
 def bench_send_cost(events, spool_dir):
     """Per-call cost of ``backend.send()`` with the background thread delivering at the same time."""
-    from platform_plugin_aspects.tracking.backend import ClickHouseTrackingBackend  # pylint: disable=import-outside-toplevel
 
     backend = ClickHouseTrackingBackend(spool_dir=spool_dir)
     clock = time.perf_counter_ns
@@ -89,9 +94,8 @@ def bench_send_cost(events, spool_dir):
     return percentile(micro, 0.5), percentile(micro, 0.99), max(micro)
 
 
-def bench_latency(clickhouse, make_event, rate, seconds, spool_dir):
+def bench_latency(clickhouse, rate, seconds, spool_dir):
     """Send ``rate`` events/s for ``seconds``; poll ClickHouse to see when each becomes queryable."""
-    from platform_plugin_aspects.tracking.backend import ClickHouseTrackingBackend  # pylint: disable=import-outside-toplevel
 
     clickhouse.command(f"TRUNCATE TABLE {clickhouse.database}.tracking_events")
     backend = ClickHouseTrackingBackend(spool_dir=spool_dir)
@@ -125,7 +129,7 @@ def bench_latency(clickhouse, make_event, rate, seconds, spool_dir):
     return percentile(latencies, 0.5), percentile(latencies, 0.95), max(latencies), len(latencies), total
 
 
-def generate_log(path, size_mb, activity, log_line):
+def generate_log(path, size_mb):
     """A realistic tracking.log of about ``size_mb`` MB (kept between runs when big enough)."""
     target = size_mb * 1024 * 1024
     if path.exists() and abs(path.stat().st_size - target) < target * 0.02:
@@ -161,7 +165,6 @@ def cpu_seconds(server_pid=None):
 
 def bench_loader(clickhouse, path, batch_size, workers, server_pid=None):
     """Load the file; returns the result, the rows counted with FINAL and the CPU seconds spent."""
-    from platform_plugin_aspects.tracking.loader import LogLoader  # pylint: disable=import-outside-toplevel
 
     loader = LogLoader(clickhouse, batch_size=batch_size, restart=True, show_progress=True, workers=workers)
     cpu_before = cpu_seconds(server_pid)
@@ -197,8 +200,6 @@ def main():
 
 def bench_live(clickhouse, args, spool):
     """send() cost and event->queryable latency, each next to the raw insert rate of the same rows."""
-    from tests.tracking_factory import activity, make_event  # pylint: disable=import-outside-toplevel
-    from platform_plugin_aspects.tracking.events import serialize  # pylint: disable=import-outside-toplevel
 
     events = activity("course-v1:Bench+Send+2026", [(i, f"u{i}") for i in range(args.send_events // 20)])
     p50, p99, worst = bench_send_cost(events, spool)
@@ -208,7 +209,7 @@ def bench_live(clickhouse, args, spool):
           f"({len(events)} events)   [raw insert of the same rows: {raw_rate:,.0f} events/s]")
 
     lat50, lat95, lat_max, seen, total = bench_latency(
-        clickhouse, make_event, args.latency_rate, args.latency_seconds, spool)
+        clickhouse, args.latency_rate, args.latency_seconds, spool)
     print(f"live event->queryable latency: p50 {lat50 * 1000:.0f} ms  p95 {lat95 * 1000:.0f} ms  "
           f"max {lat_max * 1000:.0f} ms  ({seen}/{total} events at {args.latency_rate}/s, 20 ms polling)   "
           f"[raw insert of the same rows: {raw_rate:,.0f} events/s]")
@@ -216,14 +217,12 @@ def bench_live(clickhouse, args, spool):
 
 def bench_load(clickhouse, args):
     """Loader throughput on a generated log, next to the raw insert rate of the same rows."""
-    from tests.tracking_factory import activity, log_line  # pylint: disable=import-outside-toplevel
-    from platform_plugin_aspects.tracking.events import json_part  # pylint: disable=import-outside-toplevel
 
     log_dir = Path(args.log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
     path = log_dir / f"tracking-{args.size_mb}mb.log"
     started = time.monotonic()
-    generate_log(path, args.size_mb, activity, log_line)
+    generate_log(path, args.size_mb)
     print(f"log: {path} {path.stat().st_size / 1e6:.0f} MB (ready in {time.monotonic() - started:.0f} s)")
     clickhouse.command(f"TRUNCATE TABLE {args.database}.tracking_events")
     pid_file = ROOT / "var" / "bench-clickhouse" / "server.pid"
@@ -234,7 +233,8 @@ def bench_load(clickhouse, args):
     raw_rate, raw_mb = raw_insert_rate(clickhouse, sample, args.batch_size)
     print(f"loader: {result.events:,} events ({result.rejects} rejected) in {result.seconds:.1f} s = "
           f"{result.events / result.seconds:,.0f} events/s, {result.bytes_read / 1e6 / result.seconds:.1f} MB/s; "
-          f"{stored:,} rows with FINAL, {args.workers} workers   [raw insert of the same rows: {raw_rate:,.0f} events/s, "
+          f"{stored:,} rows with FINAL, {args.workers} workers   "
+          f"[raw insert of the same rows: {raw_rate:,.0f} events/s, "
           f"{raw_mb:.1f} MB/s]")
     print(f"loader CPU: {cpu:.1f} core-seconds (loader processes{' + ClickHouse server' if server_pid else ''}) = "
           f"{result.events / cpu:,.0f} events per core-second; load average now {os.getloadavg()[0]:.1f} "

@@ -81,7 +81,8 @@ def expand(patterns):
 
 
 def _open(path):
-    return gzip.open(path, "rb") if str(path).endswith(".gz") else open(path, "rb")  # pylint: disable=consider-using-with
+    # pylint: disable=consider-using-with
+    return gzip.open(path, "rb") if str(path).endswith(".gz") else open(path, "rb")
 
 
 def fingerprint(path):

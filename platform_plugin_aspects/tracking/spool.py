@@ -54,7 +54,8 @@ class Spool:
             if self._file is None:
                 self.directory.mkdir(parents=True, exist_ok=True)
                 self._path = self.directory / f"{os.getpid()}-{time.time_ns()}-{next(self._seq):06d}.part"
-                self._file = open(self._path, "a", encoding="utf-8", errors="surrogatepass")  # pylint: disable=consider-using-with
+                # pylint: disable-next=consider-using-with
+                self._file = open(self._path, "a", encoding="utf-8", errors="surrogatepass")
             for text in texts:
                 self._file.write(text)
                 self._file.write("\n")

@@ -105,7 +105,8 @@ class Command(BaseCommand):
         rate = result.events / result.seconds if result.seconds else 0
         self.stdout.write(
             f"{result.events} events stored, {result.rejects} lines rejected (see tracking_rejects) in "
-            f"{result.seconds:.1f}s ({rate:,.0f} events/s, {result.bytes_read / 1e6 / max(result.seconds, 1e-9):.1f} MB/s)"
+            f"{result.seconds:.1f}s ({rate:,.0f} events/s, "
+            f"{result.bytes_read / 1e6 / max(result.seconds, 1e-9):.1f} MB/s)"
         )
         if result.interrupted:
             self.stdout.write("stopped at --max-events; run again to continue from the checkpoint")
