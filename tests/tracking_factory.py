@@ -7,7 +7,7 @@ import json
 import random
 from datetime import datetime, timedelta, timezone
 
-from platform_plugin_aspects.tracking.events import serialize
+from platform_plugin_aspects.tracking.events import logger_json
 
 AGENT = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
          "Chrome/131.0.0.0 Safari/537.36")
@@ -89,4 +89,4 @@ def activity(course_key, learners, start=None, per_learner=20, seed=1):
 
 def log_line(event, prefixed=False):
     """The event as a ``tracking.log`` line (raw JSON, or behind a Tutor-style logger prefix)."""
-    return (LOGGER_PREFIX if prefixed else "") + serialize(event) + "\n"
+    return (LOGGER_PREFIX if prefixed else "") + logger_json(event) + "\n"
