@@ -481,3 +481,12 @@ def test_missing_table_keeps_events_waiting_instead_of_rejecting_them(clickhouse
     backend.close()
     assert Spool(tmp_path / "spool").count_events() == 10
     assert count(clickhouse, table="tracking_rejects") == 0
+
+
+def test_send_never_raises_into_the_request(clickhouse, backend, caplog):
+    circular = make_event(user_id=1)
+    circular["event"] = {"self": circular}
+    backend.send(circular)  # cannot be JSON: logged loudly, the request goes on
+    backend.send(make_event(user_id=2))
+    wait_until(lambda: count(clickhouse) == 1, what="the good event")
+    assert "cannot be written as JSON" in caplog.text
