@@ -272,13 +272,14 @@ def test_loading_twice_and_live_overlap_store_each_event_once(clickhouse, backen
     assert count(clickhouse, "loaded_from = 'tracking.log.2.gz'") == 20
 
 
-def test_interrupted_load_resumes_from_the_checkpoint(clickhouse, tmp_path):
+@pytest.mark.parametrize("workers", [0, 2])
+def test_interrupted_load_resumes_from_the_checkpoint(clickhouse, tmp_path, workers):
     events = activity(COURSE, [(i, f"u{i}") for i in range(1, 11)], per_learner=10)
     path = write_log(tmp_path / "tracking.log", [log_line(e) for e in events])
-    load(path, max_events=30, batch_size=7)
+    load(path, max_events=30, batch_size=7, workers=workers)
     first = count(clickhouse)
     assert 0 < first < 100
-    load(path, batch_size=7)
+    load(path, batch_size=7, workers=workers)
     assert clickhouse.query("SELECT count(), uniqExact(event_id) FROM tracking_events")[0] == (100, 100)
 
 
