@@ -202,7 +202,16 @@ def test_retirement_purges_pii_everywhere():
     for user in (keep, retire):
         ExternalId.objects.create(user=user, external_id_type=xapi)
         CourseEnrollment.enroll(user, COURSE)
+    from platform_plugin_aspects.clickhouse import get_clickhouse  # pylint: disable=import-outside-toplevel
+
+    import uuid  # pylint: disable=import-outside-toplevel
+
+    get_clickhouse().insert("tracking_events", [[uuid.uuid4(), retire.id, "leaver", "10.0.0.9", "e1"],
+                                                [uuid.uuid4(), keep.id, "keeper", "10.0.0.1", "e2"]],
+                            ["event_id", "user_id", "username", "ip", "event_type"])
     USER_RETIRE_LMS_MISC.send(sender=None, user=retire)
+    assert current("tracking_events", columns="user_id, username, ip", order="user_id") == [
+        {"user_id": keep.id, "username": "keeper", "ip": "10.0.0.1"}, {"user_id": retire.id, "username": "", "ip": ""}]
     assert [r["user_id"] for r in current("user_profile")] == [keep.id]
     assert [r["user_id"] for r in current("external_id")] == [keep.id]
     assert {r["user_id"]: r["username"] for r in current("course_enrollment")} == {keep.id: "keeper", retire.id: ""}

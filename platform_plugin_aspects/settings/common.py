@@ -6,6 +6,7 @@ Default settings for platform-plugin-aspects (LMS and Studio).
 existing Tutor/Aspects configuration keeps working.
 """
 
+import tempfile
 from os import path
 
 PACKAGE_ROOT = path.dirname(path.dirname(path.abspath(__file__)))
@@ -84,6 +85,10 @@ DEFAULT_IN_CONTEXT_DASHBOARDS = {
         "block_filter_key": "NATIVE_FILTER-Fse4rzDW0",
     },
 }
+
+
+TRACKING_BACKEND_NAME = "aspects_clickhouse"
+TRACKING_BACKEND_ENGINE = "platform_plugin_aspects.tracking.backend.ClickHouseTrackingBackend"
 
 
 def _default(settings, name, value):
@@ -211,3 +216,60 @@ def plugin_settings(settings):
     # .. setting_description: Keys of UserProfile.meta (JSON) copied to user_profile.meta; everything
     #    else (notably the session ids the platform keeps there) stays in the LMS.
     _default(settings, "ASPECTS_USER_PROFILE_META_KEYS", [])
+
+    _tracking_settings(settings)
+
+
+def _tracking_settings(settings):
+    """Tracking-log events into ClickHouse: defaults, and the backend next to the tracking.log logger."""
+    # .. toggle_name: EVENT_SINK_CLICKHOUSE_TRACKING_EVENTS_ENABLED
+    # .. toggle_implementation: DjangoSetting
+    # .. toggle_default: False
+    # .. toggle_description: Stream every tracking-log event into <database>.tracking_events. The waffle
+    #    flag event_sink_clickhouse.tracking_events.enabled does the same (re-read every 5 s).
+    # .. toggle_use_cases: open_edx
+    # .. toggle_creation_date: 2026-11-24
+    _default(settings, "EVENT_SINK_CLICKHOUSE_TRACKING_EVENTS_ENABLED", False)
+    # .. setting_name: ASPECTS_TRACKING_SPOOL_DIR
+    # .. setting_default: <system temp dir>/aspects-tracking-spool
+    # .. setting_description: Where live tracking events wait on disk while ClickHouse is unreachable
+    #    or the memory buffer is full. Use a persistent volume shared by the workers of one host:
+    #    any process delivers what another left behind.
+    _default(settings, "ASPECTS_TRACKING_SPOOL_DIR", path.join(tempfile.gettempdir(), "aspects-tracking-spool"))
+    # .. setting_name: ASPECTS_TRACKING_BATCH_SIZE
+    # .. setting_default: 10000
+    # .. setting_description: Most events per INSERT (live backend and load_tracking_log).
+    _default(settings, "ASPECTS_TRACKING_BATCH_SIZE", 10_000)
+    # .. setting_name: ASPECTS_TRACKING_FLUSH_INTERVAL_SECS
+    # .. setting_default: 0.25
+    # .. setting_description: Longest time a live event waits in memory before its batch is sent.
+    _default(settings, "ASPECTS_TRACKING_FLUSH_INTERVAL_SECS", 0.25)
+    # .. setting_name: ASPECTS_TRACKING_BUFFER_EVENTS
+    # .. setting_default: 100000
+    # .. setting_description: Events kept in memory per process; beyond that they go to the spool.
+    _default(settings, "ASPECTS_TRACKING_BUFFER_EVENTS", 100_000)
+    # .. setting_name: ASPECTS_TRACKING_RETRY_MAX_SECS
+    # .. setting_default: 30
+    # .. setting_description: Longest back-off between delivery attempts while ClickHouse is down.
+    _default(settings, "ASPECTS_TRACKING_RETRY_MAX_SECS", 30.0)
+    # .. setting_name: ASPECTS_TRACKING_MAX_EVENT_BYTES
+    # .. setting_default: 16777216
+    # .. setting_description: Larger events go to tracking_rejects (reason, first 64 KiB, size).
+    _default(settings, "ASPECTS_TRACKING_MAX_EVENT_BYTES", 16 * 1024 * 1024)
+    # .. setting_name: ASPECTS_TRACKING_TTL_DAYS
+    # .. setting_default: None
+    # .. setting_description: Keep tracking events this many days (None: forever). Applied by
+    #    `manage.py lms load_tracking_log --apply-ttl`.
+    _default(settings, "ASPECTS_TRACKING_TTL_DAYS", None)
+
+    backends = getattr(settings, "EVENT_TRACKING_BACKENDS", None)
+    if not isinstance(backends, dict):
+        return  # no edx event-tracking in this service
+    entry = {"ENGINE": TRACKING_BACKEND_ENGINE, "OPTIONS": {}}
+    tracking_logs = backends.get("tracking_logs")
+    if isinstance(tracking_logs, dict) and str(tracking_logs.get("ENGINE", "")).endswith("RoutingBackend"):
+        # Beside the logger, after the platform's processors: the same dict tracking.log gets.
+        nested = tracking_logs.setdefault("OPTIONS", {}).setdefault("backends", {})
+        nested.setdefault(TRACKING_BACKEND_NAME, entry)
+    else:
+        backends.setdefault(TRACKING_BACKEND_NAME, entry)

@@ -206,6 +206,10 @@ class UserSink(Sink):
             batch.after_write.append(lambda: retire_users(user_ids, clickhouse))
 
 
+# Tables that are not sinks but hold personal columns next to a user_id: blanked on retirement.
+SCRUBBED_ON_RETIREMENT = {"tracking_events": ("username", "ip")}
+
+
 def retire_users(user_ids, clickhouse):
     """Remove ``user_ids``' personal data from every table that holds it."""
     existing = {name for (name,) in clickhouse.query(
@@ -223,6 +227,12 @@ def retire_users(user_ids, clickhouse):
             assignments = ", ".join(f"{column} = ''" for column in sink.pii_columns)
             clickhouse.command(
                 f"ALTER TABLE {clickhouse.qualified(sink.table)} UPDATE {assignments} WHERE user_id IN {{ids:Array(Int64)}}",
+                {"ids": user_ids}, settings=sync)
+    for table, columns in SCRUBBED_ON_RETIREMENT.items():
+        if table in existing:
+            assignments = ", ".join(f"{column} = ''" for column in columns)
+            clickhouse.command(
+                f"ALTER TABLE {clickhouse.qualified(table)} UPDATE {assignments} WHERE user_id IN {{ids:Array(Int64)}}",
                 {"ids": user_ids}, settings=sync)
     for table in sorted(extra_pii_tables):
         columns = clickhouse.column_types(table)

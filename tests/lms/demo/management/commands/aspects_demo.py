@@ -21,6 +21,7 @@ from platform_plugin_aspects.sinks import all_sinks
 from platform_plugin_aspects.waffle import sink_flag_name
 from tests.celery_worker import real_worker
 from tests.lms.course_overviews.models import CourseOverview
+from tests.lms.demo.tracking_demo import run_tracking_demo
 from tests.lms.external_user_ids.models import ExternalId, ExternalIdType
 from tests.lms.grades.models import PersistentCourseGrade
 from tests.lms.modulestore.api import build_course_tree, publish_course
@@ -66,6 +67,9 @@ class Command(BaseCommand):
                               f"(outbox empty: {waited is not None}).\n")
             self.live_changes(clickhouse)
         self.report(clickhouse)
+        self.stdout.write("\nTracking-log events (live backend), joined with enrollments and grades:")
+        active = User.objects.filter(courseenrollment__course_id=COURSE, courseenrollment__is_active=True)
+        run_tracking_demo(self.stdout, COURSE, list(active.order_by("id")[:100]))
 
     # -- the stand-in LMS ----------------------------------------------------------------
     def build_course(self):
