@@ -1,18 +1,41 @@
 """Celery tasks. They stay thin: the work lives in ``delivery`` and ``sinks``."""
 
 import logging
+import time
 
 from celery import shared_task
+from django.conf import settings
+from django.core.cache import cache
 
 log = logging.getLogger(__name__)
+
+LAST_FLUSH_KEY = "aspects:outbox:last-flush"
+FOLLOW_UP_KEY = "aspects:outbox:follow-up"
 
 
 @shared_task(bind=True, ignore_result=True, max_retries=None)
 def flush_outbox(self):
-    """Deliver what the outbox holds; if ClickHouse is down, try again with back-off."""
-    from .delivery.flusher import backoff, drain  # pylint: disable=import-outside-toplevel
+    """
+    Deliver what the outbox holds; if ClickHouse is down, try again with back-off.
 
-    result = drain()
+    Flushes start at most once per ASPECTS_MIN_FLUSH_INTERVAL_SECS (across workers sharing the
+    Django cache), so a busy site sends about one insert per table per interval instead of one per
+    scheduled task. A task that arrives too early makes sure a single follow-up runs when the
+    interval is over, so nothing waits longer than that.
+    """
+    from .delivery.flusher import backoff, drain  # pylint: disable=import-outside-toplevel
+    from .delivery.outbox import flush_queue  # pylint: disable=import-outside-toplevel
+
+    interval = float(getattr(settings, "ASPECTS_MIN_FLUSH_INTERVAL_SECS", 0.5))
+    now = time.time()
+    if not self.request.is_eager and interval > 0:
+        since_last = now - float(cache.get(LAST_FLUSH_KEY, 0))
+        if since_last < interval:
+            if cache.add(FOLLOW_UP_KEY, 1, timeout=interval):
+                flush_outbox.apply_async(countdown=interval - since_last, queue=flush_queue())
+            return None
+        cache.set(LAST_FLUSH_KEY, now, timeout=3600)
+    result = drain(backlog_only=True)
     if result.error and not self.request.is_eager:
         raise self.retry(countdown=backoff(self.request.retries + 1))
     return None

@@ -218,8 +218,13 @@ def _record_status(plan, delivered=0, error=""):
         status.save()
 
 
-def drain(max_seconds=30.0, ignore_schedule=False, clickhouse=None):
-    """Flush batches until the outbox has nothing due (or an error, or ``max_seconds``)."""
+def drain(max_seconds=30.0, ignore_schedule=False, clickhouse=None, backlog_only=False):
+    """
+    Flush batches until the outbox has nothing due (or an error, or ``max_seconds``).
+
+    With ``backlog_only`` another batch follows only when the previous one was full: changes that
+    keep trickling in wait for the next scheduled flush, so they share its inserts.
+    """
     deadline = time.monotonic() + max_seconds
     total = FlushResult()
     while time.monotonic() < deadline:
@@ -230,5 +235,7 @@ def drain(max_seconds=30.0, ignore_schedule=False, clickhouse=None):
             total.error = result.error
             break
         if result.taken == 0 or result.delivered + result.failed == 0:
+            break
+        if backlog_only and result.taken < int(getattr(settings, "ASPECTS_OUTBOX_BATCH_SIZE", 5000)):
             break
     return total

@@ -47,4 +47,9 @@ def schedule_flush():
         if now < _next_flush_at:
             return
         _next_flush_at = now + delay
-    flush_outbox.apply_async(countdown=delay, queue=getattr(settings, "ASPECTS_CELERY_QUEUE", None) or None)
+    flush_outbox.apply_async(countdown=delay, queue=flush_queue())
+
+
+def flush_queue():
+    """The Celery queue for flush tasks (None: the platform's default)."""
+    return getattr(settings, "ASPECTS_CELERY_QUEUE", None) or None

@@ -188,6 +188,12 @@ def plugin_settings(settings):
     # .. setting_description: Debounce before a scheduled flush runs, so changes that arrive together
     #    go out in one insert per table.
     _default(settings, "ASPECTS_FLUSH_DELAY_SECS", 0.2)
+    # .. setting_name: ASPECTS_MIN_FLUSH_INTERVAL_SECS
+    # .. setting_default: 0.5
+    # .. setting_description: Flushes start at most this often (workers share the Django cache), so
+    #    a busy site sends about one insert per table per interval. Raise it to 1 for fewer, larger
+    #    inserts; lower it for lower latency.
+    _default(settings, "ASPECTS_MIN_FLUSH_INTERVAL_SECS", 0.5)
     # .. setting_name: ASPECTS_CELERY_QUEUE
     # .. setting_default: None
     # .. setting_description: Celery queue for the flush task (None: the platform's default queue).
