@@ -1,5 +1,5 @@
 # Two commands: `make demo` and `make test`. Everything they need is installed or started here.
-.PHONY: demo test venv clickhouse clickhouse-stop lmsdb requirements quality clean help
+.PHONY: demo test venv clickhouse clickhouse-stop lmsdb requirements quality clean help superset-venv static chromium
 .DEFAULT_GOAL := help
 
 PYTHON ?= python3
@@ -35,7 +35,7 @@ demo: clickhouse lmsdb  ## set everything up and run the demo on the local Click
 	$(PY) manage.py migrate_clickhouse
 	$(PY) manage.py aspects_demo
 
-test: venv  ## set everything up and run the whole test suite
+test: venv superset-venv static chromium  ## set everything up and run the whole test suite
 	$(PY) -m pytest
 
 quality: venv  ## repeated-code check for the package
@@ -48,3 +48,25 @@ requirements: venv  ## re-pin requirements/*.txt from requirements/*.in
 
 clean: clickhouse-stop  ## remove the venv and local data
 	rm -rf $(VENV) var
+
+# --- Superset embedding: Superset in its own venv, the pinned embedded SDK, headless Chromium ---
+SUPERSET_VENV := var/superset-venv
+SUPERSET_STAMP := $(SUPERSET_VENV)/.installed
+SDK_STATIC := platform_plugin_aspects/static/platform_plugin_aspects/vendor/superset-embedded-sdk.js
+
+$(SUPERSET_STAMP): requirements/superset.txt
+	test -x $(SUPERSET_VENV)/bin/python || $(PYTHON) -m venv $(SUPERSET_VENV)
+	$(SUPERSET_VENV)/bin/python -m pip install -q -r requirements/superset.txt
+	touch $(SUPERSET_STAMP)
+
+superset-venv: $(SUPERSET_STAMP)  ## install Superset 6.1 (integration tests, benchmark) into var/superset-venv
+
+$(SDK_STATIC): package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	mkdir -p $(dir $(SDK_STATIC))
+	cp node_modules/@superset-ui/embedded-sdk/bundle/index.js $(SDK_STATIC)
+
+static: $(SDK_STATIC)  ## install @superset-ui/embedded-sdk from npm and copy it into the package's static files
+
+chromium:  ## install headless Chromium + chromedriver (Debian) for the browser test, when missing
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { apt-get update -q && apt-get install -y -q chromium chromium-driver; }

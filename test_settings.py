@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "tests.lms.grades",
     "tests.lms.modulestore",
     "tests.lms.demo",
+    "tests.lms.instructor_dashboard",
     "platform_plugin_aspects",
 ]
 MIDDLEWARE = [
@@ -159,6 +160,17 @@ SUPERSET_CONFIG = {
     "internal_service_url": os.environ.get("SUPERSET_URL", "http://127.0.0.1:8088/"),
     "username": "admin",
     "password": "admin",
+}
+# The Reports tab, wired as an operator would (README, "Dashboards in the Instructor Dashboard").
+OPEN_EDX_FILTERS_CONFIG = {
+    "org.openedx.learning.instructor.dashboard.render.started.v1": {
+        "fail_silently": False,
+        "pipeline": ["platform_plugin_aspects.extensions.filters.AddSupersetTab"],
+    },
+    "org.openedx.learning.instructor.dashboard.tabs.requested.v1": {
+        "fail_silently": False,
+        "pipeline": ["platform_plugin_aspects.extensions.filters.AddSupersetTabToInstructorDashboard"],
+    },
 }
 
 # Celery: eager unless a test (or the demo) runs a real worker against Redis.

@@ -1,0 +1,104 @@
+"""
+Which dashboards a user sees, in which language, and the guest token that opens them.
+
+Aspects ships one copy of each translatable dashboard per locale; a copy's uuid is derived from
+the base uuid (``uuid5(uuid5(base, "superset"), locale)``), so the LMS can find it without asking
+Superset. A guest token covers every copy, so switching language needs no new token.
+"""
+
+import logging
+from urllib.parse import urljoin
+from uuid import UUID, uuid5
+
+from django.conf import settings
+from django.urls import reverse
+
+from ..platform import get_model
+from .client import get_client
+from .rls import rls_clauses
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LOCALE = "en"
+
+
+def normalize_locale(language):
+    """Aspects' locale spelling: lower case, ``_`` not ``-`` (``es-419`` → ``es_419``)."""
+    return str(language or DEFAULT_LOCALE).lower().replace("-", "_")
+
+
+def localized_uuid(base_uuid, locale):
+    """The uuid of the ``locale`` copy of dashboard ``base_uuid``."""
+    return str(uuid5(uuid5(UUID(str(base_uuid)), "superset"), normalize_locale(locale)))
+
+
+def user_locale(user):
+    """The user's "pref-lang" if Superset has dashboards in that locale, else English."""
+    locales = [normalize_locale(loc) for loc in settings.SUPERSET_DASHBOARD_LOCALES]
+    preference = get_model("user_preference")
+    language = None
+    if preference is not None and getattr(user, "is_authenticated", False):
+        language = preference.get_value(user, "pref-lang")
+    language = normalize_locale(language)
+    return language if language in locales else DEFAULT_LOCALE
+
+
+def localize(dashboard, locale):
+    """A copy of ``dashboard`` pointing at its ``locale`` copy (when it allows translations)."""
+    dashboard = dict(dashboard)
+    if dashboard.get("allow_translations") and locale != DEFAULT_LOCALE:
+        dashboard["uuid"] = localized_uuid(dashboard["uuid"], locale)
+        dashboard["slug"] = f"{dashboard.get('slug', '')}-{locale}"
+    return dashboard
+
+
+def token_dashboards():
+    """Every dashboard a course guest token opens: instructor (+ in-context) dashboards."""
+    dashboards = list(settings.ASPECTS_INSTRUCTOR_DASHBOARDS)
+    if settings.ASPECTS_ENABLE_STUDIO_IN_CONTEXT_METRICS:
+        dashboards += list(settings.ASPECTS_IN_CONTEXT_DASHBOARDS.values())
+    return dashboards
+
+
+def token_resources(dashboards):
+    """Guest-token resources: each dashboard plus its locale copies (base uuid first, no duplicates)."""
+    uuids = []
+    for dashboard in dashboards:
+        uuids.append(str(dashboard["uuid"]))
+        if dashboard.get("allow_translations"):
+            uuids += [localized_uuid(dashboard["uuid"], loc) for loc in settings.SUPERSET_DASHBOARD_LOCALES
+                      if normalize_locale(loc) != DEFAULT_LOCALE]
+    return [{"type": "dashboard", "id": uuid} for uuid in dict.fromkeys(uuids)]
+
+
+def generate_guest_token(user, course_key, dashboards=None):
+    """
+    A guest token for ``user`` on ``course_key``'s dashboards, limited by RLS to that course.
+
+    The caller has checked that ``user`` may see the course's reports. Raises SupersetError or
+    SupersetUnavailable (from .client) and ImproperlyConfigured for a bad clause template.
+    """
+    rls = rls_clauses(user, course_key, settings.SUPERSET_EXTRA_FILTERS_FORMAT)
+    resources = token_resources(token_dashboards() if dashboards is None else dashboards)
+    guest = {"username": user.username, "first_name": user.first_name or "", "last_name": user.last_name or ""}
+    return get_client(settings.SUPERSET_CONFIG).guest_token(guest, resources, rls)
+
+
+def superset_public_url():
+    """The Superset root browsers open (service_url), with a trailing slash."""
+    config = settings.SUPERSET_CONFIG
+    return (config.get("service_url") or config.get("internal_service_url", "")).rstrip("/") + "/"
+
+
+def instructor_dashboard_config(user, course_key):
+    """What the Reports tab (legacy page or MFE) needs to embed the course's dashboards."""
+    locale = user_locale(user)
+    return {
+        "superset_dashboards": [localize(d, locale) for d in settings.ASPECTS_INSTRUCTOR_DASHBOARDS],
+        "superset_url": superset_public_url(),
+        "superset_guest_token_url": urljoin(
+            settings.LMS_ROOT_URL,
+            reverse("platform_plugin_aspects:superset_guest_token", kwargs={"course_id": str(course_key)}),
+        ),
+        "show_dashboard_link": bool(settings.SUPERSET_SHOW_INSTRUCTOR_DASHBOARD_LINK),
+    }

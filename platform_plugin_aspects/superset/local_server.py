@@ -1,0 +1,166 @@
+"""
+A real Superset 6.1 on loopback, for the integration tests, the benchmark and local demos.
+
+Superset runs from its own venv (``make superset-venv`` → ``var/superset-venv``) because its
+dependencies must not mix with the plugin's. Metadata lives in SQLite under ``home``; the slow
+initialisation (``db upgrade``, ``fab create-admin``, ``init``: ~30 s) runs once and is remembered
+by a stamp file, so later starts only pay for the web server (~6 s).
+
+    python -m platform_plugin_aspects.superset.local_server start [--home var/superset] [--port 0]
+"""
+
+import argparse
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+DEFAULT_VENV = Path("var/superset-venv")
+ADMIN_USERNAME = "admin"
+ADMIN_PASSWORD = "admin"
+# The guest role the tokens act as. Gamma can read dashboards and charts, which the embedded page needs.
+GUEST_ROLE_NAME = "Gamma"
+GUEST_TOKEN_AUDIENCE = "aspects"
+
+_CONFIG_TEMPLATE = '''\
+# Written by platform_plugin_aspects.superset.local_server: a local, loopback-only Superset.
+SECRET_KEY = {secret!r}
+SQLALCHEMY_DATABASE_URI = "sqlite:///{db}"
+FEATURE_FLAGS = {{"EMBEDDED_SUPERSET": True}}
+GUEST_ROLE_NAME = {guest_role!r}
+GUEST_TOKEN_JWT_SECRET = {guest_secret!r}
+GUEST_TOKEN_JWT_ALGO = "HS256"
+GUEST_TOKEN_HEADER_NAME = "X-GuestToken"
+GUEST_TOKEN_JWT_EXP_SECONDS = 300
+GUEST_TOKEN_JWT_AUDIENCE = {audience!r}
+WTF_CSRF_ENABLED = True
+# Loopback only. In production keep Talisman and set its CSP frame-ancestors to the LMS origin.
+TALISMAN_ENABLED = False
+RATELIMIT_ENABLED = False
+'''
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LocalSuperset:
+    """One Superset web server process with its SQLite metadata in ``home``."""
+
+    def __init__(self, home, venv=DEFAULT_VENV):
+        self.home = Path(home).resolve()
+        self.venv = Path(venv).resolve()
+        self.process = None
+        self.url = None
+
+    @property
+    def _env(self):
+        env = dict(os.environ)
+        env.update(
+            SUPERSET_CONFIG_PATH=str(self.home / "superset_config.py"),
+            SUPERSET_HOME=str(self.home),
+            FLASK_APP="superset.app:create_app()",
+            PYTHONUNBUFFERED="1",
+        )
+        return env
+
+    def _superset(self, *args):
+        executable = self.venv / "bin" / "superset"
+        if not executable.exists():
+            raise RuntimeError(f"{executable} is missing: run `make superset-venv` first")
+        with open(self.home / "init.log", "ab") as log:
+            subprocess.run([str(executable), *args], env=self._env, stdout=log, stderr=subprocess.STDOUT, check=True)
+
+    def initialise(self):
+        """Write the config and build the metadata DB once (kept between runs)."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        config = self.home / "superset_config.py"
+        if not config.exists():
+            config.write_text(
+                _CONFIG_TEMPLATE.format(
+                    secret=secrets.token_urlsafe(32),
+                    guest_secret=secrets.token_urlsafe(32),
+                    db=self.home / "superset.db",
+                    guest_role=GUEST_ROLE_NAME,
+                    audience=GUEST_TOKEN_AUDIENCE,
+                )
+            )
+        stamp = self.home / ".initialised"
+        if stamp.exists():
+            return
+        self._superset("db", "upgrade")
+        self._superset(
+            "fab", "create-admin", "--username", ADMIN_USERNAME, "--password", ADMIN_PASSWORD,
+            "--firstname", "Aspects", "--lastname", "Admin", "--email", "admin@example.invalid",
+        )
+        self._superset("init")
+        stamp.touch()
+
+    def start(self, port=0, timeout=120):
+        """Start the web server on 127.0.0.1 and wait until ``/health`` answers."""
+        self.initialise()
+        port = port or free_port()
+        log = open(self.home / "server.log", "ab")  # pylint: disable=consider-using-with
+        self.process = subprocess.Popen(  # pylint: disable=consider-using-with
+            [str(self.venv / "bin" / "superset"), "run", "-h", "127.0.0.1", "-p", str(port), "--with-threads"],
+            env=self._env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        self.url = f"http://127.0.0.1:{port}/"
+        (self.home / "server.pid").write_text(str(self.process.pid))
+        (self.home / "url").write_text(self.url)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"Superset exited with {self.process.returncode}; see {self.home / 'server.log'}")
+            try:
+                if requests.get(self.url + "health", timeout=2).status_code == 200:
+                    return self.url
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"Superset did not answer /health within {timeout}s; see {self.home / 'server.log'}")
+
+    def stop(self):
+        """Stop the server this object started (its whole process group)."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self.process = None
+
+
+def main(argv=None):
+    """Start a local Superset in the foreground (Ctrl-C stops it)."""
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser.add_argument("command", choices=["start"])
+    parser.add_argument("--home", default="var/superset")
+    parser.add_argument("--venv", default=str(DEFAULT_VENV))
+    parser.add_argument("--port", type=int, default=8088)
+    args = parser.parse_args(argv)
+    server = LocalSuperset(args.home, args.venv)
+    url = server.start(args.port)
+    print(f"Superset at {url} (user {ADMIN_USERNAME!r} / password {ADMIN_PASSWORD!r}); Ctrl-C stops it", flush=True)
+    try:
+        server.process.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""
+Row-level-security clauses for guest tokens, built so that no value can change a clause's meaning.
+
+A clause template is operator-written SQL with placeholders. Upstream ran ``str.format`` with the
+``CourseKey`` and the Django ``User`` as arguments, which let a template read any attribute of those
+objects (``{user.password}``) and pasted values (usernames!) into SQL unescaped. Here:
+
+* only the placeholders ``{course_id}``, ``{org}``, ``{user_id}`` and ``{username}`` exist, with no
+  attribute access, indexing, conversion or format spec: anything else is a configuration error;
+* every value becomes a ClickHouse SQL literal: inside a quoted string of the template
+  (``org = '{org}'``, ``key LIKE '{course_id}%'``) it is escaped in place; outside one it becomes a
+  complete quoted literal (or a bare integer for ``{user_id}``);
+* a template whose quotes do not balance is refused, since the value would land in an unknown context.
+
+Clauses go into a JWT that the browser can read, so they must never hold secrets.
+"""
+
+from string import Formatter
+
+from django.core.exceptions import ImproperlyConfigured
+
+PLACEHOLDERS = ("course_id", "org", "user_id", "username")
+
+# The Aspects defaults: a course's staff see their course (and its org's rows only).
+DEFAULT_CLAUSE_TEMPLATES = ("org = {org}", "course_key = {course_id}")
+
+
+def escape_string(value):
+    """Escape ``value`` for use between single quotes in ClickHouse SQL (backslash first)."""
+    return str(value).replace("\\", "\\\\").replace("'", "\\'")
+
+
+def _quote_state(text, in_string):
+    """Whether the SQL ``text`` ends inside a single-quoted string, given the state it starts in."""
+    index = 0
+    while index < len(text):
+        char = text[index]
+        if in_string and char == "\\":
+            index += 2  # an escaped character never closes the string
+            continue
+        if char == "'":
+            if in_string and text[index + 1:index + 2] == "'":
+                index += 2  # '' is an escaped quote
+                continue
+            in_string = not in_string
+        index += 1
+    return in_string
+
+
+def render_clause(template, values):
+    """
+    Fill ``template`` with ``values`` (a dict of the PLACEHOLDERS) as SQL literals.
+
+    Raises ImproperlyConfigured for an unknown placeholder, attribute or index access, a
+    conversion or format spec, or unbalanced quotes. The message names the template, never a value.
+    """
+    parts = []
+    in_string = False
+    try:
+        parsed = list(Formatter().parse(template))
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"RLS clause template {template!r} is malformed: {exc}") from exc
+    for literal, field, spec, conversion in parsed:
+        parts.append(literal)
+        in_string = _quote_state(literal, in_string)
+        if field is None:
+            continue
+        if field not in PLACEHOLDERS or spec or conversion:
+            raise ImproperlyConfigured(
+                f"RLS clause template {template!r}: only {{course_id}}, {{org}}, {{user_id}} and {{username}} "
+                f"are allowed, without attributes, indexes or format specs (found {{{field}}})"
+            )
+        value = values[field]
+        if in_string:
+            parts.append(escape_string(value))
+        elif isinstance(value, int) and not isinstance(value, bool):
+            parts.append(str(int(value)))
+        else:
+            parts.append(f"'{escape_string(value)}'")
+    if in_string:
+        raise ImproperlyConfigured(f"RLS clause template {template!r} has an unterminated string literal")
+    return "".join(parts)
+
+
+def clause_values(user, course_key):
+    """The only values a template can reach: plain strings and one integer, never server objects."""
+    return {
+        "course_id": str(course_key),
+        "org": str(course_key.org),
+        "user_id": int(user.id),
+        "username": str(user.username),
+    }
+
+
+def rls_clauses(user, course_key, extra_templates=()):
+    """The guest token's RLS rules: the course's org and key, then the operator's extra clauses."""
+    values = clause_values(user, course_key)
+    return [{"clause": render_clause(t, values)} for t in (*DEFAULT_CLAUSE_TEMPLATES, *extra_templates)]

@@ -1,0 +1,147 @@
+"""
+The Superset endpoints (under ``/aspects/`` in the LMS and Studio).
+
+Every endpoint answers only global staff and the course's staff/instructors (see
+``superset.permissions``); everyone else, anonymous users included, gets 403 and no token. Superset
+trouble becomes a short JSON error (503 unreachable, 502 refused, 503 misconfigured) for the page
+to show; details go to the server log, never to the browser.
+"""
+
+import logging
+import re
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.http import JsonResponse
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+from opaque_keys import InvalidKeyError
+from opaque_keys.edx.keys import CourseKey, UsageKey
+
+from .platform import get_model
+from .superset.client import SupersetError
+from .superset.dashboards import generate_guest_token, instructor_dashboard_config, localize, superset_public_url, user_locale
+from .superset.permissions import can_view_course_reports
+
+log = logging.getLogger(__name__)
+
+
+def _error(status, message):
+    return JsonResponse({"error": message}, status=status)
+
+
+def _denied(request, course_key):
+    """None when the user may see ``course_key``'s reports, else the 403/404 response.
+
+    Anonymous users and users without a role get 403 before the course is looked up, so the
+    answer does not tell outsiders which courses exist.
+    """
+    forbidden = _error(403, _("You do not have permission to view this course's reports."))
+    if not request.user.is_authenticated:
+        return forbidden
+    if course_key is None:
+        return _error(404, _("Unknown course."))
+    if not can_view_course_reports(request.user, course_key):
+        return forbidden
+    overviews = get_model("course_overviews")
+    if overviews is None or not overviews.objects.filter(id=course_key).exists():
+        return _error(404, _("Unknown course."))
+    return None
+
+
+def _parse_course_key(course_id):
+    try:
+        return CourseKey.from_string(course_id)
+    except InvalidKeyError:
+        return None
+
+
+@require_GET
+@never_cache
+def superset_guest_token(request, course_id):
+    """``{"guestToken": ...}`` for the course's dashboards, with the course's RLS clauses."""
+    course_key = _parse_course_key(course_id)
+    denied = _denied(request, course_key)
+    if denied:
+        return denied
+    try:
+        token = generate_guest_token(request.user, course_key)
+    except SupersetError as exc:
+        # The client logged the details (without secrets); the page gets a short, clear message.
+        if exc.status_code == 503:
+            return _error(503, _("Reports are unavailable: Superset could not be reached. Try again later."))
+        return _error(502, _("Reports are unavailable: Superset refused the request. Ask your site operator."))
+    except ImproperlyConfigured as exc:
+        log.error("Guest token for %s not issued: %s", course_key, exc)
+        return _error(503, _("Reports are not configured correctly. Ask your site operator."))
+    return JsonResponse({"guestToken": token})
+
+
+@require_GET
+@never_cache
+def superset_instructor_dashboard(request, course_id):
+    """The Reports tab's configuration (dashboards, Superset URL, token URL) for a course."""
+    course_key = _parse_course_key(course_id)
+    denied = _denied(request, course_key)
+    return denied or JsonResponse(instructor_dashboard_config(request.user, course_key))
+
+
+def rison(value):
+    """Encode ``value`` (dict/list/str/number/bool/None) as Rison, the URL format Superset's filters use."""
+    if value is True:
+        return "!t"
+    if value is False:
+        return "!f"
+    if value is None:
+        return "!n"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, dict):
+        return "(" + ",".join(f"{rison(str(k))}:{rison(v)}" for k, v in sorted(value.items())) + ")"
+    if isinstance(value, (list, tuple)):
+        return "!(" + ",".join(rison(v) for v in value) + ")"
+    text = str(value)
+    if text and re.fullmatch(r"[A-Za-z_./~-][A-Za-z0-9_./~-]*", text):
+        return text
+    return "'" + text.replace("!", "!!").replace("'", "!'") + "'"
+
+
+def _native_filter(filter_id, column, value):
+    return {
+        "id": filter_id,
+        "extraFormData": {"filters": [{"col": column, "op": "IN", "val": [value]}]},
+        "filterState": {"value": [value]},
+        "ownState": {},
+    }
+
+
+@require_GET
+@never_cache
+def superset_in_context_dashboard(request, usage_id):
+    """Studio in-context metrics: the dashboard for a course or block, pre-filtered on it."""
+    usage_key = None
+    try:
+        usage_key = UsageKey.from_string(usage_id)
+        course_key = usage_key.course_key
+    except InvalidKeyError:
+        course_key = _parse_course_key(usage_id)
+    denied = _denied(request, course_key)
+    if denied:
+        return denied
+    block_type = usage_key.block_type if usage_key else "course"
+    dashboard = settings.ASPECTS_IN_CONTEXT_DASHBOARDS.get(block_type)
+    if not dashboard:
+        return _error(404, _("No in-context dashboard for this kind of content."))
+    filters = [_native_filter(dashboard["course_filter_key"], settings.IN_CONTEXT_DASHBOARD_COURSE_KEY_COLUMN,
+                              str(course_key))]
+    if usage_key and dashboard.get("block_filter_key"):
+        filters.append(_native_filter(dashboard["block_filter_key"], settings.IN_CONTEXT_DASHBOARD_BLOCK_ID_COLUMN,
+                                      str(usage_key)))
+    native_filters = rison({f["id"]: f for f in filters})
+    return JsonResponse({
+        "dashboardId": localize(dashboard, user_locale(request.user))["uuid"],
+        "supersetUrl": superset_public_url(),
+        "courseRuns": {course_key.run: {"native_filters": native_filters}},
+        "defaultCourseRun": course_key.run,
+    })

@@ -1,0 +1,1 @@
+"""Stand-in for the LMS's legacy Instructor Dashboard page (only what the Reports tab needs)."""

@@ -1,0 +1,127 @@
+"""
+Fixtures for the Superset tests: a REAL Superset 6.1 on loopback, started once per session.
+
+The server comes from ``make superset-venv`` (var/superset-venv); its SQLite metadata lives in
+var/superset-test and is initialised once (later sessions start in seconds). Each session creates
+its own dashboard with embedding enabled through the REST API, and points SUPERSET_CONFIG and
+ASPECTS_INSTRUCTOR_DASHBOARDS at it. Import the fixtures into a test module with
+``from .superset_fixtures import *``.
+"""
+
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from opaque_keys.edx.keys import CourseKey
+
+from platform_plugin_aspects.superset.client import SupersetClient, jwt_claims
+from platform_plugin_aspects.superset.local_server import ADMIN_PASSWORD, ADMIN_USERNAME, LocalSuperset
+from tests.lms.course_overviews.models import CourseOverview
+from tests.lms.student.models import CourseAccessRole, CourseEnrollment
+
+ROOT = Path(__file__).resolve().parent.parent
+COURSE = CourseKey.from_string("course-v1:OrgA+Stats101+2026")
+OTHER_COURSE = CourseKey.from_string("course-v1:OrgB+Bio201+2026")
+
+__all__ = ["superset", "superset_admin", "embedded_dashboard", "superset_settings", "courses", "users",
+           "COURSE", "OTHER_COURSE", "jwt_claims", "wait_for"]
+
+
+def wait_for(condition, timeout=20.0, interval=0.05, message="condition"):
+    """Poll ``condition`` until it returns something truthy, or fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
+
+
+@pytest.fixture(scope="session")
+def superset():
+    """The running Superset's root URL (one server for the whole session)."""
+    server = LocalSuperset(ROOT / "var" / "superset-test", ROOT / "var" / "superset-venv")
+    url = server.start()
+    yield url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def superset_admin(superset):
+    """An admin client for test setup (create dashboards); the same client class the plugin uses."""
+    return SupersetClient(superset, ADMIN_USERNAME, ADMIN_PASSWORD)
+
+
+@pytest.fixture(scope="session")
+def embedded_dashboard(superset_admin):
+    """A new dashboard with embedding enabled: ``{"id": <numeric id>, "uuid": <embedded uuid>}``."""
+    response = superset_admin.request(
+        "POST", "api/v1/dashboard/", json={"dashboard_title": f"Course dashboard {uuid.uuid4().hex[:6]}",
+                                           "published": True},
+    )
+    assert response.status_code == 201, response.text
+    dashboard_id = response.json()["id"]
+    response = superset_admin.request("POST", f"api/v1/dashboard/{dashboard_id}/embedded",
+                                      json={"allowed_domains": []})
+    assert response.status_code == 200, response.text
+    return {"id": dashboard_id, "uuid": response.json()["result"]["uuid"]}
+
+
+@pytest.fixture(scope="session")
+def superset_settings(superset, embedded_dashboard):
+    """Point the plugin at the local Superset and its one embedded dashboard for the session."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(settings, "SUPERSET_CONFIG", {
+            "service_url": superset, "internal_service_url": superset,
+            "username": ADMIN_USERNAME, "password": ADMIN_PASSWORD, "timeout_secs": 10,
+        })
+        patch.setattr(settings, "ASPECTS_INSTRUCTOR_DASHBOARDS", [{
+            "name": "Course Dashboard", "slug": "course-dashboard", "uuid": embedded_dashboard["uuid"],
+            "allow_translations": False,
+        }])
+        patch.setattr(settings, "ASPECTS_ENABLE_STUDIO_IN_CONTEXT_METRICS", False)
+        patch.setattr(settings, "SUPERSET_EXTRA_FILTERS_FORMAT", [])
+        yield settings.SUPERSET_CONFIG
+
+
+@pytest.fixture
+def courses(db):
+    """Two courses in two orgs."""
+    return [CourseOverview.objects.create(id=key, org=key.org, display_name=f"{key.course} course")
+            for key in (COURSE, OTHER_COURSE)]
+
+
+@pytest.fixture
+def users(courses):
+    """One user per kind of viewer, with the platform's course-access-role rows."""
+    user_model = get_user_model()
+
+    def make(username, **fields):
+        return user_model.objects.create_user(username=username, password="pw", email=f"{username}@example.invalid",
+                                              **fields)
+
+    made = {
+        "global_staff": make("global_staff", is_staff=True),
+        "course_staff": make("course_staff", first_name="Ada", last_name="Staff"),
+        "course_instructor": make("course_instructor"),
+        "org_staff": make("org_staff"),
+        "other_course_staff": make("other_course_staff"),
+        "other_org_staff": make("other_org_staff"),
+        "beta_tester": make("beta_tester"),
+        "learner": make("learner"),
+    }
+    CourseAccessRole.objects.create(user=made["course_staff"], org=COURSE.org, course_id=COURSE, role="staff")
+    CourseAccessRole.objects.create(user=made["course_instructor"], org=COURSE.org, course_id=COURSE,
+                                    role="instructor")
+    CourseAccessRole.objects.create(user=made["org_staff"], org=COURSE.org, role="staff")
+    CourseAccessRole.objects.create(user=made["other_course_staff"], org=OTHER_COURSE.org, course_id=OTHER_COURSE,
+                                    role="staff")
+    CourseAccessRole.objects.create(user=made["other_org_staff"], org=OTHER_COURSE.org, role="instructor")
+    CourseAccessRole.objects.create(user=made["beta_tester"], org=COURSE.org, course_id=COURSE, role="beta_testers")
+    CourseEnrollment.objects.create(user=made["learner"], course_id=COURSE)
+    return made
