@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 COURSE = CourseKey.from_string("course-v1:OrgA+Stats101+2026")
 OTHER_COURSE = CourseKey.from_string("course-v1:OrgB+Bio201+2026")
 
-__all__ = ["superset", "superset_admin", "embedded_dashboard", "superset_settings", "courses", "users",
+__all__ = ["superset", "superset_admin", "embedded_dashboard", "second_embedded_dashboard", "superset_settings", "courses", "users",
            "COURSE", "OTHER_COURSE", "jwt_claims", "wait_for"]
 
 
@@ -57,19 +57,26 @@ def superset_admin(superset):
     return SupersetClient(superset, ADMIN_USERNAME, ADMIN_PASSWORD)
 
 
-@pytest.fixture(scope="session")
-def embedded_dashboard(superset_admin):
-    """A new dashboard with embedding enabled: ``{"id": <numeric id>, "uuid": <embedded uuid>}``."""
-    response = superset_admin.request(
-        "POST", "api/v1/dashboard/", json={"dashboard_title": f"Course dashboard {uuid.uuid4().hex[:6]}",
-                                           "published": True},
-    )
+def create_embedded_dashboard(admin, title):
+    """Create a dashboard with embedding enabled: ``{"id": <numeric id>, "uuid": <embedded uuid>}``."""
+    response = admin.request("POST", "api/v1/dashboard/", json={"dashboard_title": title, "published": True})
     assert response.status_code == 201, response.text
     dashboard_id = response.json()["id"]
-    response = superset_admin.request("POST", f"api/v1/dashboard/{dashboard_id}/embedded",
-                                      json={"allowed_domains": []})
+    response = admin.request("POST", f"api/v1/dashboard/{dashboard_id}/embedded", json={"allowed_domains": []})
     assert response.status_code == 200, response.text
-    return {"id": dashboard_id, "uuid": response.json()["result"]["uuid"]}
+    return {"id": dashboard_id, "uuid": response.json()["result"]["uuid"], "title": title}
+
+
+@pytest.fixture(scope="session")
+def embedded_dashboard(superset_admin):
+    """This session's course dashboard, embeddable."""
+    return create_embedded_dashboard(superset_admin, f"Course dashboard {uuid.uuid4().hex[:6]}")
+
+
+@pytest.fixture(scope="session")
+def second_embedded_dashboard(superset_admin):
+    """A second embeddable dashboard, for pages that show several."""
+    return create_embedded_dashboard(superset_admin, f"Learner groups {uuid.uuid4().hex[:6]}")
 
 
 @pytest.fixture(scope="session")

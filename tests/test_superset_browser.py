@@ -1,0 +1,108 @@
+"""
+The Reports tab in a real browser: headless Debian Chromium loads the stand-in Instructor
+Dashboard (the real openedx-filters pipeline), served by Django's live server, with a real Superset.
+"""
+
+import shutil
+from pathlib import Path
+
+import pytest
+from django.test import Client
+
+from platform_plugin_aspects.superset.local_server import free_port
+
+from .superset_fixtures import *  # noqa: F401,F403  pylint: disable=wildcard-import,unused-wildcard-import
+
+webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.webdriver.chrome.service import Service  # noqa: E402  pylint: disable=wrong-import-position
+from selenium.webdriver.common.by import By  # noqa: E402  pylint: disable=wrong-import-position
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "reports-tab.png"
+
+
+@pytest.fixture
+def browser(tmp_path):
+    """A fresh headless Chromium (run `make chromium` to install it)."""
+    if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
+        pytest.fail("chromium/chromedriver missing: run `make chromium`")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1280,900", f"--user-data-dir={tmp_path / 'chromium-profile'}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def open_reports(browser, live_server, user):
+    """Log ``user`` in (session cookie), open the Instructor Dashboard and select "Reports"."""
+    client = Client()
+    client.force_login(user)
+    browser.get(live_server.url + "/static/platform_plugin_aspects/css/reports.css")
+    browser.add_cookie({"name": "sessionid", "value": client.cookies["sessionid"].value, "path": "/"})
+    browser.get(f"{live_server.url}/courses/{COURSE}/instructor")
+    browser.find_element(By.CSS_SELECTOR, 'nav a[data-section="aspects"]').click()
+
+
+def iframe_src(browser, panel_index):
+    frames = browser.find_elements(By.CSS_SELECTOR, f".aspects-reports-panel:nth-of-type({panel_index}) iframe")
+    return frames[0].get_attribute("src") if frames else None
+
+
+def test_reports_tab_embeds_each_dashboard_lazily(browser, live_server, superset_settings, settings, superset,
+                                                  embedded_dashboard, second_embedded_dashboard, users):
+    settings.ASPECTS_INSTRUCTOR_DASHBOARDS = [
+        {"name": "Course Dashboard", "uuid": embedded_dashboard["uuid"]},
+        {"name": "At-Risk Learners", "uuid": second_embedded_dashboard["uuid"]},
+    ]
+    open_reports(browser, live_server, users["course_staff"])
+    panels = browser.find_elements(By.CSS_SELECTOR, ".aspects-reports-panel")
+    assert len(panels) == 2
+
+    first = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, ".aspects-reports-panel iframe"),
+                     message="the first dashboard's iframe")
+    assert first[0].get_attribute("src").startswith(f"{superset}embedded/{embedded_dashboard['uuid']}")
+    # Lazy: the second dashboard is not loaded until its tab is chosen.
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".aspects-reports-panel iframe")) == 1
+
+    # Wait until Superset rendered the embedded dashboard (the guest token worked in the browser).
+    browser.switch_to.frame(first[0])
+    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, ".dashboard, [data-test='dashboard-content-wrapper']"),
+             timeout=60, message="Superset to render the embedded dashboard")
+    browser.switch_to.default_content()
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    browser.save_screenshot(str(SCREENSHOT))
+
+    browser.find_elements(By.CSS_SELECTOR, ".aspects-reports-tab")[1].click()
+    frames = wait_for(lambda: [f for f in browser.find_elements(By.CSS_SELECTOR, ".aspects-reports-panel iframe")
+                               if second_embedded_dashboard["uuid"] in f.get_attribute("src")],
+                      message="the second dashboard's iframe")
+    assert frames[0].get_attribute("src").startswith(f"{superset}embedded/{second_embedded_dashboard['uuid']}")
+    # The first dashboard kept its own iframe: the two do not interfere.
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".aspects-reports-panel iframe")) == 2
+
+
+def test_unreachable_superset_shows_a_message(browser, live_server, superset_settings, settings, users):
+    closed = f"http://127.0.0.1:{free_port()}/"
+    settings.SUPERSET_CONFIG = {**superset_settings, "service_url": closed, "internal_service_url": closed}
+    open_reports(browser, live_server, users["course_staff"])
+
+    status = wait_for(lambda: [s for s in browser.find_elements(By.CSS_SELECTOR, ".aspects-reports-error")
+                               if s.is_displayed() and s.text], message="an error message")
+    assert "could not be reached" in status[0].text
+    assert not browser.find_elements(By.CSS_SELECTOR, ".aspects-reports-panel iframe")
+
+
+def test_token_endpoint_failure_shows_the_servers_message(browser, live_server, superset_settings, settings, users):
+    # The browser reaches Superset, but the LMS cannot (e.g. a wrong internal URL).
+    settings.SUPERSET_CONFIG = {**superset_settings, "internal_service_url": f"http://127.0.0.1:{free_port()}/"}
+    open_reports(browser, live_server, users["course_staff"])
+
+    status = wait_for(lambda: [s for s in browser.find_elements(By.CSS_SELECTOR, ".aspects-reports-error")
+                               if s.is_displayed() and s.text], message="an error message")
+    assert "Superset could not be reached" in status[0].text
