@@ -130,7 +130,8 @@ def superset_in_context_dashboard(request, usage_id):
     if denied:
         return denied
     block_type = usage_key.block_type if usage_key else "course"
-    dashboard = settings.ASPECTS_IN_CONTEXT_DASHBOARDS.get(block_type)
+    enabled = settings.ASPECTS_ENABLE_STUDIO_IN_CONTEXT_METRICS
+    dashboard = settings.ASPECTS_IN_CONTEXT_DASHBOARDS.get(block_type) if enabled else None
     if not dashboard:
         return _error(404, _("No in-context dashboard for this kind of content."))
     filters = [_native_filter(dashboard["course_filter_key"], settings.IN_CONTEXT_DASHBOARD_COURSE_KEY_COLUMN,

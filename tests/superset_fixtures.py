@@ -8,8 +8,8 @@ ASPECTS_INSTRUCTOR_DASHBOARDS at it. Import the fixtures into a test module with
 ``from .superset_fixtures import *``.
 """
 
+import json
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -57,9 +57,27 @@ def superset_admin(superset):
     return SupersetClient(superset, ADMIN_USERNAME, ADMIN_PASSWORD)
 
 
+def _markdown_layout(title):
+    """A dashboard layout with one Markdown block: visible content that needs no database."""
+    text = (f"## {title}\n\nEmbedded from Superset with a guest token for *course-v1:OrgA+Stats101+2026*; "
+            "row-level security limits every chart to this course.")
+    return {
+        "DASHBOARD_VERSION_KEY": "v2",
+        "ROOT_ID": {"type": "ROOT", "id": "ROOT_ID", "children": ["GRID_ID"]},
+        "GRID_ID": {"type": "GRID", "id": "GRID_ID", "children": ["ROW-1"], "parents": ["ROOT_ID"]},
+        "ROW-1": {"type": "ROW", "id": "ROW-1", "children": ["MARKDOWN-1"], "parents": ["ROOT_ID", "GRID_ID"],
+                  "meta": {"background": "BACKGROUND_TRANSPARENT"}},
+        "MARKDOWN-1": {"type": "MARKDOWN", "id": "MARKDOWN-1", "children": [],
+                       "parents": ["ROOT_ID", "GRID_ID", "ROW-1"], "meta": {"width": 12, "height": 30, "code": text}},
+        "HEADER_ID": {"id": "HEADER_ID", "type": "HEADER", "meta": {"text": title}},
+    }
+
+
 def create_embedded_dashboard(admin, title):
     """Create a dashboard with embedding enabled: ``{"id": <numeric id>, "uuid": <embedded uuid>}``."""
-    response = admin.request("POST", "api/v1/dashboard/", json={"dashboard_title": title, "published": True})
+    response = admin.request("POST", "api/v1/dashboard/", json={
+        "dashboard_title": title, "published": True, "position_json": json.dumps(_markdown_layout(title)),
+    })
     assert response.status_code == 201, response.text
     dashboard_id = response.json()["id"]
     response = admin.request("POST", f"api/v1/dashboard/{dashboard_id}/embedded", json={"allowed_domains": []})
@@ -70,13 +88,13 @@ def create_embedded_dashboard(admin, title):
 @pytest.fixture(scope="session")
 def embedded_dashboard(superset_admin):
     """This session's course dashboard, embeddable."""
-    return create_embedded_dashboard(superset_admin, f"Course dashboard {uuid.uuid4().hex[:6]}")
+    return create_embedded_dashboard(superset_admin, "Course Dashboard")
 
 
 @pytest.fixture(scope="session")
 def second_embedded_dashboard(superset_admin):
     """A second embeddable dashboard, for pages that show several."""
-    return create_embedded_dashboard(superset_admin, f"Learner groups {uuid.uuid4().hex[:6]}")
+    return create_embedded_dashboard(superset_admin, "At-Risk Learners")
 
 
 @pytest.fixture(scope="session")

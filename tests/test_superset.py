@@ -4,6 +4,7 @@ Django's test client, and a REAL Superset 6.1 that must accept the tokens we han
 """
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -101,6 +102,32 @@ def test_a_revoked_login_is_renewed_once(superset_settings, users):
 
     assert get_as(users["course_staff"], token_url()).status_code == 200
     assert client.logins == logins + 1
+
+
+def test_an_expired_login_is_renewed(superset_settings, users):
+    client = get_client(superset_settings)
+    assert get_as(users["course_staff"], token_url()).status_code == 200
+    client._login = client._login._replace(expires_at=0)  # pylint: disable=protected-access
+    logins = client.logins
+
+    assert get_as(users["course_staff"], token_url()).status_code == 200
+    assert client.logins == logins + 1
+
+
+def test_threads_share_one_login(superset_settings, embedded_dashboard):
+    """Concurrent token requests in one process: one login, every token valid for its dashboard."""
+    client = get_client(superset_settings)
+    client.forget_login()
+    logins = client.logins
+    resources = [{"type": "dashboard", "id": embedded_dashboard["uuid"]}]
+    guest = {"username": "u", "first_name": "", "last_name": ""}
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        tokens = list(pool.map(lambda i: client.guest_token(guest, resources, [{"clause": f"user_id = {i}"}]),
+                               range(16)))
+
+    assert client.logins == logins + 1
+    assert [jwt_claims(t)["rls_rules"][0]["clause"] for t in tokens] == [f"user_id = {i}" for i in range(16)]
 
 
 # --- clauses nobody can bend -------------------------------------------------------------------
@@ -244,7 +271,8 @@ def test_dashboard_config_follows_the_language_preference(superset_settings, set
     assert get_as(users["learner"], url).status_code == 403
 
 
-def test_in_context_dashboard_for_a_problem(superset_settings, users):
+def test_in_context_dashboard_for_a_problem(superset_settings, settings, users):
+    settings.ASPECTS_ENABLE_STUDIO_IN_CONTEXT_METRICS = True
     usage = f"block-v1:OrgA+Stats101+2026+type@problem+block@p1"
 
     response = get_as(users["course_staff"], f"/aspects/superset_in_context_dashboard/{usage}/")
@@ -258,6 +286,11 @@ def test_in_context_dashboard_for_a_problem(superset_settings, users):
     assert get_as(users["learner"], f"/aspects/superset_in_context_dashboard/{usage}/").status_code == 403
     assert get_as(users["course_staff"], "/aspects/superset_in_context_dashboard/"
                   "block-v1:OrgA+Stats101+2026+type@html+block@h1/").status_code == 404
+
+
+def test_in_context_dashboards_off_is_404(superset_settings, users):
+    response = get_as(users["course_staff"], f"/aspects/superset_in_context_dashboard/{COURSE}/")
+    assert response.status_code == 404
 
 
 # --- the filter steps ----------------------------------------------------------------------------

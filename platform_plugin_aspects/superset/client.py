@@ -96,6 +96,14 @@ class SupersetClient:
             log.error("Superset %s %s unreachable: %s", method, path, type(exc).__name__)
             raise SupersetUnavailable(f"Superset at {self.url} could not be reached ({type(exc).__name__})") from None
 
+    def _json_field(self, method, path, response, field):
+        """``response.json()[field]``, or a SupersetError when Superset answered something else."""
+        try:
+            return response.json()[field]
+        except (ValueError, KeyError, TypeError):
+            log.error("Superset %s %s answered %s without %r", method, path, response.status_code, field)
+            raise SupersetError(f"Superset gave an unexpected answer to {method} {path}") from None
+
     def _fail(self, method, path, response):
         reason = _short_reason(response)
         log.error("Superset %s %s answered %s: %s", method, path, response.status_code, reason)
@@ -113,7 +121,7 @@ class SupersetClient:
         )
         if response.status_code != 200:
             raise self._fail("POST", path, response)
-        access_token = response.json()["access_token"]
+        access_token = self._json_field("POST", path, response, "access_token")
         path = "api/v1/security/csrf_token/"
         response = self._send("GET", path, headers={"Authorization": f"Bearer {access_token}"})
         if response.status_code != 200:
@@ -121,7 +129,8 @@ class SupersetClient:
         exp = jwt_claims(access_token).get("exp")
         expires_at = (exp - time.time() if exp else FALLBACK_LIFETIME_SECS) - EXPIRY_MARGIN_SECS + time.monotonic()
         self.logins += 1
-        return _Login(access_token, response.json()["result"], response.cookies.get_dict(), expires_at)
+        csrf_token = self._json_field("GET", path, response, "result")
+        return _Login(access_token, csrf_token, response.cookies.get_dict(), expires_at)
 
     def _current_login(self, stale=None):
         """The valid login, logging in (once, for all threads) when there is none or it is ``stale``."""
@@ -168,7 +177,7 @@ class SupersetClient:
         response = self.request("POST", path, json={"user": user, "resources": resources, "rls": rls})
         if response.status_code != 200:
             raise self._fail("POST", path, response)
-        return response.json()["token"]
+        return self._json_field("POST", path, response, "token")
 
 
 _clients = {}
