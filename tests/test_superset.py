@@ -247,13 +247,32 @@ def test_localized_uuid_matches_aspects_derivation():
         "c0e64194-33d1-4d5a-8c10-4f51530c5ee9", "es_419")
 
 
-def test_token_covers_every_locale_copy(settings):
+def test_token_covers_the_users_locale_copies(settings):
     settings.SUPERSET_DASHBOARD_LOCALES = ["en", "es_419", "fr_CA"]
     base = "c0e64194-33d1-4d5a-8c10-4f51530c5ee9"
+    dashboards = [{"uuid": base, "allow_translations": True}, {"uuid": base}]
 
-    ids = [r["id"] for r in token_resources([{"uuid": base, "allow_translations": True}, {"uuid": base}])]
+    assert [r["id"] for r in token_resources(dashboards, "fr_ca")] == [localized_uuid(base, "fr_ca"), base]
+    assert [r["id"] for r in token_resources(dashboards, "en")] == [base]
 
-    assert ids == [base, localized_uuid(base, "es_419"), localized_uuid(base, "fr_ca")]
+
+def test_a_learners_locale_copy_is_what_the_token_opens(superset_settings, settings, superset, embedded_dashboard,
+                                                         users):
+    """Locales configured, user on English: the token lists the English copy and Superset takes it."""
+    settings.SUPERSET_DASHBOARD_LOCALES = ["en", "es_419"]
+    settings.ASPECTS_INSTRUCTOR_DASHBOARDS = [{"name": "Course", "uuid": embedded_dashboard["uuid"],
+                                               "allow_translations": True}]
+    UserPreference.objects.create(user=users["course_instructor"], key="pref-lang", value="es-419")
+
+    response = get_as(users["course_staff"], token_url())
+
+    assert response.status_code == 200, response.content
+    token = response.json()["guestToken"]
+    assert [r["id"] for r in jwt_claims(token)["resources"]] == [embedded_dashboard["uuid"]]
+    assert requests.get(f"{superset}api/v1/dashboard/{embedded_dashboard['id']}", headers={"X-GuestToken": token},
+                        timeout=10).status_code == 200
+    # A Spanish-speaking instructor's token asks for the Spanish copy (which this Superset lacks).
+    assert get_as(users["course_instructor"], token_url()).status_code == 502
 
 
 def test_dashboard_config_follows_the_language_preference(superset_settings, settings, users):

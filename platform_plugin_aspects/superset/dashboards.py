@@ -3,7 +3,8 @@ Which dashboards a user sees, in which language, and the guest token that opens 
 
 Aspects ships one copy of each translatable dashboard per locale; a copy's uuid is derived from
 the base uuid (``uuid5(uuid5(base, "superset"), locale)``), so the LMS can find it without asking
-Superset. A guest token covers every copy, so switching language needs no new token.
+Superset. A guest token covers the copies in the user's language (their "pref-lang" when
+SUPERSET_DASHBOARD_LOCALES has it, else English).
 """
 
 import logging
@@ -60,15 +61,16 @@ def token_dashboards():
     return dashboards
 
 
-def token_resources(dashboards):
-    """Guest-token resources: each dashboard plus its locale copies (base uuid first, no duplicates)."""
-    uuids = []
-    for dashboard in dashboards:
-        uuids.append(str(dashboard["uuid"]))
-        if dashboard.get("allow_translations"):
-            uuids += [localized_uuid(dashboard["uuid"], loc) for loc in settings.SUPERSET_DASHBOARD_LOCALES
-                      if normalize_locale(loc) != DEFAULT_LOCALE]
-    return [{"type": "dashboard", "id": uuid} for uuid in dict.fromkeys(uuids)]
+def token_resources(dashboards, locale):
+    """
+    Guest-token resources: the ``locale`` copy of each dashboard (no duplicates).
+
+    Only the copies the user's page embeds: Superset 6.1 refuses the whole token (400
+    "EmbeddedDashboard not found") if any listed dashboard is missing, so listing every locale's
+    copy (as upstream did) would break all tokens on a site that lacks one translation.
+    """
+    uuids = [localize(dashboard, locale)["uuid"] for dashboard in dashboards]
+    return [{"type": "dashboard", "id": str(uuid)} for uuid in dict.fromkeys(uuids)]
 
 
 def generate_guest_token(user, course_key, dashboards=None):
@@ -79,7 +81,7 @@ def generate_guest_token(user, course_key, dashboards=None):
     SupersetUnavailable (from .client) and ImproperlyConfigured for a bad clause template.
     """
     rls = rls_clauses(user, course_key, settings.SUPERSET_EXTRA_FILTERS_FORMAT)
-    resources = token_resources(token_dashboards() if dashboards is None else dashboards)
+    resources = token_resources(token_dashboards() if dashboards is None else dashboards, user_locale(user))
     guest = {"username": user.username, "first_name": user.first_name or "", "last_name": user.last_name or ""}
     return get_client(settings.SUPERSET_CONFIG).guest_token(guest, resources, rls)
 
