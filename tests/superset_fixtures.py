@@ -25,9 +25,10 @@ from tests.lms.student.models import CourseAccessRole, CourseEnrollment
 ROOT = Path(__file__).resolve().parent.parent
 COURSE = CourseKey.from_string("course-v1:OrgA+Stats101+2026")
 OTHER_COURSE = CourseKey.from_string("course-v1:OrgB+Bio201+2026")
+GUEST_TOKEN_SECONDS = 15
 
 __all__ = ["superset", "superset_admin", "embedded_dashboard", "second_embedded_dashboard", "superset_settings", "courses", "users",
-           "COURSE", "OTHER_COURSE", "jwt_claims", "wait_for"]
+           "COURSE", "OTHER_COURSE", "GUEST_TOKEN_SECONDS", "jwt_claims", "wait_for"]
 
 
 def wait_for(condition, timeout=20.0, interval=0.05, message="condition"):
@@ -45,7 +46,9 @@ def wait_for(condition, timeout=20.0, interval=0.05, message="condition"):
 @pytest.fixture(scope="session")
 def superset():
     """The running Superset's root URL (one server for the whole session)."""
-    server = LocalSuperset(ROOT / "var" / "superset-test", ROOT / "var" / "superset-venv")
+    # Short-lived guest tokens, so the browser test sees the page refresh one before it expires.
+    server = LocalSuperset(ROOT / "var" / "superset-test", ROOT / "var" / "superset-venv",
+                           guest_token_seconds=GUEST_TOKEN_SECONDS)
     url = server.start()
     yield url
     server.stop()

@@ -95,6 +95,21 @@ def test_reports_tab_embeds_each_dashboard_lazily(browser, live_server, superset
     assert len(browser.find_elements(By.CSS_SELECTOR, ".aspects-reports-panel iframe")) == 2
 
 
+def test_the_page_refreshes_the_token_before_it_expires(browser, live_server, superset_settings, embedded_dashboard,
+                                                        users):
+    open_reports(browser, live_server, users["course_staff"])
+    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, ".aspects-reports-panel iframe"), message="the iframe")
+    token_fetches = ("return performance.getEntriesByType('resource')"
+                     ".filter(e => e.name.includes('/aspects/superset_guest_token/')).map(e => e.startTime)")
+    first = browser.execute_script(token_fetches)
+    assert len(first) == 1
+
+    times = wait_for(lambda: (lambda t: t if len(t) >= 2 else None)(browser.execute_script(token_fetches)),
+                     timeout=GUEST_TOKEN_SECONDS + 5, message="a second guest-token request")
+    assert (times[1] - times[0]) / 1000 < GUEST_TOKEN_SECONDS  # asked again before the first one expired
+    assert not [s for s in browser.find_elements(By.CSS_SELECTOR, ".aspects-reports-error") if s.is_displayed()]
+
+
 def test_unreachable_superset_shows_a_message(browser, live_server, superset_settings, settings, users):
     closed = f"http://127.0.0.1:{free_port()}/"
     settings.SUPERSET_CONFIG = {**superset_settings, "service_url": closed, "internal_service_url": closed}

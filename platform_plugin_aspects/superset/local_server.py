@@ -30,6 +30,8 @@ GUEST_TOKEN_AUDIENCE = "aspects"
 
 _CONFIG_TEMPLATE = '''\
 # Written by platform_plugin_aspects.superset.local_server: a local, loopback-only Superset.
+import os
+
 SECRET_KEY = {secret!r}
 SQLALCHEMY_DATABASE_URI = "sqlite:///{db}"
 FEATURE_FLAGS = {{"EMBEDDED_SUPERSET": True}}
@@ -37,7 +39,7 @@ GUEST_ROLE_NAME = {guest_role!r}
 GUEST_TOKEN_JWT_SECRET = {guest_secret!r}
 GUEST_TOKEN_JWT_ALGO = "HS256"
 GUEST_TOKEN_HEADER_NAME = "X-GuestToken"
-GUEST_TOKEN_JWT_EXP_SECONDS = 300
+GUEST_TOKEN_JWT_EXP_SECONDS = int(os.environ.get("ASPECTS_GUEST_TOKEN_SECONDS", "300"))
 GUEST_TOKEN_JWT_AUDIENCE = {audience!r}
 WTF_CSRF_ENABLED = True
 # Loopback only. In production keep Talisman and set its CSP frame-ancestors to the LMS origin.
@@ -56,8 +58,10 @@ def free_port():
 class LocalSuperset:
     """One Superset web server process with its SQLite metadata in ``home``."""
 
-    def __init__(self, home, venv=DEFAULT_VENV):
+    def __init__(self, home, venv=DEFAULT_VENV, guest_token_seconds=300):
+        """``guest_token_seconds``: guest-token lifetime (tests shorten it to see the page refresh)."""
         self.home = Path(home).resolve()
+        self.guest_token_seconds = guest_token_seconds
         self.venv = Path(venv).resolve()
         self.process = None
         self.url = None
@@ -70,6 +74,7 @@ class LocalSuperset:
             SUPERSET_HOME=str(self.home),
             FLASK_APP="superset.app:create_app()",
             PYTHONUNBUFFERED="1",
+            ASPECTS_GUEST_TOKEN_SECONDS=str(self.guest_token_seconds),
         )
         return env
 
