@@ -142,6 +142,9 @@ MALICIOUS_TEMPLATES = [
     "x = '{settings}'",
     "x = '{username}",  # unterminated literal
     "x = {username",
+    "x = 1 -- {username}",
+    "x = 1 /* {username} */",
+    "x = 1 # {username}",
 ]
 
 
@@ -172,10 +175,16 @@ EVIL_NAMES = [
     "{course_id.__class__}",
     "x'); DROP TABLE t; --",
     "x''",
+    "x\n OR 1=1",
+    "x\r\n) OR (1=1",
+    'x" OR "1"="1',
+    "x`",
+    "x*/ OR 1=1 /*",
+    "x\0",
 ]
 
 CLAUSE_TEMPLATES = ["username = '{username}'", "username = {username}", "(username) = ('{username}')",
-                    "user_id = {user_id} AND username = '{username}'", "username IN ('{username}', 'nobody')"]
+                    "user_id = {user_id} AND username = '{username}'", "username IN ('{username}', 'nobody')", "\"username\" = {username}"]
 
 
 @pytest.mark.parametrize("template", CLAUSE_TEMPLATES)
@@ -292,7 +301,7 @@ def test_dashboard_config_follows_the_language_preference(superset_settings, set
 
 def test_in_context_dashboard_for_a_problem(superset_settings, settings, users):
     settings.ASPECTS_ENABLE_STUDIO_IN_CONTEXT_METRICS = True
-    usage = f"block-v1:OrgA+Stats101+2026+type@problem+block@p1"
+    usage = "block-v1:OrgA+Stats101+2026+type@problem+block@p1"
 
     response = get_as(users["course_staff"], f"/aspects/superset_in_context_dashboard/{usage}/")
 

@@ -10,7 +10,8 @@ objects (``{user.password}``) and pasted values (usernames!) into SQL unescaped.
 * every value becomes a ClickHouse SQL literal: inside a quoted string of the template
   (``org = '{org}'``, ``key LIKE '{course_id}%'``) it is escaped in place; outside one it becomes a
   complete quoted literal (or a bare integer for ``{user_id}``);
-* a template whose quotes do not balance is refused, since the value would land in an unknown context.
+* a template whose quotes do not balance, or that holds a comment, is refused, since a value would
+  land in a context where escaping does not protect it.
 
 Clauses go into a JWT that the browser can read, so they must never hold secrets.
 """
@@ -25,19 +26,37 @@ PLACEHOLDERS = ("course_id", "org", "user_id", "username")
 DEFAULT_CLAUSE_TEMPLATES = ("org = {org}", "course_key = {course_id}")
 
 
+_ESCAPES = {"\\": "\\\\", "'": "\\'", '"': '\\"', "`": "\\`", "\n": "\\n", "\r": "\\r", "\t": "\\t",
+            "\0": "\\0"}
+_COMMENT_MARKERS = ("--", "/*", "*/", "#")
+
+
 def escape_string(value):
-    """Escape ``value`` for use between single quotes in ClickHouse SQL (backslash first)."""
-    return str(value).replace("\\", "\\\\").replace("'", "\\'")
+    """
+    Escape ``value`` for use between single quotes in ClickHouse SQL.
+
+    Backslashes and quotes (single, double, backtick) are escaped so the value cannot end a literal
+    or a quoted identifier; line breaks, tabs and NUL become escapes too, so a value never spans lines.
+    ClickHouse reads each escape back as the character itself, so the value keeps its meaning.
+    """
+    return "".join(_ESCAPES.get(char, char) for char in str(value))
 
 
-def _quote_state(text, in_string):
-    """Whether the SQL ``text`` ends inside a single-quoted string, given the state it starts in."""
+def _scan(text, in_string):
+    """
+    Walk SQL ``text`` starting inside/outside a quoted string; return whether it ends inside one.
+
+    Raises ValueError on a comment marker outside strings: a placeholder inside a comment could
+    otherwise let a value (``*/``) end the comment and become SQL.
+    """
     index = 0
     while index < len(text):
         char = text[index]
         if in_string and char == "\\":
             index += 2  # an escaped character never closes the string
             continue
+        if not in_string and text.startswith(_COMMENT_MARKERS, index):
+            raise ValueError("comments are not allowed in RLS clause templates")
         if char == "'":
             if in_string and text[index + 1:index + 2] == "'":
                 index += 2  # '' is an escaped quote
@@ -62,7 +81,10 @@ def render_clause(template, values):
         raise ImproperlyConfigured(f"RLS clause template {template!r} is malformed: {exc}") from exc
     for literal, field, spec, conversion in parsed:
         parts.append(literal)
-        in_string = _quote_state(literal, in_string)
+        try:
+            in_string = _scan(literal, in_string)
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"RLS clause template {template!r}: {exc}") from None
         if field is None:
             continue
         if field not in PLACEHOLDERS or spec or conversion:
