@@ -107,10 +107,7 @@ class SupersetClient:
     def _fail(self, method, path, response):
         reason = _short_reason(response)
         log.error("Superset %s %s answered %s: %s", method, path, response.status_code, reason)
-        error = SupersetError(f"Superset answered {response.status_code} to {method} {path}")
-        if response.status_code >= 500:
-            error.status_code = 502
-        return error
+        return SupersetError(f"Superset answered {response.status_code} to {method} {path}")
 
     # -- login -------------------------------------------------------------------------------
     def _log_in(self):
