@@ -6,8 +6,8 @@ Prints:
 * commit → queryable latency p50/p95/p99 (a poller sees each change's row, or a newer version of
   the same object, in ClickHouse);
 * inserts per table per second (each flush writes one version per table);
-* receiver overhead per change: the same ``profile.save()`` timed with the plugin's receivers
-  connected and disconnected, in the same run;
+* receiver overhead per change: the same ``profile.save()`` (in a transaction, as in a request)
+  timed with the plugin's receivers connected and disconnected, in the same run;
 * changes per second sustained (first commit → last change queryable).
 
 Usage (MariaDB on 127.0.0.1:3306 is used when it runs)::
@@ -61,7 +61,7 @@ def main():  # pylint: disable=too-many-locals,too-many-statements
     from django.conf import settings
     from django.contrib.auth.models import User
     from django.core.management import call_command
-    from django.db import connection
+    from django.db import connection, transaction
     from django.db.models.signals import post_save
     from waffle.models import Flag
 
@@ -94,7 +94,8 @@ def main():  # pylint: disable=too-many-locals,too-many-statements
             profile = profiles[i % len(profiles)]
             profile.name = f"overhead-{i}"
             started = time.perf_counter_ns()
-            profile.save()
+            with transaction.atomic():  # as in a request (ATOMIC_REQUESTS): one commit per change
+                profile.save()
             costs.append((time.perf_counter_ns() - started) / 1e6)
         return costs
 
@@ -136,7 +137,8 @@ def main():  # pylint: disable=too-many-locals,too-many-statements
             profile = own[n % len(own)]
             profile.name = f"bench-{seq}"
             channel.put((profile.id, seq, time.monotonic()))  # before the save: delivery can beat save()
-            profile.save()
+            with transaction.atomic():
+                profile.save()
         channel.put(None)
         child_connection.close()
 
@@ -207,6 +209,30 @@ def main():  # pylint: disable=too-many-locals,too-many-statements
     rows_written = clickhouse.query("SELECT count() FROM user_profile WHERE version > {v:UInt64}",
                                     {"v": start_version})[0][0]
 
+    # -- worker capacity: a backlog (built while no worker runs) drained by one worker -----------
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    outbox._next_flush_at = float("inf")  # no tasks now; the worker below gets one kick
+    backlog_started = time.time_ns()
+    for n in range(args.changes):
+        profile = profiles[n % len(profiles)]
+        profile.name = f"backlog-{n}"
+        with transaction.atomic():
+            profile.save()
+    backlog = OutboxEntry.objects.count()
+    with real_worker(open(ROOT / "var" / "bench-worker.log", "a")):
+        from tests.lms.celery import app
+
+        while not app.control.ping(timeout=0.5):  # count from a running worker, not its boot
+            pass
+        drain_started = time.monotonic()
+        outbox._next_flush_at = 0.0
+        outbox.schedule_flush()
+        while OutboxEntry.objects.exists() and time.monotonic() - drain_started < 300:
+            time.sleep(0.02)
+        drained_in = time.monotonic() - drain_started
+    backlog_inserts = clickhouse.query("SELECT uniqExact(version) FROM user_profile WHERE version > {v:UInt64}",
+                                       {"v": backlog_started})[0][0]
+
     unresolved = [(pid, q[0][0]) for pid, q in pending.items() if q]
     if unresolved and os.environ.get("BENCH_DEBUG"):
         pid, seq = unresolved[0]
@@ -226,6 +252,8 @@ def main():  # pylint: disable=too-many-locals,too-many-statements
           f"{total / produced:,.0f} commits/s)   (target ≥ 2,000/s)")
     print(f"inserts into user_profile       {versions} in {finished:.1f}s = {versions / finished:.2f}/s, "
           f"{rows_written} rows (coalesced from {total} changes)   (target ≤ 1/s)")
+    print(f"one worker draining a backlog  {backlog:,} changes in {drained_in:.2f}s = {backlog / drained_in:,.0f} "
+          f"changes/s, {backlog_inserts} inserts   (target ≥ 2,000/s)")
     print(f"profile.save() without plugin   p50 {statistics.median(without):.3f} ms  p99 {percentile(without, 99):.3f} ms")
     print(f"profile.save() with plugin      p50 {statistics.median(with_plugin):.3f} ms  p99 "
           f"{percentile(with_plugin, 99):.3f} ms")

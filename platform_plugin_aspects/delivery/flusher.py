@@ -170,7 +170,7 @@ def flush(limit=None, ignore_schedule=False, clickhouse=None):
         errors, result.inserts = write_batch(batch, clickhouse, version)
     except ClickHouseError as exc:
         _postpone(entries, str(exc))
-        _record_status(plan, error=str(exc))
+        _record_status(dict.fromkeys(plan, 0), error=str(exc))
         result.error = str(exc)
         log.warning("Outbox flush postponed (%d entries): %s", len(entries), exc)
         return result
@@ -192,7 +192,8 @@ def flush(limit=None, ignore_schedule=False, clickhouse=None):
         if deferred:
             _postpone(deferred, "object not found yet")
         OutboxEntry.objects.filter(id__in=done_ids).delete()
-        _record_status(plan, delivered=len(done_ids))
+        done = set(done_ids)
+        _record_status({name: sum(1 for e in entries if e.sink == name and e.id in done) for name in plan})
     result.delivered, result.failed, result.deferred = len(done_ids), len(failed), len(deferred)
     return result
 
@@ -206,9 +207,10 @@ def _postpone(entries, reason):
     OutboxEntry.objects.bulk_update(entries, ["attempts", "next_attempt_at", "last_error"])
 
 
-def _record_status(plan, delivered=0, error=""):
+def _record_status(delivered_by_sink, error=""):
+    """Remember, per sink, the last success (and how much it delivered) or the last failure."""
     now = timezone.now()
-    for sink_name in plan:
+    for sink_name, delivered in delivered_by_sink.items():
         status, _ = DeliveryStatus.objects.get_or_create(sink=sink_name)
         if error:
             status.last_failure, status.last_error = now, error[:2000]

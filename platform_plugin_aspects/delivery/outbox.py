@@ -38,7 +38,7 @@ def schedule_flush():
     global _next_flush_at  # pylint: disable=global-statement
     from ..tasks import flush_outbox  # pylint: disable=import-outside-toplevel
 
-    delay = float(getattr(settings, "ASPECTS_FLUSH_DELAY_SECS", 0.2))
+    delay = float(getattr(settings, "ASPECTS_FLUSH_DELAY_SECS", 0.1))
     if getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False):
         flush_outbox.apply()
         return

@@ -184,10 +184,10 @@ def plugin_settings(settings):
     # .. setting_description: Most outbox entries one flush takes (per model, coalesced).
     _default(settings, "ASPECTS_OUTBOX_BATCH_SIZE", 5000)
     # .. setting_name: ASPECTS_FLUSH_DELAY_SECS
-    # .. setting_default: 0.2
+    # .. setting_default: 0.1
     # .. setting_description: Debounce before a scheduled flush runs, so changes that arrive together
     #    go out in one insert per table.
-    _default(settings, "ASPECTS_FLUSH_DELAY_SECS", 0.2)
+    _default(settings, "ASPECTS_FLUSH_DELAY_SECS", 0.1)
     # .. setting_name: ASPECTS_MIN_FLUSH_INTERVAL_SECS
     # .. setting_default: 0.5
     # .. setting_description: Flushes start at most this often (workers share the Django cache), so

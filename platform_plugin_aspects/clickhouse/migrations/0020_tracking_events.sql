@@ -67,27 +67,7 @@ CREATE TABLE IF NOT EXISTS ${database}.tracking_load_checkpoints ${on_cluster}
 ENGINE = ${replicated}ReplacingMergeTree(updated_at)
 ORDER BY (fingerprint);
 
-CREATE TABLE IF NOT EXISTS ${database}.course_grades ${on_cluster}
-(
-    id Int64,
-    user_id Int32,
-    course_key String,
-    org String,
-    course_version String,
-    grading_policy_hash String,
-    percent_grade Float64,
-    letter_grade String,
-    is_passing Bool,
-    passed_timestamp String,
-    created String,
-    modified String,
-    dump_id UUID,
-    time_last_dumped String,
-    version UInt64,
-    is_deleted UInt8
-)
-ENGINE = ${replicated}ReplacingMergeTree(version, is_deleted)
-ORDER BY (course_key, user_id);
+-- The views below read course_grades, created by 0002_course_grades.
 
 -- Every event with the learner's current enrollment, grade and (non-identifying) profile.
 -- Without a match (anonymous events, learners not enrolled or not graded) those columns are NULL.
