@@ -12,7 +12,10 @@ Prints:
 
 Usage (MariaDB on 127.0.0.1:3306 is used when it runs)::
 
-    python benchmarks/live_delivery.py [--changes 20000] [--users 2000] [--producers 2]
+    python benchmarks/live_delivery.py [--changes 20000] [--users 2000] [--producers 2] [--rate 0]
+
+On a 2-core machine the unpaced producers, MariaDB, ClickHouse and the worker all share the same
+cores; ``--rate`` paces the producers to show latency at a given load.
 
 Targets (issue #3): p95 ≤ 1 s, ≤ 1 insert per table per second, receiver overhead ≤ 1 ms p99,
 ≥ 2,000 changes/s on one worker.
@@ -44,6 +47,8 @@ def main():  # pylint: disable=too-many-locals,too-many-statements
     parser.add_argument("--users", type=int, default=2000)
     parser.add_argument("--producers", type=int, default=2, help="processes committing changes concurrently")
     parser.add_argument("--overhead-samples", type=int, default=2000)
+    parser.add_argument("--rate", type=float, default=0,
+                        help="total changes/s the producers aim for (0: as fast as they can)")
     args = parser.parse_args()
 
     from platform_plugin_aspects.clickhouse.local_server import LocalClickHouse  # noqa: E402
@@ -121,7 +126,7 @@ def main():  # pylint: disable=too-many-locals,too-many-statements
 
     # -- live run with a real worker ------------------------------------------------------
     pending = defaultdict(deque)  # profile id → deque of (seq, commit time)
-    latencies, lock = [], threading.Lock()
+    latencies, lock, versions_seen = [], threading.Lock(), set()
     done = threading.Event()
     per_producer = args.changes // args.producers
     total = per_producer * args.producers
@@ -132,7 +137,11 @@ def main():  # pylint: disable=too-many-locals,too-many-statements
 
         child_connection.close()  # never share the parent's socket
         own = profiles[index::args.producers]  # one writer per profile: commit order = seq order
+        pace = args.producers / args.rate if args.rate else 0.0  # seconds between this process's commits
+        first = time.monotonic()
         for n in range(per_producer):
+            if pace:
+                time.sleep(max(0.0, first + n * pace - time.monotonic()))
             seq = index * per_producer + n
             profile = own[n % len(own)]
             profile.name = f"bench-{seq}"
@@ -167,6 +176,7 @@ def main():  # pylint: disable=too-many-locals,too-many-statements
             with lock:
                 for profile_id, name, version in rows:
                     last = max(last, version)
+                    versions_seen.add(version)  # one version per flush (merges later drop old ones)
                     if (profile_id, name) in seen:
                         continue
                     seq = int(name.split("-")[1]) if name.startswith("bench-") else -1
@@ -204,8 +214,7 @@ def main():  # pylint: disable=too-many-locals,too-many-statements
         collector.join(timeout=30)
         done.wait(timeout=120)
         finished = time.monotonic() - started
-    versions = clickhouse.query("SELECT uniqExact(version) FROM user_profile WHERE version > {v:UInt64}",
-                                {"v": start_version})[0][0]
+    versions = len(versions_seen)
     rows_written = clickhouse.query("SELECT count() FROM user_profile WHERE version > {v:UInt64}",
                                     {"v": start_version})[0][0]
 
@@ -231,7 +240,7 @@ def main():  # pylint: disable=too-many-locals,too-many-statements
             time.sleep(0.02)
         drained_in = time.monotonic() - drain_started
     backlog_inserts = clickhouse.query("SELECT uniqExact(version) FROM user_profile WHERE version > {v:UInt64}",
-                                       {"v": backlog_started})[0][0]
+                                       {"v": backlog_started})[0][0]  # each profile's newest row survives
 
     unresolved = [(pid, q[0][0]) for pid, q in pending.items() if q]
     if unresolved and os.environ.get("BENCH_DEBUG"):
@@ -244,14 +253,16 @@ def main():  # pylint: disable=too-many-locals,too-many-statements
         return f"{value * 1000:.0f} ms"
 
     overhead = [a - b for a, b in zip(sorted(with_plugin), sorted(without))]
-    print(f"\n== live delivery: {total} profile changes, {args.producers} producer processes, 1 Celery worker ==")
+    pacing = f"paced at {args.rate:,.0f}/s" if args.rate else "unpaced"
+    print(f"\n== live delivery: {total} profile changes, {args.producers} producer processes ({pacing}), "
+          "1 Celery worker ==")
     print(f"changes seen in ClickHouse      {len(latencies)}/{total}")
     print(f"commit → queryable latency      p50 {ms(percentile(latencies, 50))}  p95 {ms(percentile(latencies, 95))}"
           f"  p99 {ms(percentile(latencies, 99))}   (target p95 ≤ 1000 ms)")
     print(f"sustained                       {total / finished:,.0f} changes/s (producers alone: "
           f"{total / produced:,.0f} commits/s)   (target ≥ 2,000/s)")
     print(f"inserts into user_profile       {versions} in {finished:.1f}s = {versions / finished:.2f}/s, "
-          f"{rows_written} rows (coalesced from {total} changes)   (target ≤ 1/s)")
+          f"{rows_written} rows now (coalesced from {total} changes)   (target ≤ 1/s)")
     print(f"one worker draining a backlog  {backlog:,} changes in {drained_in:.2f}s = {backlog / drained_in:,.0f} "
           f"changes/s, {backlog_inserts} inserts   (target ≥ 2,000/s)")
     print(f"profile.save() without plugin   p50 {statistics.median(without):.3f} ms  p99 {percentile(without, 99):.3f} ms")

@@ -14,27 +14,31 @@ FOLLOW_UP_KEY = "aspects:outbox:follow-up"
 
 
 @shared_task(bind=True, ignore_result=True, max_retries=None)
-def flush_outbox(self):
+def flush_outbox(self, follow_up=False):
     """
     Deliver what the outbox holds; if ClickHouse is down, try again with back-off.
 
     Flushes start at most once per ASPECTS_MIN_FLUSH_INTERVAL_SECS (across workers sharing the
     Django cache), so a busy site sends about one insert per table per interval instead of one per
-    scheduled task. A task that arrives too early makes sure a single follow-up runs when the
-    interval is over, so nothing waits longer than that.
+    scheduled task. A task that arrives too early makes sure one follow-up is scheduled for the end
+    of the interval; the follow-up always flushes, so no change waits longer than that.
     """
     from .delivery.flusher import backoff, drain  # pylint: disable=import-outside-toplevel
     from .delivery.outbox import flush_queue  # pylint: disable=import-outside-toplevel
 
     interval = float(getattr(settings, "ASPECTS_MIN_FLUSH_INTERVAL_SECS", 0.5))
     now = time.time()
-    if not self.request.is_eager and interval > 0:
+    if follow_up:
+        cache.delete(FOLLOW_UP_KEY)
+    elif not self.request.is_eager and interval > 0:
         since_last = now - float(cache.get(LAST_FLUSH_KEY, 0))
         if since_last < interval:
-            if cache.add(FOLLOW_UP_KEY, 1, timeout=interval):
-                flush_outbox.apply_async(countdown=interval - since_last, queue=flush_queue())
+            # Someone flushed moments ago. One follow-up (at most) covers every change until then.
+            if cache.add(FOLLOW_UP_KEY, 1, timeout=interval + 60):
+                flush_outbox.apply_async(kwargs={"follow_up": True}, countdown=interval - since_last,
+                                         queue=flush_queue())
             return None
-        cache.set(LAST_FLUSH_KEY, now, timeout=3600)
+    cache.set(LAST_FLUSH_KEY, now, timeout=3600)
     result = drain(backlog_only=True)
     if result.error and not self.request.is_eager:
         raise self.retry(countdown=backoff(self.request.retries + 1))

@@ -9,6 +9,9 @@
 --     is_deleted = 1 that FINAL hides and merges remove.
 --   * `dump_id` and `time_last_dumped` are kept for compatibility; dump_id identifies one delivery
 --     batch and time_last_dumped is written in one format everywhere (YYYY-MM-DD HH:MM:SS.ffffff+00:00).
+--   * user_profile and external_id are not partitioned by user_id % 100 as upstream's were: with
+--     batched inserts that split every insert into up to 100 parts (slow inserts, merge pressure),
+--     and nothing reads by partition.
 --   * Foreign keys that can be NULL (tag.parent, object_tag.taxonomy/tag) are Nullable instead of
 --     values that upstream's error-tolerant CSV inserts silently dropped.
 
@@ -95,7 +98,6 @@ CREATE TABLE IF NOT EXISTS ${database}.user_profile ${on_cluster}
     is_deleted UInt8 DEFAULT 0
 )
 ENGINE = ${replicated}ReplacingMergeTree(version, is_deleted)
-PARTITION BY user_id % 100
 ORDER BY (id);
 
 CREATE TABLE IF NOT EXISTS ${database}.external_id ${on_cluster}
@@ -110,7 +112,6 @@ CREATE TABLE IF NOT EXISTS ${database}.external_id ${on_cluster}
     is_deleted UInt8 DEFAULT 0
 )
 ENGINE = ${replicated}ReplacingMergeTree(version, is_deleted)
-PARTITION BY user_id % 100
 ORDER BY (external_user_id);
 
 CREATE TABLE IF NOT EXISTS ${database}.tag ${on_cluster}
