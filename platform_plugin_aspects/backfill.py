@@ -19,10 +19,13 @@ runs always carries a newer version and wins.
 """
 
 import datetime
+import queue
+import threading
 import time
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
+from django.db import connections
 from opaque_keys import InvalidKeyError
 
 from .delivery.flusher import write_batch
@@ -36,6 +39,10 @@ CHECKPOINT_TABLE = "backfill_checkpoints"
 # asks ClickHouse which objects it already has at that time. sink -> (key column, time column);
 # the model attribute has the time column's name.
 UP_TO_DATE_CHECKS = {"course_overviews": ("course_key", "modified")}
+
+# Of a joined user, rows only ever read these; the rest (password hash, names, dates) is left in the
+# database. Deferred, not excluded: a builder that did read another field would still get it.
+USER_FIELDS_READ = ("id", "username", "email", "is_active")
 
 # Courses walk the whole modulestore tree, so their default page is much smaller.
 DEFAULT_BATCH_SIZE = 10000
@@ -186,6 +193,10 @@ class Backfill:  # pylint: disable=too-many-instance-attributes
     def queryset(self):
         """The objects of this run, in primary-key order (no offset, no count)."""
         queryset = self.sink.queryset()
+        if "user" in self.sink.select_related:
+            unread = [f.name for f in queryset.model._meta.get_field("user").related_model._meta.concrete_fields
+                      if f.name not in USER_FIELDS_READ]
+            queryset = queryset.defer(*[f"user__{name}" for name in unread])
         if self.ids is not None:
             queryset = queryset.filter(pk__in=self.ids)
         if self.skip_ids:
@@ -214,6 +225,7 @@ class Backfill:  # pylint: disable=too-many-instance-attributes
         if self.limit is not None:
             total = min(total, self.limit)
         progress = self.progress(self.sink.name, total) if self.progress else None
+        writer = _PageWriter(self, result)
         try:
             while self.limit is None or result.dumped < self.limit:
                 size = self.batch_size if self.limit is None else min(self.batch_size, self.limit - result.dumped)
@@ -223,11 +235,8 @@ class Backfill:  # pylint: disable=too-many-instance-attributes
                     result.finished = True
                     break
                 after = page[-1].pk
-                self._write_page(page, version, result)
+                writer.submit(self._build_page(page, result), version, after, result.dumped)
                 result.batches += 1
-                result.last_pk = str(after)
-                if self.checkpoints and not self.dry_run:
-                    self.checkpoints.save(self.sink.name, after, result.dumped)
                 if progress:
                     progress.advance(len(page))
                 if len(page) == size and self.sleep_time:
@@ -235,15 +244,18 @@ class Backfill:  # pylint: disable=too-many-instance-attributes
             else:
                 # Stopped by --limit: finished only if nothing is left after the last object.
                 result.finished = not (base.filter(pk__gt=after) if after is not None else base).exists()
+            writer.close()
             if result.finished and self.checkpoints and not self.dry_run:
                 self.checkpoints.save(self.sink.name, result.last_pk or after or "", result.dumped, finished=True)
         finally:
+            writer.close()  # after an interruption: the pages already read are written and checkpointed
             result.seconds = time.monotonic() - started
             if progress:
                 progress.finish()
         return result
 
-    def _write_page(self, page, version, result):
+    def _build_page(self, page, result):
+        """The RowBatch for one page (None when nothing in it needs writing)."""
         instances = {self.sink.object_key(obj): obj for obj in page}
         if not self.force and self.sink.name in UP_TO_DATE_CHECKS:
             current = self.up_to_date_keys(instances)
@@ -251,14 +263,10 @@ class Backfill:  # pylint: disable=too-many-instance-attributes
             instances = {key: obj for key, obj in instances.items() if key not in current}
         result.dumped += len(instances)
         if self.dry_run or not instances:
-            return
+            return None
         batch = RowBatch()
         self.sink.build(instances, batch, self.clickhouse)
-        errors, _ = write_batch(batch, self.clickhouse, version)
-        result.rows += len(batch)
-        if errors:
-            result.rejected += len(errors)
-            keep_rejected(errors)
+        return batch
 
     def up_to_date_keys(self, instances):
         """Keys whose current ClickHouse row has the same (or a later) modification time: ONE query."""
@@ -276,6 +284,64 @@ class Backfill:  # pylint: disable=too-many-instance-attributes
             if theirs is not None and ours is not None and theirs >= ours:
                 current.add(key)
         return current
+
+
+class _PageWriter:
+    """
+    Writes pages in a background thread, in order, so ClickHouse works on page N while page N+1 is
+    read from the LMS database. At most one built page waits; each page's checkpoint is saved only
+    after its rows (and any rejected entries) are stored, so a checkpoint never runs ahead of the data.
+    """
+
+    def __init__(self, backfill, result):
+        self.backfill, self.result = backfill, result
+        self.error = None
+        self.queue = queue.Queue(maxsize=1)
+        self.thread = threading.Thread(target=self._loop, name="backfill-writer", daemon=True)
+        self.thread.start()
+
+    def submit(self, batch, version, last_pk, dumped):
+        """Queue one page (``batch`` None: nothing to insert, only the checkpoint moves)."""
+        self._raise()
+        self.queue.put((batch, version, last_pk, dumped))
+
+    def close(self):
+        """Wait until every queued page is written; re-raise what failed in the thread."""
+        if self.thread.is_alive():
+            self.queue.put(None)
+            self.thread.join()
+        self._raise()
+
+    def _raise(self):
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+
+    def _loop(self):
+        try:
+            while True:
+                job = self.queue.get()
+                if job is None:
+                    return
+                if self.error is None:
+                    try:
+                        self._write(*job)
+                    except BaseException as exc:  # pylint: disable=broad-except  # re-raised in the caller
+                        self.error = exc
+        finally:
+            connections.close_all()  # this thread's own LMS connection (rejected entries)
+
+    def _write(self, batch, version, last_pk, dumped):
+        backfill, result = self.backfill, self.result
+        if batch is not None:
+            errors, _ = write_batch(batch, backfill.clickhouse, version)
+            result.rows += len(batch)
+            if errors:
+                result.rejected += len(errors)
+                keep_rejected(errors)
+        result.last_pk = str(last_pk)
+        if backfill.checkpoints and not backfill.dry_run:
+            backfill.checkpoints.save(backfill.sink.name, last_pk, dumped)
 
 
 def _parse_time(text):
