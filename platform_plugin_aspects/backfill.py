@@ -26,7 +26,9 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.db import connections
+from django.db.models import CharField, ExpressionWrapper, F
 from opaque_keys import InvalidKeyError
+from opaque_keys.edx.django.models import OpaqueKeyField
 
 from .delivery.flusher import write_batch
 from .models import OutboxEntry
@@ -43,6 +45,9 @@ UP_TO_DATE_CHECKS = {"course_overviews": ("course_key", "modified")}
 # Of a joined user, rows only ever read these; the rest (password hash, names, dates) is left in the
 # database. Deferred, not excluded: a builder that did read another field would still get it.
 USER_FIELDS_READ = ("id", "username", "email", "is_active")
+
+# Raw text of opaque-key columns rides along under this prefix (see Backfill.key_columns).
+RAW_KEY_PREFIX = "_backfill_raw_"
 
 # Courses walk the whole modulestore tree, so their default page is much smaller.
 DEFAULT_BATCH_SIZE = 10000
@@ -133,9 +138,10 @@ class Progress:
     def finish(self):
         """The last line (ends the redrawn bar on a terminal)."""
         line = self.line(self.clock())
-        self.write(("\r" + line + "\n") if self.tty else line, ending="")
-        if not self.tty:
-            self.write("")
+        if self.tty:
+            self.write("\r" + line + "\n", ending="")
+        else:
+            self.write(line)
 
     def line(self, now):
         """``label [#####-----]  45%  4,500/10,000  3,210/s  ETA 0:00:02``."""
@@ -187,6 +193,11 @@ class Backfill:  # pylint: disable=too-many-instance-attributes
         self.force, self.limit, self.sleep_time = force, limit, sleep_time
         self.dry_run, self.restart = dry_run, restart
         self.progress = progress  # callable(label, total) -> Progress, or None
+        # Course keys repeat on every row (a million enrollments, a few hundred courses) and parsing
+        # one costs more than the rest of the row: read them as text and parse each distinct one once.
+        self.key_columns = [field.name for field in self.model._meta.concrete_fields  # pylint: disable=protected-access
+                            if isinstance(field, OpaqueKeyField) and not field.primary_key]
+        self.parsed_keys = {}
         # A targeted run (--ids) is not a pass over the table: it neither resumes nor moves the checkpoint.
         self.checkpoints = CheckpointStore(clickhouse) if self.ids is None else None
 
@@ -197,6 +208,10 @@ class Backfill:  # pylint: disable=too-many-instance-attributes
             unread = [f.name for f in queryset.model._meta.get_field("user").related_model._meta.concrete_fields
                       if f.name not in USER_FIELDS_READ]
             queryset = queryset.defer(*[f"user__{name}" for name in unread])
+        if self.key_columns:
+            queryset = queryset.defer(*self.key_columns).annotate(**{
+                RAW_KEY_PREFIX + name: ExpressionWrapper(F(name), output_field=CharField())
+                for name in self.key_columns})
         if self.ids is not None:
             queryset = queryset.filter(pk__in=self.ids)
         if self.skip_ids:
@@ -235,6 +250,7 @@ class Backfill:  # pylint: disable=too-many-instance-attributes
                     result.finished = True
                     break
                 after = page[-1].pk
+                self.restore_keys(page)
                 writer.submit(self._build_page(page, result), version, after, result.dumped)
                 result.batches += 1
                 if progress:
@@ -253,6 +269,18 @@ class Backfill:  # pylint: disable=too-many-instance-attributes
             if progress:
                 progress.finish()
         return result
+
+    def restore_keys(self, page):
+        """Give each object its opaque-key fields back, parsed once per distinct value."""
+        for name in self.key_columns:
+            field, parsed = self.model._meta.get_field(name), self.parsed_keys  # pylint: disable=protected-access
+            for obj in page:
+                raw = getattr(obj, RAW_KEY_PREFIX + name)
+                if raw not in parsed:
+                    if len(parsed) > 100_000:
+                        parsed.clear()
+                    parsed[raw] = field.to_python(raw)
+                setattr(obj, name, parsed[raw])
 
     def _build_page(self, page, result):
         """The RowBatch for one page (None when nothing in it needs writing)."""

@@ -20,6 +20,7 @@ from platform_plugin_aspects.clickhouse.migrate import MigrationRunner
 from platform_plugin_aspects.models import OutboxEntry
 from tests.lms.course_overviews.models import CourseOverview
 from tests.lms.external_user_ids.models import ExternalId, ExternalIdType
+from tests.lms.grades.models import PersistentCourseGrade
 from tests.lms.modulestore.api import build_course_tree, publish_course
 from tests.lms.student.models import CourseEnrollment
 from tests.lms.tagging.models import ObjectTag, Tag, Taxonomy
@@ -74,6 +75,8 @@ def test_all_dumps_every_enabled_object_with_live_rows(sinks_on):
     taxonomy = Taxonomy.objects.create(name="Topics")
     tag = Tag.objects.create(taxonomy=taxonomy, value="Math")
     ObjectTag.objects.create(object_id=COURSE, taxonomy=taxonomy, tag=tag, _value="Math", _export_id="topics")
+    PersistentCourseGrade.objects.create(user_id=ada.id, course_id=course.id, percent_grade=0.75, letter_grade="B",
+                                         grading_policy_hash="h")
     sinks_on()
 
     out, err = dump("--all")
@@ -91,6 +94,8 @@ def test_all_dumps_every_enabled_object_with_live_rows(sinks_on):
     assert current("taxonomy", columns="name") == [{"name": "Topics"}]
     assert current("tag", columns="value, lineage") == [{"value": "Math", "lineage": '["Math"]'}]
     assert current("object_tag", columns="object_id") == [{"object_id": COURSE}]
+    assert current("course_grades", columns="course_key, org, percent_grade, letter_grade") == [
+        {"course_key": COURSE, "org": "OpenedX", "percent_grade": 0.75, "letter_grade": "B"}]
     # Courses first, users last, each with a summary; progress on stderr.
     names = [line.split(":")[0] for line in out.splitlines() if "dumped" in line]
     assert names[0] == "course_overviews" and names.index("course_enrollment") < names.index("user_profile")
@@ -283,3 +288,39 @@ def test_connection_overrides_choose_the_server_and_database(sinks_on):
         assert physical("course_enrollment") == 0
     finally:
         alt.command("DROP DATABASE test_commands_alt")
+
+
+def test_backfill_demo_dumps_everything_enabled_and_reports_counts(sinks_on):
+    from tests.lms.demo.backfill_demo import run_backfill_demo  # pylint: disable=import-outside-toplevel
+
+    make_course(COURSE)
+    publish_course(COURSE, build_course_tree(sections=1, subsections=1, units=1), send_signal=False)
+    make_enrollments(3)
+    sinks_on()
+    out, err = io.StringIO(), io.StringIO()
+    counts = run_backfill_demo(out, err)
+    assert counts["course_overviews"] == 1 and counts["course_blocks"] == 7 and counts["course_enrollment"] == 3
+    assert counts["user_profile"] == 0  # bulk users have no profile
+    assert "course_enrollment: dumped 3 objects" in out.getvalue() and "ETA" in err.getvalue()
+
+
+def test_progress_is_a_redrawn_bar_on_a_terminal_and_plain_lines_otherwise():
+    clock = iter([0.0, 2.0, 4.0, 10.0, 10.0]).__next__
+    lines = []
+    bar = backfill.Progress(lambda text, ending="\n": lines.append(text + ending), "tag", 100, tty=True, clock=clock)
+    bar.advance(20)  # 20 objects in 2 s: 10/s, 80 left
+    bar.advance(20)
+    bar.finish()
+    assert lines[0].startswith("\rtag [####----------------]  20%  20/100  10/s  ETA 0:00:08")
+    assert lines[-1].endswith("\n") and "40/100" in lines[-1]
+
+    clock = iter([0.0, 1.0, 2.0, 7.0, 8.0]).__next__
+    lines = []
+    plain = backfill.Progress(lambda text, ending="\n": lines.append(text + ending), "tag", 4, tty=False,
+                              clock=clock)
+    for _ in range(3):
+        plain.advance(1)  # shown at 1 s, not at 2 s, again at 7 s (every 5 s)
+    plain.finish()
+    shown = [line for line in lines if "[" in line]
+    assert len(shown) == 3 and "1/4" in shown[0] and "3/4" in shown[1] and "3/4" in shown[2]
+    assert all("\r" not in line and line.endswith("\n") for line in shown)

@@ -26,23 +26,20 @@ class RawHelpMixin:
         return parser
 
 
-def positive_int(text):
-    """argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
-    return value
+def _bounded(convert, minimum, what, rule):
+    """An argparse type converting with ``convert`` and refusing values below ``minimum``."""
+
+    def parse(text):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{rule} (got {value})")
+        return value
+
+    return parse
 
 
-def non_negative_float(text):
-    """argparse type: a number of seconds >= 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative (got {value})")
-    return value
+positive_int = _bounded(int, 1, "an integer", "must be at least 1")
+non_negative_float = _bounded(float, 0, "a number", "must not be negative")
