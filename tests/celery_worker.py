@@ -38,3 +38,17 @@ def real_worker(log_file=None):
         app.conf.task_always_eager, settings.CELERY_TASK_ALWAYS_EAGER, settings.ASPECTS_CELERY_QUEUE = saved
         process.terminate()
         process.wait(timeout=30)
+        _forget_queue(queue)
+
+
+def _forget_queue(queue):
+    """Remove the run's queue (and kombu's bindings for it) so nothing piles up in the shared Redis."""
+    import redis  # pylint: disable=import-outside-toplevel
+
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    try:
+        keys = [key for pattern in (queue, f"_kombu.binding*{queue}*") for key in broker.keys(pattern)]
+        if keys:
+            broker.delete(*keys)
+    finally:
+        broker.close()

@@ -1,0 +1,178 @@
+"""``manage.py lms aspects_status``: is the ClickHouse pipeline healthy? (exit code for alerting)"""
+
+import dataclasses
+import datetime
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db.models import Count, Min
+from django.utils import timezone
+
+from ...clickhouse import ClickHouse, ClickHouseError
+from ...clickhouse.migrate import MigrationRunner
+from ...models import DeliveryStatus, OutboxEntry
+from ...sinks import all_sinks
+from ..arguments import RawHelpMixin, non_negative_float
+from ..options import add_connection_arguments, clickhouse_for
+
+DEFAULT_MAX_AGE = 600.0
+
+
+def _iso(value):
+    return value.isoformat() if value else None
+
+
+def _age(value, now):
+    return round((now - value).total_seconds(), 1) if value else None
+
+
+def outbox_by_sink(now):
+    """``{sink: {"waiting", "oldest_secs", "failed"}}`` from one grouped query."""
+    stats = {}
+    for row in OutboxEntry.objects.values("sink", "failed").annotate(n=Count("id"), oldest=Min("created")):
+        entry = stats.setdefault(row["sink"], {"waiting": 0, "oldest_secs": None, "failed": 0})
+        if row["failed"]:
+            entry["failed"] += row["n"]
+        else:
+            entry["waiting"] += row["n"]
+            entry["oldest_secs"] = _age(row["oldest"], now)
+    return stats
+
+
+def table_stats(clickhouse, now):
+    """Rows (physical, before versions collapse) and freshness (newest ``version``) per sink table."""
+    wanted = sorted({sink.table for sink in all_sinks() if sink.table} | {"course_blocks"})
+    existing = {name for (name,) in clickhouse.query(
+        "SELECT name FROM system.tables WHERE database = {db:String}", {"db": clickhouse.database})}
+    stats = []
+    for table in wanted:
+        if table not in existing:
+            stats.append({"table": table, "exists": False})
+            continue
+        rows, newest = clickhouse.query(f"SELECT count(), max(version) FROM {clickhouse.qualified(table)}")[0]
+        latest = datetime.datetime.fromtimestamp(newest / 1e9, tz=datetime.timezone.utc) if newest else None
+        stats.append({"table": table, "exists": True, "rows": rows, "latest_write": _iso(latest),
+                      "age_secs": _age(latest, now)})
+    return stats
+
+
+def collect(options, max_age):
+    """Everything the report shows, plus ``problems``: the reasons it is unhealthy (empty when healthy)."""
+    now = timezone.now()
+    problems = []
+    report = {"checked_at": now.isoformat(), "max_age_secs": max_age}
+    try:
+        configured = clickhouse_for(options)
+        # A status check answers at once: no retries against a server that is down.
+        clickhouse = ClickHouse(dataclasses.replace(configured.config, retries=0))
+        server = {"url": configured.config.where, "database": configured.database}
+        server["version"] = clickhouse.query("SELECT version()")[0][0]
+        server["reachable"] = True
+    except (ClickHouseError, CommandError) as exc:
+        clickhouse, server = None, {"reachable": False, "error": str(exc)}
+        problems.append(f"ClickHouse unreachable: {exc}")
+    report["clickhouse"] = server
+    if clickhouse is not None:
+        try:
+            runner = MigrationRunner(clickhouse)
+            pending = [m.name for m in runner.pending()]
+            report["migrations"] = {"pending": pending, "edited_since_applied": runner.changed()}
+            if pending:
+                problems.append(f"{len(pending)} ClickHouse migration(s) pending: {', '.join(pending)} "
+                                "(run migrate_clickhouse)")
+            report["tables"] = table_stats(clickhouse, now)
+        except ClickHouseError as exc:
+            problems.append(f"ClickHouse error: {exc}")
+        finally:
+            clickhouse.close()
+    outbox = outbox_by_sink(now)
+    statuses = {status.sink: status for status in DeliveryStatus.objects.all()}
+    sinks = []
+    for sink in all_sinks():
+        status = statuses.get(sink.name)
+        waiting = outbox.get(sink.name, {"waiting": 0, "oldest_secs": None, "failed": 0})
+        sinks.append({
+            "name": sink.name, "enabled": sink.is_enabled(), "pii": sink.pii, **waiting,
+            "last_success": _iso(status and status.last_success), "last_failure": _iso(status and status.last_failure),
+            "last_error": status.last_error if status else "", "delivered": status.delivered if status else 0,
+        })
+    report["sinks"] = sinks
+    total_failed = sum(s["failed"] for s in outbox.values())
+    ages = [s["oldest_secs"] for s in outbox.values() if s["oldest_secs"] is not None]
+    report["outbox"] = {"waiting": sum(s["waiting"] for s in outbox.values()), "failed": total_failed,
+                        "oldest_secs": max(ages) if ages else None}
+    if total_failed:
+        problems.append(f"{total_failed} outbox entries were rejected by ClickHouse "
+                        "(flush_clickhouse_outbox --list-failed shows why)")
+    if ages and max(ages) > max_age:
+        problems.append(f"the oldest undelivered change is {max(ages):.0f}s old (more than --max-age {max_age:.0f}s)")
+    report["problems"] = problems
+    report["healthy"] = not problems
+    return report
+
+
+def _fmt(value, suffix=""):
+    return "-" if value is None else f"{value}{suffix}"
+
+
+class Command(RawHelpMixin, BaseCommand):
+    help = (
+        "Report the health of the ClickHouse pipeline, with an exit code to alert on.\n\n"
+        "Checks: ClickHouse reachable, schema migrations applied, per sink enabled/disabled, changes waiting "
+        "in the outbox and the age of the oldest, entries ClickHouse rejected, last successful delivery, and "
+        "rows and freshness (newest version written) per table. Exits 0 when healthy and 1 when ClickHouse is "
+        "unreachable, migrations are pending, any entry was rejected, or the oldest waiting change is older "
+        "than --max-age.\n\n"
+        "Examples:\n"
+        "  manage.py lms aspects_status                    # human-readable report\n"
+        "  manage.py lms aspects_status --json | jq .      # for scripts and dashboards\n"
+        "  manage.py lms aspects_status --max-age 120 || page-the-on-call   # alert when delivery stalls\n"
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--max-age", type=non_negative_float, default=DEFAULT_MAX_AGE, dest="max_age",
+                            help=f"seconds a change may wait in the outbox before it counts as unhealthy "
+                                 f"(default {DEFAULT_MAX_AGE:.0f})")
+        parser.add_argument("--json", action="store_true", help="print the report as JSON")
+        add_connection_arguments(parser)
+
+    def handle(self, *args, **options):
+        report = collect(options, options["max_age"])
+        if options["json"]:
+            self.stdout.write(json.dumps(report, indent=2, sort_keys=True))
+        else:
+            self.write_text(report)
+        if report["problems"]:
+            raise CommandError("UNHEALTHY: " + "; ".join(report["problems"]), returncode=1)
+
+    def write_text(self, report):
+        """The report for a terminal."""
+        out = self.stdout.write
+        server = report["clickhouse"]
+        if server["reachable"]:
+            out(f"ClickHouse  {server['url']} database {server['database']}: reachable (version {server['version']})")
+        else:
+            out(f"ClickHouse  UNREACHABLE: {server['error']}")
+        migrations = report.get("migrations")
+        if migrations is not None:
+            pending = migrations["pending"]
+            out("Migrations  " + (f"PENDING: {', '.join(pending)}" if pending else "all applied"))
+        outbox = report["outbox"]
+        out(f"Outbox      {outbox['waiting']} waiting, oldest {_fmt(outbox['oldest_secs'], 's')}; "
+            f"{outbox['failed']} rejected")
+        out("\nSink                enabled  pii  waiting  oldest   rejected  delivered  last success")
+        for sink in report["sinks"]:
+            out(f"{sink['name']:19} {'yes' if sink['enabled'] else 'no':8} {'yes' if sink['pii'] else '':4} "
+                f"{sink['waiting']:7}  {_fmt(sink['oldest_secs'], 's'):8} {sink['failed']:8}  {sink['delivered']:9}  "
+                f"{_fmt(sink['last_success'])}")
+        if report.get("tables"):
+            out("\nTable               rows (physical)  latest write (age)")
+            for table in report["tables"]:
+                if not table["exists"]:
+                    out(f"{table['table']:19} missing")
+                    continue
+                out(f"{table['table']:19} {table['rows']:15}  {_fmt(table['latest_write'])} "
+                    f"({_fmt(table['age_secs'], 's')})")
+        out("\nStatus: " + ("HEALTHY" if report["healthy"] else "UNHEALTHY"))
+        for problem in report["problems"]:
+            out(f"  - {problem}")

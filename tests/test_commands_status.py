@@ -1,0 +1,88 @@
+"""``aspects_status``: the report, and an exit code operators can alert on."""
+
+import io
+import json
+from datetime import timedelta
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from platform_plugin_aspects.clickhouse import get_clickhouse
+from platform_plugin_aspects.models import DeliveryStatus, OutboxEntry
+from tests.lms.tagging.models import Taxonomy
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def status(*args):
+    """(report dict, exit code) of ``aspects_status --json``."""
+    out = io.StringIO()
+    try:
+        call_command("aspects_status", "--json", *args, stdout=out)
+        code = 0
+    except CommandError as exc:
+        code = exc.returncode
+        assert str(exc).startswith("UNHEALTHY: ")
+    return json.loads(out.getvalue()), code
+
+
+def test_healthy_report_has_sinks_outbox_and_table_freshness(settings, clickhouse):
+    settings.EVENT_SINK_CLICKHOUSE_TAXONOMY_ENABLED = True
+    Taxonomy.objects.create(name="Topics")  # delivered at once (eager Celery)
+    report, code = status()
+    assert code == 0 and report["healthy"] and report["problems"] == []
+    assert report["clickhouse"]["reachable"] and report["migrations"]["pending"] == []
+    sinks = {s["name"]: s for s in report["sinks"]}
+    assert sinks["taxonomy"]["enabled"] and sinks["taxonomy"]["delivered"] == 1 and sinks["taxonomy"]["last_success"]
+    assert not sinks["user_profile"]["enabled"] and sinks["user_profile"]["pii"]
+    tables = {t["table"]: t for t in report["tables"]}
+    assert tables["taxonomy"]["rows"] == 1 and 0 <= tables["taxonomy"]["age_secs"] < 60
+    assert tables["course_enrollment"]["rows"] == 0 and tables["course_enrollment"]["latest_write"] is None
+    assert report["outbox"] == {"waiting": 0, "failed": 0, "oldest_secs": None}
+
+
+def test_text_report_exits_zero_when_healthy(clickhouse):
+    out = io.StringIO()
+    call_command("aspects_status", stdout=out)
+    text = out.getvalue()
+    assert "reachable" in text and "Migrations  all applied" in text and "Status: HEALTHY" in text
+    assert "course_enrollment" in text
+
+
+def test_clickhouse_down_is_unhealthy(clickhouse):
+    report, code = status("--url", "http://127.0.0.1:1")
+    assert code == 1 and not report["clickhouse"]["reachable"]
+    assert "connection refused" in report["problems"][0]
+
+
+def test_pending_migrations_are_unhealthy(clickhouse):
+    clickhouse.command("CREATE DATABASE IF NOT EXISTS test_status_unmigrated")
+    try:
+        report, code = status("--database", "test_status_unmigrated")
+    finally:
+        clickhouse.command("DROP DATABASE test_status_unmigrated")
+    assert code == 1 and "0001_event_sink_tables" in report["migrations"]["pending"]
+    assert any("migration(s) pending" in p for p in report["problems"])
+
+
+def test_rejected_entries_are_unhealthy(clickhouse):
+    OutboxEntry.objects.create(sink="taxonomy", object_key="7", failed=True, last_error="Bad row")
+    report, code = status()
+    assert code == 1 and report["outbox"]["failed"] == 1
+    assert {s["name"]: s["failed"] for s in report["sinks"]}["taxonomy"] == 1
+
+
+def test_outbox_older_than_max_age_is_unhealthy(clickhouse):
+    OutboxEntry.objects.create(sink="taxonomy", object_key="7", created=timezone.now() - timedelta(hours=1))
+    DeliveryStatus.objects.create(sink="taxonomy", last_failure=timezone.now(), last_error="connection refused")
+    report, code = status("--max-age", "60")
+    assert code == 1 and report["outbox"]["waiting"] == 1 and report["outbox"]["oldest_secs"] >= 3600
+    assert {s["name"]: s["last_error"] for s in report["sinks"]}["taxonomy"] == "connection refused"
+    _, code = status("--max-age", "7200")
+    assert code == 0
+
+
+def test_connection_override_reaches_the_right_database(clickhouse):
+    report, _ = status("--database", get_clickhouse().database)
+    assert report["clickhouse"]["database"] == get_clickhouse().database
