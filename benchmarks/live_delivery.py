@@ -229,10 +229,6 @@ def main():  # pylint: disable=too-many-locals,too-many-statements
             profile.save()
     backlog = OutboxEntry.objects.count()
     with real_worker(open(ROOT / "var" / "bench-worker.log", "a")):
-        from tests.lms.celery import app
-
-        while not app.control.ping(timeout=0.5):  # count from a running worker, not its boot
-            pass
         drain_started = time.monotonic()
         outbox._next_flush_at = 0.0
         outbox.schedule_flush()

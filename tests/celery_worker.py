@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import time
 import uuid
 from contextlib import contextmanager
 
@@ -29,6 +30,9 @@ def real_worker(log_file=None):
          "--without-heartbeat", "--without-gossip", "--without-mingle", "-l", "INFO" if log_file else "WARNING"],
         env=env, stdout=log_file or subprocess.DEVNULL, stderr=subprocess.STDOUT if log_file else subprocess.DEVNULL,
     )
+    deadline = time.monotonic() + 60
+    while not app.control.ping(destination=None, timeout=0.5) and time.monotonic() < deadline:
+        pass  # hand over a worker that is consuming, not one still booting
     saved = (app.conf.task_always_eager, settings.CELERY_TASK_ALWAYS_EAGER, settings.ASPECTS_CELERY_QUEUE)
     app.conf.task_always_eager = settings.CELERY_TASK_ALWAYS_EAGER = False
     settings.ASPECTS_CELERY_QUEUE = queue

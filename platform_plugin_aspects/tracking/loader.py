@@ -19,6 +19,7 @@ import gzip
 import hashlib
 import multiprocessing
 import os
+import signal
 import sys
 import time
 from collections import deque
@@ -150,6 +151,23 @@ def load_chunk(config, blob, base_offset, source, max_event_bytes):
 _WORKER_CONNECTIONS = {}
 
 
+def _die_with_parent():
+    """
+    Worker initializer: end this worker when the loader process dies (even by ``kill -9``).
+
+    Without it, killed loads left their idle workers behind forever, each holding ~140 MB.
+    Linux only (prctl PR_SET_PDEATHSIG); elsewhere the workers still end with a normal exit.
+    """
+    try:
+        import ctypes  # pylint: disable=import-outside-toplevel
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() == 1:  # the parent died before we got here
+        os._exit(0)  # pylint: disable=protected-access
+
+
 def _worker_clickhouse(config):
     """One pooled connection per process and configuration."""
     if config not in _WORKER_CONNECTIONS:
@@ -204,7 +222,8 @@ class LogLoader:  # pylint: disable=too-many-instance-attributes
     def _executor(self):
         """Worker processes (forked: no re-import, inherited settings), or one thread when workers=0."""
         if self.workers:
-            return ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("fork"))
+            return ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("fork"),
+                                       initializer=_die_with_parent)
         return ThreadPoolExecutor(max_workers=1, thread_name_prefix="tracking-loader")
 
     def load(self, patterns):

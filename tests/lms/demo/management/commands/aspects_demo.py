@@ -21,6 +21,7 @@ from platform_plugin_aspects.sinks import all_sinks
 from platform_plugin_aspects.waffle import sink_flag_name
 from tests.celery_worker import real_worker
 from tests.lms.course_overviews.models import CourseOverview
+from tests.lms.demo.backfill_demo import run_backfill_demo
 from tests.lms.demo.tracking_demo import run_tracking_demo
 from tests.lms.external_user_ids.models import ExternalId, ExternalIdType
 from tests.lms.grades.models import PersistentCourseGrade
@@ -53,18 +54,24 @@ class Command(BaseCommand):
         random.seed(2026)
         clickhouse = get_clickhouse()
         self.stdout.write(f"ClickHouse {clickhouse.config.url}, database {clickhouse.database}")
+        # 1. An LMS that existed before the plugin: data created while every sink is off.
+        Flag.objects.filter(name__in=[sink_flag_name(sink.name) for sink in all_sinks()]).delete()
+        started = time.monotonic()
+        self.build_course()
+        self.build_learners(options["learners"])
+        self.stdout.write(f"Stand-in LMS: 1 course, {options['learners']} learners "
+                          f"({time.monotonic() - started:.1f}s); sinks off, so nothing was queued "
+                          f"(outbox: {OutboxEntry.objects.count()}).\n")
+
+        # 2. The operator switches the sinks on and backfills.
         for sink in all_sinks():
             Flag.objects.update_or_create(name=sink_flag_name(sink.name), defaults={"everyone": True})
         self.stdout.write("Sinks switched on with their waffle flags (event_sink_clickhouse.<model>.enabled).")
+        run_backfill_demo(self.stdout)
 
+        # 3. Live: receivers → outbox → a real Celery worker → ClickHouse.
         with real_worker():
-            self.stdout.write("A real Celery worker (Redis broker) delivers the outbox.\n")
-            started = time.monotonic()
-            self.build_course()
-            self.build_learners(options["learners"])
-            waited = wait_until(lambda: not OutboxEntry.objects.filter(failed=False).exists(), timeout=120)
-            self.stdout.write(f"Demo data delivered in {time.monotonic() - started:.1f}s "
-                              f"(outbox empty: {waited is not None}).\n")
+            self.stdout.write("\nA real Celery worker (Redis broker) now delivers the outbox.")
             self.live_changes(clickhouse)
         self.report(clickhouse)
         self.stdout.write("\nTracking-log events (live backend), joined with enrollments and grades:")
