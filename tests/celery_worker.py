@@ -31,8 +31,11 @@ def real_worker(log_file=None):
         env=env, stdout=log_file or subprocess.DEVNULL, stderr=subprocess.STDOUT if log_file else subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 60
-    while not app.control.ping(destination=None, timeout=0.5) and time.monotonic() < deadline:
-        pass  # hand over a worker that is consuming, not one still booting
+    # A connection of our own, closed right after: a pooled one would stay mid-poll and hang any
+    # later fork of this process (kombu closes inherited channels after fork by reading from them).
+    with app.connection_for_write() as ping_connection:
+        while not app.control.ping(timeout=0.5, connection=ping_connection) and time.monotonic() < deadline:
+            pass  # hand over a worker that is consuming, not one still booting
     saved = (app.conf.task_always_eager, settings.CELERY_TASK_ALWAYS_EAGER, settings.ASPECTS_CELERY_QUEUE)
     app.conf.task_always_eager = settings.CELERY_TASK_ALWAYS_EAGER = False
     settings.ASPECTS_CELERY_QUEUE = queue
