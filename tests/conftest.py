@@ -42,13 +42,8 @@ def clickhouse(clickhouse_server):
 def huge_tag_ids():
     """For tests that create tags with ids beyond Int32: remove them and rewind the id counter after."""
     yield
-    from django.db import connection  # pylint: disable=import-outside-toplevel
-
     from tests.lms.tagging.models import Tag  # pylint: disable=import-outside-toplevel
 
-    Tag.objects.all().delete()
-    with connection.cursor() as cursor:
-        if connection.vendor == "mysql":
-            cursor.execute(f"ALTER TABLE {Tag._meta.db_table} AUTO_INCREMENT = 1")
-        elif connection.vendor == "sqlite":
-            cursor.execute("DELETE FROM sqlite_sequence WHERE name = %s", [Tag._meta.db_table])
+    from .factories import rewind_ids  # pylint: disable=import-outside-toplevel
+
+    rewind_ids(Tag)

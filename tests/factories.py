@@ -34,3 +34,15 @@ def make_course(course_id="course-v1:OpenedX+DemoX+2026", display_name="Demo Cou
         **fields,
     }
     return CourseOverview.objects.create(id=key, **defaults)
+
+
+def rewind_ids(model):
+    """Delete ``model``'s rows and put its auto-increment counter back (after tests with ids beyond Int32)."""
+    from django.db import connection  # pylint: disable=import-outside-toplevel
+
+    model.objects.all().delete()
+    with connection.cursor() as cursor:
+        if connection.vendor == "mysql":
+            cursor.execute(f"ALTER TABLE {model._meta.db_table} AUTO_INCREMENT = 1")
+        elif connection.vendor == "sqlite":
+            cursor.execute("DELETE FROM sqlite_sequence WHERE name = %s", [model._meta.db_table])

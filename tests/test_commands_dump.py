@@ -25,7 +25,7 @@ from tests.lms.modulestore.api import build_course_tree, publish_course
 from tests.lms.student.models import CourseEnrollment
 from tests.lms.tagging.models import ObjectTag, Tag, Taxonomy
 
-from .factories import make_course, make_user
+from .factories import make_course, make_user, rewind_ids
 from .sink_helpers import current, enable_all
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -254,14 +254,7 @@ def test_all_skips_disabled_objects(settings, clickhouse):
 def taxonomy_id_counter_rewound():
     """Tests that create ids beyond Int32 put the auto-increment counter back afterwards."""
     yield
-    from django.db import connection  # pylint: disable=import-outside-toplevel
-
-    Taxonomy.objects.all().delete()
-    with connection.cursor() as cursor:
-        if connection.vendor == "mysql":
-            cursor.execute(f"ALTER TABLE {Taxonomy._meta.db_table} AUTO_INCREMENT = 1")
-        elif connection.vendor == "sqlite":
-            cursor.execute("DELETE FROM sqlite_sequence WHERE name = %s", [Taxonomy._meta.db_table])
+    rewind_ids(Taxonomy)
 
 
 def test_rejected_rows_are_reported_and_kept_while_the_rest_lands(sinks_on, taxonomy_id_counter_rewound):

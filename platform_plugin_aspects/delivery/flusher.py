@@ -19,7 +19,7 @@ import datetime
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
@@ -48,7 +48,6 @@ class FlushResult:
     rows: int = 0
     inserts: int = 0
     error: str = ""
-    tables: dict = field(default_factory=dict)
 
 
 def backoff(attempts):
