@@ -129,6 +129,9 @@ class LocalClickHouse:
             return self.url
         self.data_dir.mkdir(parents=True, exist_ok=True)
         port = int(port) if port else (self.http_port or free_port(self.host))
+        if _port_taken(self.host, port):
+            raise RuntimeError(f"port {port} on {self.host} is used by another process (another data "
+                               f"directory's server?); stop it or choose another --port")
         (self.data_dir / "config.xml").write_text(
             CONFIG_XML.format(host=self.host, http_port=port, tcp_port=free_port(self.host))
         )
@@ -173,6 +176,13 @@ class LocalClickHouse:
         return True
 
 
+def _port_taken(host, port):
+    """Whether something already listens on ``host:port``."""
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
 def _wait_gone(pid, timeout):
     """Wait until ``pid`` has exited (reaping it when it is our own child)."""
     deadline = time.monotonic() + timeout
@@ -208,7 +218,11 @@ def main(argv=None):
     if args.action == "serve":
         serve(server.data_dir)
     elif args.action == "start":
-        print(server.start(port=args.port))
+        try:
+            print(server.start(port=args.port))
+        except RuntimeError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     elif args.action == "stop":
         print("stopped" if server.stop() else "not running")
     elif args.action == "url":
