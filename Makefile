@@ -1,5 +1,5 @@
 # Two commands: `make demo` and `make test`. Everything they need is installed or started here.
-.PHONY: demo test venv clickhouse clickhouse-stop lmsdb requirements quality clean help superset-venv static chromium
+.PHONY: demo test venv clickhouse clickhouse-stop lmsdb requirements quality clean help superset-venv static chromium mariadb-headers
 .DEFAULT_GOAL := help
 
 PYTHON ?= python3
@@ -13,6 +13,7 @@ help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 $(STAMP): requirements/test.txt setup.py
+	@$(MAKE) -s mariadb-headers
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements/test.txt
@@ -67,6 +68,9 @@ $(SDK_STATIC): package.json package-lock.json
 	cp node_modules/@superset-ui/embedded-sdk/bundle/index.js $(SDK_STATIC)
 
 static: $(SDK_STATIC)  ## install @superset-ui/embedded-sdk from npm and copy it into the package's static files
+
+mariadb-headers:  ## install the MariaDB client headers mysqlclient builds against (Debian), when missing
+	@pkg-config --exists libmariadb 2>/dev/null || { apt-get update -q && apt-get install -y -q libmariadb-dev pkg-config; }
 
 chromium:  ## install headless Chromium + chromedriver (Debian) for the browser test, when missing
 	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { apt-get update -q && apt-get install -y -q chromium chromium-driver; }

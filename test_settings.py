@@ -27,9 +27,6 @@ def _mysql_answers(host="127.0.0.1", port=3306):
 
 
 if os.environ.get("ASPECTS_DB", "auto") != "sqlite" and _mysql_answers():
-    import pymysql
-
-    pymysql.install_as_MySQLdb()
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.mysql",

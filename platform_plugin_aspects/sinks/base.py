@@ -56,8 +56,9 @@ def format_timestamp(value):
     if isinstance(value, datetime.datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=datetime.timezone.utc)
-        value = value.astimezone(datetime.timezone.utc)
-        return value.strftime("%Y-%m-%d %H:%M:%S.%f+00:00")
+        # isoformat with fixed microseconds: the same text as strftime("%Y-%m-%d %H:%M:%S.%f+00:00"),
+        # a third of the cost (a backfill formats millions of these).
+        return value.astimezone(datetime.timezone.utc).isoformat(sep=" ", timespec="microseconds")
     return str(value)
 
 
@@ -136,6 +137,10 @@ class Sink:
     dumpable = True  # may be backfilled by dump_data_to_clickhouse
     order = 50  # backfill order
     select_related = ()
+    # True when ``row`` reads only column values and direct relations (no methods, no model
+    # behaviour): the backfill then reads plain records instead of model instances (see
+    # backfill.RecordReader), several times faster on big tables.
+    backfill_records = False
 
     # -- switches ----------------------------------------------------------------------
     def model(self):
@@ -176,10 +181,15 @@ class Sink:
         row = dict(zip(self.columns, self.row(instance)))
         return {column: row[column] for column in self.identity_columns}
 
+    def row_options(self):
+        """Keyword arguments for ``row`` that depend on settings, looked up once per batch, not per row."""
+        return {}
+
     def build(self, instances, batch, clickhouse):
         """Add current rows for ``instances`` (a ``{key: instance}`` dict) to ``batch``."""
+        options = self.row_options()
         for key, instance in instances.items():
-            batch.add(self.table, self.columns, self.row(instance), origin=(self.name, key))
+            batch.add(self.table, self.columns, self.row(instance, **options), origin=(self.name, key))
 
     def build_deletes(self, identities, batch, clickhouse):
         """Add tombstones for deleted objects (``{key: identity dict}``) to ``batch``."""

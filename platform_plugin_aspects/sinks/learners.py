@@ -25,6 +25,7 @@ class UserCourseSink(Sink):
     """A sink whose objects are identified by (user_id, course_key)."""
 
     course_field = "course_id"
+    backfill_records = True
 
     def object_key(self, instance):
         return f"{instance.user_id}:{getattr(instance, self.course_field)}"
@@ -62,10 +63,15 @@ class CourseEnrollmentSink(UserCourseSink):
     def identity(self, instance):
         return {"course_key": str(instance.course_id), "user_id": instance.user_id, "id": instance.id}
 
-    def row(self, enrollment):
+    def row_options(self):
+        return {"with_username": pii_enabled()}
+
+    def row(self, enrollment, with_username=None):
+        if with_username is None:
+            with_username = pii_enabled()
         return (
             enrollment.id, str(enrollment.course_id), format_timestamp(enrollment.created), bool(enrollment.is_active),
-            text(enrollment.mode), enrollment.user.username if pii_enabled() else "", enrollment.user_id,
+            text(enrollment.mode), enrollment.user.username if with_username else "", enrollment.user_id,
         )
 
 
@@ -127,6 +133,7 @@ class UserProfileSink(Sink):
     pii = True
     select_related = ("user",)
     order = 60
+    backfill_records = True
 
     def identity(self, instance):
         return {"id": instance.id, "user_id": instance.user_id}
@@ -153,6 +160,7 @@ class ExternalIdSink(Sink):
     pii = True
     select_related = ("user", "external_id_type")
     order = 70
+    backfill_records = True
 
     def identity(self, instance):
         return {"external_user_id": str(instance.external_user_id), "user_id": instance.user_id}

@@ -10,9 +10,9 @@ import test_settings  # noqa: E402  pylint: disable=wrong-import-position
 
 db = test_settings.DATABASES["default"]
 if db["ENGINE"].endswith("mysql"):
-    import pymysql
+    import MySQLdb
 
-    connection = pymysql.connect(host=db["HOST"], port=int(db["PORT"]), user=db["USER"], password=db["PASSWORD"])
+    connection = MySQLdb.connect(host=db["HOST"], port=int(db["PORT"]), user=db["USER"], password=db["PASSWORD"])
     with connection.cursor() as cursor:
         cursor.execute(f"CREATE DATABASE IF NOT EXISTS `{db['NAME']}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
     connection.close()
