@@ -123,6 +123,21 @@ def render_clause(template, values):
     return clause
 
 
+# Stand-in values for checking a template before any user or course is known (Studio's editor).
+_SAMPLE_VALUES = {"course_id": "course-v1:Org+Course+Run", "org": "Org", "user_id": 1, "username": "user"}
+
+
+def check_clause_template(template):
+    """
+    Raise ImproperlyConfigured unless ``template`` is a string that ``render_clause`` accepts.
+
+    For templates written where they are saved (an XBlock's ``filters``), so the author hears about a
+    mistake then rather than course staff meeting a dashboard that cannot load.
+    """
+    if not isinstance(template, str):
+        raise ImproperlyConfigured(f"RLS clause template {template!r} is not a string")
+    render_clause(template, _SAMPLE_VALUES)
+
 
 def clause_values(user, course_key):
     """The only values a template can reach: plain strings and one integer, never server objects."""
