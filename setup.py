@@ -41,6 +41,8 @@ setup(
     entry_points={
         "lms.djangoapp": ["platform_plugin_aspects = platform_plugin_aspects.apps:PlatformPluginAspectsConfig"],
         "cms.djangoapp": ["platform_plugin_aspects = platform_plugin_aspects.apps:PlatformPluginAspectsConfig"],
+        # The "superset" XBlock: course authors add "superset" to a course's Advanced Module List.
+        "xblock.v1": ["superset = platform_plugin_aspects.xblock:SupersetXBlock"],
     },
     classifiers=[
         "Framework :: Django",

@@ -7,11 +7,9 @@ trouble becomes a short JSON error (503 unreachable, 502 refused, 503 misconfigu
 to show; details go to the server log, never to the browser.
 """
 
-import logging
 import re
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from django.http import JsonResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
@@ -20,11 +18,15 @@ from opaque_keys import InvalidKeyError
 from opaque_keys.edx.keys import CourseKey, UsageKey
 
 from .platform import get_model
-from .superset.client import SupersetError
-from .superset.dashboards import generate_guest_token, instructor_dashboard_config, localize, superset_public_url, user_locale
+from .superset.dashboards import (
+    GuestTokenUnavailable,
+    instructor_dashboard_config,
+    issue_guest_token,
+    localize,
+    superset_public_url,
+    user_locale,
+)
 from .superset.permissions import can_view_course_reports
-
-log = logging.getLogger(__name__)
 
 
 def _error(status, message):
@@ -66,15 +68,9 @@ def superset_guest_token(request, course_id):
     if denied:
         return denied
     try:
-        token = generate_guest_token(request.user, course_key)
-    except SupersetError as exc:
-        # The client logged the details (without secrets); the page gets a short, clear message.
-        if exc.status_code == 503:
-            return _error(503, _("Reports are unavailable: Superset could not be reached. Try again later."))
-        return _error(502, _("Reports are unavailable: Superset refused the request. Ask your site operator."))
-    except ImproperlyConfigured as exc:
-        log.error("Guest token for %s not issued: %s", course_key, exc)
-        return _error(503, _("Reports are not configured correctly. Ask your site operator."))
+        token = issue_guest_token(request.user, course_key)
+    except GuestTokenUnavailable as exc:
+        return _error(exc.status_code, exc.message)
     return JsonResponse({"guestToken": token})
 
 

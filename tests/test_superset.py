@@ -145,6 +145,10 @@ MALICIOUS_TEMPLATES = [
     "x = 1 -- {username}",
     "x = 1 /* {username} */",
     "x = 1 # {username}",
+    "org = 'x') OR ('1' = '1'",  # Superset ANDs "(clause)": this would OR away every rule before it
+    "x = 1) OR (1 = 1",
+    "x = ({username}",
+    "x = '{{{{ 7*7 }}}}'",  # Jinja, which Superset renders before the SQL
 ]
 
 

@@ -13,6 +13,7 @@ from django.test import Client
 from platform_plugin_aspects.superset.local_server import free_port
 
 from .superset_fixtures import *  # noqa: F401,F403  pylint: disable=wildcard-import,unused-wildcard-import
+from .test_superset_xblock import USAGE, store, studio_save  # noqa: F401  pylint: disable=unused-import
 
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.chrome.service import Service  # noqa: E402  pylint: disable=wrong-import-position
@@ -44,12 +45,17 @@ def browser(tmp_path):
     driver.quit()
 
 
-def open_reports(browser, live_server, user):
-    """Log ``user`` in (session cookie), open the Instructor Dashboard and select "Reports"."""
+def log_in(browser, live_server, user):
+    """Give the browser ``user``'s session cookie for the live server."""
     client = Client()
     client.force_login(user)
     browser.get(live_server.url + "/static/platform_plugin_aspects/css/reports.css")
     browser.add_cookie({"name": "sessionid", "value": client.cookies["sessionid"].value, "path": "/"})
+
+
+def open_reports(browser, live_server, user):
+    """Log ``user`` in, open the Instructor Dashboard and select "Reports"."""
+    log_in(browser, live_server, user)
     browser.get(f"{live_server.url}/courses/{COURSE}/instructor")
     browser.find_element(By.CSS_SELECTOR, 'nav a[data-section="aspects"]').click()
 
@@ -129,3 +135,19 @@ def test_token_endpoint_failure_shows_the_servers_message(browser, live_server, 
     status = wait_for(lambda: [s for s in browser.find_elements(By.CSS_SELECTOR, ".aspects-reports-error")
                                if s.is_displayed() and s.text], message="an error message")
     assert "Superset could not be reached" in status[0].text
+
+
+def test_the_superset_xblock_embeds_its_dashboard_for_staff(browser, live_server, superset_settings, embedded_dashboard,
+                                                             store, users):
+    """The block alone on a page (as the Learning MFE's unit iframe shows it): its script posts to
+    the block's handler with the CSRF token and Superset renders the dashboard with that token."""
+    assert studio_save(users["course_staff"], dashboard_uuid=embedded_dashboard["uuid"])[0] == 200
+    log_in(browser, live_server, users["course_staff"])
+    browser.get(f"{live_server.url}/xblock/{USAGE}")
+
+    frames = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, ".aspects-reports-panel iframe"),
+                      message="the block's iframe")
+    assert not browser.find_element(By.CSS_SELECTOR, ".aspects-reports-tab").is_displayed()  # one dashboard: no tab bar
+    browser.switch_to.frame(frames[0])
+    wait_for(lambda: page_text_has(browser, embedded_dashboard["title"]),
+             timeout=60, message="Superset to render the block's dashboard")

@@ -23,7 +23,7 @@ from django.utils.translation import gettext as _
 from opaque_keys.edx.keys import CourseKey
 from openedx_filters import PipelineStep
 
-from ..superset.dashboards import instructor_dashboard_config
+from ..superset.dashboards import EMBED_CSS, EMBED_JS, instructor_dashboard_config
 from ..superset.permissions import can_view_course_reports
 
 SECTION_KEY = "aspects"
@@ -44,6 +44,8 @@ def render_reports(user, course_key):
         "guest_token_path": reverse("platform_plugin_aspects:superset_guest_token",
                                     kwargs={"course_id": str(course_key)}),
         "dom_id": f"aspects-reports-{uuid.uuid4().hex[:8]}",
+        "embed_css": EMBED_CSS,
+        "embed_js": EMBED_JS,
     })
 
 

@@ -12,15 +12,22 @@ from urllib.parse import urljoin
 from uuid import UUID, uuid5
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from ..platform import get_model
-from .client import get_client
+from .client import SupersetError, get_client
 from .rls import rls_clauses
 
 log = logging.getLogger(__name__)
 
 DEFAULT_LOCALE = "en"
+
+# What a page that embeds dashboards loads (the Reports tab and the "superset" XBlock): the pinned
+# embedded SDK comes from the plugin's static files (``make static``), never from a CDN.
+EMBED_CSS = ("platform_plugin_aspects/css/reports.css",)
+EMBED_JS = ("platform_plugin_aspects/vendor/superset-embedded-sdk.js", "platform_plugin_aspects/js/reports.js")
 
 
 def normalize_locale(language):
@@ -73,17 +80,48 @@ def token_resources(dashboards, locale):
     return [{"type": "dashboard", "id": str(uuid)} for uuid in dict.fromkeys(uuids)]
 
 
-def generate_guest_token(user, course_key, dashboards=None):
+def generate_guest_token(user, course_key, dashboards=None, extra_filters=()):
     """
     A guest token for ``user`` on ``course_key``'s dashboards, limited by RLS to that course.
 
-    The caller has checked that ``user`` may see the course's reports. Raises SupersetError or
-    SupersetUnavailable (from .client) and ImproperlyConfigured for a bad clause template.
+    ``extra_filters`` are more clause templates (an XBlock's ``filters``) after the operator's
+    SUPERSET_EXTRA_FILTERS_FORMAT; Superset applies every rule, so they can only narrow what the
+    token shows. The caller has checked that ``user`` may see the course's reports. Raises
+    SupersetError or SupersetUnavailable (from .client) and ImproperlyConfigured for a bad template.
     """
-    rls = rls_clauses(user, course_key, settings.SUPERSET_EXTRA_FILTERS_FORMAT)
+    rls = rls_clauses(user, course_key, [*settings.SUPERSET_EXTRA_FILTERS_FORMAT, *extra_filters])
     resources = token_resources(token_dashboards() if dashboards is None else dashboards, user_locale(user))
     guest = {"username": user.username, "first_name": user.first_name or "", "last_name": user.last_name or ""}
     return get_client(settings.SUPERSET_CONFIG).guest_token(guest, resources, rls)
+
+
+class GuestTokenUnavailable(Exception):
+    """No guest token: ``status_code`` and a short, translated ``message`` for the page."""
+
+    def __init__(self, status_code, message):
+        super().__init__(message)
+        self.status_code = status_code
+        self.message = message
+
+
+def issue_guest_token(user, course_key, dashboards=None, extra_filters=()):
+    """
+    ``generate_guest_token``, with every failure turned into GuestTokenUnavailable.
+
+    503 when Superset cannot be reached or a clause template is bad, 502 when Superset refuses.
+    The details go to the server log (the client logs Superset's answer), never to the page.
+    """
+    try:
+        return generate_guest_token(user, course_key, dashboards, extra_filters)
+    except SupersetError as exc:
+        if exc.status_code == 503:
+            raise GuestTokenUnavailable(
+                503, _("Reports are unavailable: Superset could not be reached. Try again later.")) from None
+        raise GuestTokenUnavailable(
+            502, _("Reports are unavailable: Superset refused the request. Ask your site operator.")) from None
+    except ImproperlyConfigured as exc:
+        log.error("Guest token for %s not issued: %s", course_key, exc)
+        raise GuestTokenUnavailable(503, _("Reports are not configured correctly. Ask your site operator.")) from None
 
 
 def superset_public_url():

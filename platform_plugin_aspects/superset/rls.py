@@ -11,7 +11,11 @@ objects (``{user.password}``) and pasted values (usernames!) into SQL unescaped.
   (``org = '{org}'``, ``key LIKE '{course_id}%'``) it is escaped in place; outside one it becomes a
   complete quoted literal (or a bare integer for ``{user_id}``);
 * a template whose quotes do not balance, or that holds a comment, is refused, since a value would
-  land in a context where escaping does not protect it.
+  land in a context where escaping does not protect it;
+* a template whose parentheses do not balance is refused: Superset joins clauses as
+  ``(a) AND (b) AND (c)``, so ``x') OR ('1' = '1`` in ``c`` would make the whole filter true;
+* a clause that would hold a Jinja delimiter (``{{``, ``{%``, ``{#``) is refused: Superset renders
+  guest-token clauses as Jinja templates first, and SQL escaping means nothing to Jinja.
 
 Clauses go into a JWT that the browser can read, so they must never hold secrets.
 """
@@ -29,6 +33,7 @@ DEFAULT_CLAUSE_TEMPLATES = ("org = {org}", "course_key = {course_id}")
 _ESCAPES = {"\\": "\\\\", "'": "\\'", '"': '\\"', "`": "\\`", "\n": "\\n", "\r": "\\r", "\t": "\\t",
             "\0": "\\0"}
 _COMMENT_MARKERS = ("--", "/*", "*/", "#")
+_JINJA_MARKERS = ("{{", "{%", "{#")
 
 
 def escape_string(value):
@@ -42,12 +47,14 @@ def escape_string(value):
     return "".join(_ESCAPES.get(char, char) for char in str(value))
 
 
-def _scan(text, in_string):
+def _scan(text, in_string, depth):
     """
-    Walk SQL ``text`` starting inside/outside a quoted string; return whether it ends inside one.
+    Walk SQL ``text`` from inside/outside a quoted string at parenthesis ``depth``; return both after it.
 
-    Raises ValueError on a comment marker outside strings: a placeholder inside a comment could
-    otherwise let a value (``*/``) end the comment and become SQL.
+    Raises ValueError on a comment marker outside strings (a placeholder inside a comment could
+    otherwise let a value, ``*/``, end the comment and become SQL) and on a ``)`` closing more than
+    was opened: Superset ANDs clauses as ``(clause)`` without grouping them further, so
+    ``a') OR ('1' = '1`` would turn every rule before it into an OR.
     """
     index = 0
     while index < len(text):
@@ -62,8 +69,12 @@ def _scan(text, in_string):
                 index += 2  # '' is an escaped quote
                 continue
             in_string = not in_string
+        elif not in_string and char in "()":
+            depth += 1 if char == "(" else -1
+            if depth < 0:
+                raise ValueError("a ')' closes a parenthesis the clause did not open")
         index += 1
-    return in_string
+    return in_string, depth
 
 
 def render_clause(template, values):
@@ -74,7 +85,7 @@ def render_clause(template, values):
     conversion or format spec, or unbalanced quotes. The message names the template, never a value.
     """
     parts = []
-    in_string = False
+    in_string, depth = False, 0
     try:
         parsed = list(Formatter().parse(template))
     except ValueError as exc:
@@ -82,7 +93,7 @@ def render_clause(template, values):
     for literal, field, spec, conversion in parsed:
         parts.append(literal)
         try:
-            in_string = _scan(literal, in_string)
+            in_string, depth = _scan(literal, in_string, depth)
         except ValueError as exc:
             raise ImproperlyConfigured(f"RLS clause template {template!r}: {exc}") from None
         if field is None:
@@ -101,7 +112,31 @@ def render_clause(template, values):
             parts.append(f"'{escape_string(value)}'")
     if in_string:
         raise ImproperlyConfigured(f"RLS clause template {template!r} has an unterminated string literal")
-    return "".join(parts)
+    if depth:
+        raise ImproperlyConfigured(f"RLS clause template {template!r} leaves a parenthesis open")
+    clause = "".join(parts)
+    if any(marker in clause for marker in _JINJA_MARKERS):
+        # Superset runs each clause through Jinja before it reaches SQL, where no escaping protects it.
+        raise ImproperlyConfigured(
+            f"RLS clause template {template!r} renders a Jinja delimiter ({{{{, {{% or {{#), which Superset would run"
+        )
+    return clause
+
+
+# Stand-in values for checking a template before any user or course is known (Studio's editor).
+_SAMPLE_VALUES = {"course_id": "course-v1:Org+Course+Run", "org": "Org", "user_id": 1, "username": "user"}
+
+
+def check_clause_template(template):
+    """
+    Raise ImproperlyConfigured unless ``template`` is a string that ``render_clause`` accepts.
+
+    For templates written where they are saved (an XBlock's ``filters``), so the author hears about a
+    mistake then rather than course staff meeting a dashboard that cannot load.
+    """
+    if not isinstance(template, str):
+        raise ImproperlyConfigured(f"RLS clause template {template!r} is not a string")
+    render_clause(template, _SAMPLE_VALUES)
 
 
 def clause_values(user, course_key):

@@ -1,9 +1,10 @@
 /*
- * The Reports tab: embeds each Superset dashboard with @superset-ui/embedded-sdk when its tab is
- * first shown. Every .aspects-reports block on the page is set up on its own (no shared globals,
- * several blocks can coexist). The SDK asks fetchGuestToken again before each token expires,
- * so tokens are refreshed for as long as the page stays open. Messages come from data-msg-*
- * attributes that Django rendered translated.
+ * The Reports tab and the "superset" XBlock: embeds each Superset dashboard with
+ * @superset-ui/embedded-sdk when its tab is first shown. Every .aspects-reports block on the page
+ * is set up on its own (no shared globals, several blocks can coexist, each with its own token
+ * URL). The SDK asks fetchGuestToken again before each token expires, so tokens are refreshed for
+ * as long as the page stays open. Messages come from data-msg-* attributes that Django rendered
+ * translated.
  */
 (function () {
   'use strict';
@@ -14,12 +15,21 @@
     status.classList.toggle('aspects-reports-error', Boolean(isError));
   }
 
+  function csrfToken() {
+    var match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]*)/);
+    return match ? decodeURIComponent(match[1]) : '';
+  }
+
   function fetchGuestToken(root) {
-    return fetch(root.dataset.guestTokenUrl, {
-      credentials: 'same-origin',
-      cache: 'no-store',
-      headers: { Accept: 'application/json' },
-    }).then(function (response) {
+    var request = { credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' } };
+    if (root.dataset.guestTokenMethod === 'POST') {
+      // An XBlock JSON handler: a POST with a JSON body and Django's CSRF token.
+      request.method = 'POST';
+      request.body = '{}';
+      request.headers['Content-Type'] = 'application/json';
+      request.headers['X-CSRFToken'] = csrfToken();
+    }
+    return fetch(root.dataset.guestTokenUrl, request).then(function (response) {
       return response.json().catch(function () { return {}; }).then(function (body) {
         if (!response.ok || !body.guestToken) {
           throw new Error(body.error || root.dataset.msgTokenFailed);
@@ -106,6 +116,14 @@
   function initAll() {
     Array.prototype.forEach.call(document.querySelectorAll('.aspects-reports'), init);
   }
+
+  // The "superset" XBlock's initializer (Fragment.initialize_js): the XBlock runtime calls it with
+  // the block's element once its HTML is on the page (also when Studio or the LMS inserts it later).
+  window.AspectsSupersetXBlock = function (runtime, element) {
+    var node = element && element.jquery ? element[0] : element;
+    Array.prototype.forEach.call(node.querySelectorAll('.aspects-reports'), init);
+    return {};
+  };
 
   if (document.readyState === 'loading') {
     document.addEventListener('DOMContentLoaded', initAll);
