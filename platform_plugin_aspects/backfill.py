@@ -23,7 +23,6 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
-from types import SimpleNamespace
 
 from django.core.exceptions import ValidationError
 from django.db import connections
@@ -333,12 +332,35 @@ class Backfill:  # pylint: disable=too-many-instance-attributes
         return current
 
 
-class Record(SimpleNamespace):
+class Record:  # pylint: disable=too-few-public-methods
     """
     One database row with the attributes a model instance would have: columns by attribute name
     (``user_id``, ``course_id``), ``pk``, and each joined object as a nested record (``user``).
     A sink's ``row`` reads it exactly as it reads an instance.
     """
+
+    def __init__(self, attributes):
+        self.__dict__ = attributes
+
+    def __repr__(self):
+        return f"Record({self.__dict__!r})"
+
+
+class KeyText(str):
+    """
+    An opaque key as its text that also answers the key's attributes (``org``, ``course``, ``run``).
+
+    ``str()`` of a parsed key rebuilds its text on every call; rows read it once or twice each, a
+    million times in a big backfill. This is the text, built once per distinct key.
+    """
+
+    def __new__(cls, key):
+        text = super().__new__(cls, str(key))
+        text.key = key
+        return text
+
+    def __getattr__(self, name):
+        return getattr(self.key, name)
 
 
 class RecordReader:
@@ -358,6 +380,7 @@ class RecordReader:
         self.pk_name = meta.pk.attname
         self.columns = [f.attname for f in meta.concrete_fields if f.name not in backfill.key_columns]
         self.raw_keys = [(name, RAW_KEY_PREFIX + name) for name in backfill.key_columns]
+        self.texts = {}
         self.relations = []  # (attribute, foreign-key attname, related model, columns)
         for name in backfill.sink.select_related:
             if "__" in name:
@@ -370,21 +393,30 @@ class RecordReader:
 
     def read(self, page_queryset):
         """The page's records, joined objects attached."""
-        names = self.columns + [raw for _, raw in self.raw_keys]
+        attributes = self.columns + [name for name, _ in self.raw_keys]
         records = []
-        for values in page_queryset.values_list(*names):
-            record = Record(**dict(zip(self.columns, values)))
-            for offset, (name, _) in enumerate(self.raw_keys, start=len(self.columns)):
-                setattr(record, name, self.backfill.parsed_key(name, values[offset]))
-            record.pk = getattr(record, self.pk_name)
-            records.append(record)
+        for values in page_queryset.values_list(*self.columns, *[raw for _, raw in self.raw_keys]):
+            fields = dict(zip(attributes, values))
+            for name, _ in self.raw_keys:
+                fields[name] = self.key_text(name, fields[name])
+            fields["pk"] = fields[self.pk_name]
+            records.append(Record(fields))
         for name, attname, related, columns in self.relations:
             ids = {getattr(record, attname) for record in records}
-            found = {values[0]: Record(pk=values[0], **dict(zip(columns, values[1:])))
+            found = {values[0]: Record(dict(zip(("pk", *columns), values)))
                      for values in related.objects.filter(pk__in=ids).values_list("pk", *columns)}
             for record in records:
                 setattr(record, name, found.get(getattr(record, attname)))
         return records
+
+    def key_text(self, name, raw):
+        """The :class:`KeyText` of the key stored as ``raw`` in column ``name`` (one per distinct key)."""
+        text = self.texts.get(raw)
+        if text is None and raw is not None:
+            if len(self.texts) > 100_000:
+                self.texts.clear()
+            text = self.texts[raw] = KeyText(self.backfill.parsed_key(name, raw))
+        return text
 
 
 class _PageWriter:

@@ -12,8 +12,9 @@ from django.core.management import call_command
 from django.db import transaction
 
 from platform_plugin_aspects.clickhouse import get_clickhouse, reset_connections
-from platform_plugin_aspects.delivery.flusher import drain
+from platform_plugin_aspects.delivery.flusher import drain, flush
 from platform_plugin_aspects.models import DeliveryStatus, OutboxEntry
+from platform_plugin_aspects.sinks import get_sink
 from tests.lms.student.models import CourseEnrollment, UserProfile
 
 from .celery_worker import real_worker
@@ -125,3 +126,29 @@ def test_rejected_entries_can_be_listed_and_replayed(settings, clickhouse, huge_
     assert f"tag\t{tag.id}" in out.getvalue() and "Int32" in out.getvalue()
     call_command("flush_clickhouse_outbox", "--retry-failed", stdout=StringIO())
     assert OutboxEntry.objects.filter(failed=True).count() == 1  # still refused: kept, never dropped
+
+
+def test_a_change_committed_while_a_flush_builds_rides_along_in_its_insert(settings, clickhouse, monkeypatch):
+    """Otherwise it would wait a whole flush interval for the next insert."""
+    enable_all(settings)
+    ada, bob = make_user("catchup-ada"), make_user("catchup-bob")
+    UserProfile.objects.filter(user=ada).update(city="Lagos")  # as a receiver records it:
+    OutboxEntry.objects.create(sink="user_profile", object_key=str(ada.profile.id))
+    sink, injected = get_sink("user_profile"), []
+    real_load = sink.load
+
+    def load_while_another_change_commits(keys):
+        if not injected:  # a learner saves their profile while the flusher reads ada's
+            injected.append(bob)
+            UserProfile.objects.filter(user=bob).update(city="Accra")
+            OutboxEntry.objects.create(sink="user_profile", object_key=str(bob.profile.id))
+        return real_load(keys)
+
+    monkeypatch.setattr(sink, "load", load_while_another_change_commits)
+    result = flush()
+    assert injected and result.delivered == 2 and result.inserts == 1 and not OutboxEntry.objects.exists()
+    rows = current("user_profile", "user_id IN {ids:Array(Int64)}", {"ids": [ada.id, bob.id]},
+                   columns="user_id, city, dump_id, version", order="user_id")
+    assert [row["city"] for row in rows] == ["Lagos", "Accra"]
+    assert rows[0]["dump_id"] == rows[1]["dump_id"]  # one insert
+    assert rows[1]["version"] > rows[0]["version"]  # bob's state was read later: a later version

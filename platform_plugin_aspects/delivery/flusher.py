@@ -55,7 +55,7 @@ def backoff(attempts):
     return min(MAX_BACKOFF_SECS, 2 ** max(0, attempts - 1))
 
 
-def _claim_entries(limit, ignore_schedule):
+def _claim_entries(limit, ignore_schedule, after_id=None):
     """
     Take up to ``limit`` due entries for this flush, in a transaction of a few milliseconds.
 
@@ -66,6 +66,8 @@ def _claim_entries(limit, ignore_schedule):
     now = timezone.now()
     with transaction.atomic():
         queryset = OutboxEntry.objects.filter(failed=False)
+        if after_id is not None:  # newer entries only (a catch-up claim)
+            queryset = queryset.filter(id__gt=after_id)
         if not ignore_schedule:
             queryset = queryset.filter(next_attempt_at__lte=now)
         entries = list(queryset.select_for_update(skip_locked=True).order_by("id")[:limit])
@@ -94,9 +96,9 @@ def write_batch(batch, clickhouse, version=None):
     dumped_at = format_timestamp(timezone.now())
     version = version or time.time_ns()
     errors, inserts = {}, 0
-    for (table, columns, deleted), (rows, origins) in batch.groups.items():
-        meta = [dump_id, dumped_at, version, int(deleted)]
-        full_rows = [list(row) + meta for row in rows]
+    for (table, columns, deleted), (rows, origins, versions) in batch.groups.items():
+        full_rows = [[*row, dump_id, dumped_at, row_version or version, int(deleted)]
+                     for row, row_version in zip(rows, versions)]
         inserts += _insert_isolating(clickhouse, table, list(columns) + list(META_COLUMNS), full_rows, origins, errors)
     for action in batch.after_write:
         action()
@@ -145,6 +147,27 @@ def build_rows(plan, clickhouse):
     return batch, missing
 
 
+def _catch_up(entries, batch, missing, limit, ignore_schedule, clickhouse):
+    """
+    Let changes committed while ``batch`` was built ride along in its insert.
+
+    Rows become queryable when the insert lands, and the next flush may be a whole interval away
+    (ASPECTS_MIN_FLUSH_INTERVAL_SECS). Without this, every change committed between the claim and
+    the insert waits for that next flush; with it, only the few committed during this short second
+    build do. Late rows carry their own, later version (their state was read later). ``entries``,
+    ``batch`` and ``missing`` are extended in place.
+    """
+    room = limit - len(entries)
+    late = _claim_entries(room, ignore_schedule, after_id=max(entry.id for entry in entries)) if room > 0 else []
+    if not late:
+        return
+    late_version = time.time_ns()
+    entries.extend(late)  # from here on, a ClickHouse error postpones them with the rest
+    late_batch, late_missing = build_rows(_coalesce(late), clickhouse)
+    batch.absorb(late_batch, late_version)
+    missing.update(late_missing)
+
+
 def _action(entry_or_action):
     return entry_or_action if isinstance(entry_or_action, str) else entry_or_action.action
 
@@ -163,17 +186,18 @@ def flush(limit=None, ignore_schedule=False, clickhouse=None):
     result.taken = len(entries)
     if not entries:
         return result
-    plan = _coalesce(entries)
     try:
-        batch, missing = build_rows(plan, clickhouse)
+        batch, missing = build_rows(_coalesce(entries), clickhouse)
+        _catch_up(entries, batch, missing, limit, ignore_schedule, clickhouse)
         errors, result.inserts = write_batch(batch, clickhouse, version)
     except ClickHouseError as exc:
         _postpone(entries, str(exc))
-        _record_status(dict.fromkeys(plan, 0), error=str(exc))
+        _record_status(dict.fromkeys({entry.sink for entry in entries}, 0), error=str(exc))
         result.error = str(exc)
         log.warning("Outbox flush postponed (%d entries): %s", len(entries), exc)
         return result
-    result.rows = len(batch)
+    result.rows, result.taken = len(batch), len(entries)
+    sinks = {entry.sink for entry in entries}  # late entries' sinks too
     failed, deferred, done_ids = [], [], []
     for entry in entries:
         origin = (entry.sink, entry.object_key)
@@ -192,7 +216,7 @@ def flush(limit=None, ignore_schedule=False, clickhouse=None):
             _postpone(deferred, "object not found yet")
         OutboxEntry.objects.filter(id__in=done_ids).delete()
         done = set(done_ids)
-        _record_status({name: sum(1 for e in entries if e.sink == name and e.id in done) for name in plan})
+        _record_status({name: sum(1 for e in entries if e.sink == name and e.id in done) for name in sinks})
     result.delivered, result.failed, result.deferred = len(done_ids), len(failed), len(deferred)
     return result
 

@@ -115,14 +115,24 @@ class RowBatch:
         # no row of the same batch brings the data back).
         self.after_write = []
 
-    def add(self, table, columns, row, origin, deleted=False):
-        """Queue one row (values in ``columns`` order) for ``table``."""
-        group = self.groups.setdefault((table, tuple(columns), deleted), ([], []))
-        group[0].append(row)
-        group[1].append(origin)
+    def add(self, table, columns, row, origin, deleted=False, version=None):
+        """Queue one row (values in ``columns`` order) for ``table`` (``version``: None = the batch's)."""
+        rows, origins, versions = self.groups.setdefault((table, tuple(columns), deleted), ([], [], []))
+        rows.append(row)
+        origins.append(origin)
+        versions.append(version)
+
+    def absorb(self, other, version):
+        """Take ``other``'s rows into this batch (same inserts), stamped with ``version``."""
+        for key, (rows, origins, versions) in other.groups.items():
+            mine = self.groups.setdefault(key, ([], [], []))
+            mine[0].extend(rows)
+            mine[1].extend(origins)
+            mine[2].extend(row_version or version for row_version in versions)
+        self.after_write.extend(other.after_write)
 
     def __len__(self):
-        return sum(len(rows) for rows, _ in self.groups.values())
+        return sum(len(rows) for rows, _, _ in self.groups.values())
 
 
 class Sink:
