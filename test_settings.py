@@ -179,5 +179,9 @@ ASPECTS_CELERY_QUEUE = os.environ.get("ASPECTS_CELERY_QUEUE", "aspects.lms")
 # Tests flip waffle flags and expect the next save to see it.
 ASPECTS_SWITCH_CACHE_SECS = float(os.environ.get("ASPECTS_SWITCH_CACHE_SECS", 0))
 
+# Benchmarks pick the flush cadence (the worker process reads it from here).
+if "ASPECTS_MIN_FLUSH_INTERVAL_SECS" in os.environ:
+    ASPECTS_MIN_FLUSH_INTERVAL_SECS = float(os.environ["ASPECTS_MIN_FLUSH_INTERVAL_SECS"])
+
 ENV_TOKENS = {}
 plugin_production.plugin_settings(__import__("sys").modules[__name__])
