@@ -152,3 +152,21 @@ def test_a_change_committed_while_a_flush_builds_rides_along_in_its_insert(setti
     assert [row["city"] for row in rows] == ["Lagos", "Accra"]
     assert rows[0]["dump_id"] == rows[1]["dump_id"]  # one insert
     assert rows[1]["version"] > rows[0]["version"]  # bob's state was read later: a later version
+
+
+def test_receiver_insert_writes_what_the_orm_would(settings):
+    """The receiver's hand-composed INSERT stores the same row OutboxEntry.objects.create would."""
+    enable_all(settings)
+    from platform_plugin_aspects.delivery.outbox import insert_entry  # pylint: disable=import-outside-toplevel
+
+    payload = {"course_key": "course-v1:Ørg+Ünï+2026", "user_id": 7, "nested": [1, None, "\"quoted\"\n"]}
+    with transaction.atomic():
+        insert_entry("course_overviews", "course-v1:Ørg+Ünï+2026", OutboxEntry.DELETE, payload)
+        insert_entry("user_profile", "42", OutboxEntry.UPSERT, None)
+        reference = OutboxEntry.objects.create(sink="user_profile", object_key="43")
+    deleted, upserted = OutboxEntry.objects.exclude(pk=reference.pk).order_by("id")
+    assert (deleted.sink, deleted.object_key, deleted.action, deleted.payload) == \
+        ("course_overviews", "course-v1:Ørg+Ünï+2026", OutboxEntry.DELETE, payload)
+    assert (upserted.payload, upserted.attempts, upserted.failed, upserted.last_error) == (None, 0, False, "")
+    assert upserted.created.tzinfo is not None and abs(upserted.created - reference.created).total_seconds() < 5
+    assert upserted.next_attempt_at <= reference.next_attempt_at  # due at once, like an ORM-created entry
