@@ -21,7 +21,8 @@ def flush_outbox(self, follow_up=False):
     Flushes start at most once per ASPECTS_MIN_FLUSH_INTERVAL_SECS (across workers sharing the
     Django cache), so a busy site sends about one insert per table per interval instead of one per
     scheduled task. A task that arrives too early makes sure one follow-up is scheduled for the end
-    of the interval; the follow-up always flushes, so no change waits longer than that.
+    of the interval, so no change waits longer than that. The follow-up obeys the same rule: if
+    another task flushed meanwhile, it only schedules the next follow-up.
     """
     from .delivery.flusher import backoff, drain  # pylint: disable=import-outside-toplevel
     from .delivery.outbox import flush_queue  # pylint: disable=import-outside-toplevel
@@ -30,7 +31,7 @@ def flush_outbox(self, follow_up=False):
     now = time.time()
     if follow_up:
         cache.delete(FOLLOW_UP_KEY)
-    elif not self.request.is_eager and interval > 0:
+    if not self.request.is_eager and interval > 0:
         since_last = now - float(cache.get(LAST_FLUSH_KEY, 0))
         if since_last < interval:
             # Someone flushed moments ago. One follow-up (at most) covers every change until then.
