@@ -292,13 +292,8 @@ class Backfill:  # pylint: disable=too-many-instance-attributes
 
     def parsed_key(self, name, raw):
         """The opaque key stored as ``raw`` in column ``name`` (cached: a few hundred distinct courses)."""
-        parsed = self.parsed_keys.get(raw)
-        if parsed is None and raw is not None:
-            if len(self.parsed_keys) > 100_000:
-                self.parsed_keys.clear()
-            field = self.model._meta.get_field(name)  # pylint: disable=protected-access
-            parsed = self.parsed_keys[raw] = field.to_python(raw)
-        return parsed
+        field = self.model._meta.get_field  # pylint: disable=protected-access
+        return per_distinct_value(self.parsed_keys, raw, lambda text: field(name).to_python(text))
 
     def _build_page(self, page, result):
         """The RowBatch for one page (None when nothing in it needs writing)."""
@@ -330,6 +325,23 @@ class Backfill:  # pylint: disable=too-many-instance-attributes
             if theirs is not None and ours is not None and theirs >= ours:
                 current.add(key)
         return current
+
+
+def per_distinct_value(cache, raw, make):
+    """
+    ``make(raw)``, computed once per distinct ``raw`` (None stays None).
+
+    Key columns repeat a few hundred values over millions of rows; the cache is emptied past
+    100,000 entries so a table of mostly distinct keys cannot grow it without bound.
+    """
+    if raw is None:
+        return None
+    value = cache.get(raw)
+    if value is None:
+        if len(cache) > 100_000:
+            cache.clear()
+        value = cache[raw] = make(raw)
+    return value
 
 
 class Record:  # pylint: disable=too-few-public-methods
@@ -380,6 +392,9 @@ class RecordReader:
         self.pk_name = meta.pk.attname
         self.columns = [f.attname for f in meta.concrete_fields if f.name not in backfill.key_columns]
         self.raw_keys = [(name, RAW_KEY_PREFIX + name) for name in backfill.key_columns]
+        # values_list reads the raw key text under the prefixed names; records carry the plain ones.
+        self.selected = self.columns + [raw for _, raw in self.raw_keys]
+        self.attributes = self.columns + [name for name, _ in self.raw_keys]
         self.texts = {}
         self.relations = []  # (attribute, foreign-key attname, related model, columns)
         for name in backfill.sink.select_related:
@@ -393,10 +408,9 @@ class RecordReader:
 
     def read(self, page_queryset):
         """The page's records, joined objects attached."""
-        attributes = self.columns + [name for name, _ in self.raw_keys]
         records = []
-        for values in page_queryset.values_list(*self.columns, *[raw for _, raw in self.raw_keys]):
-            fields = dict(zip(attributes, values))
+        for values in page_queryset.values_list(*self.selected):
+            fields = dict(zip(self.attributes, values))
             for name, _ in self.raw_keys:
                 fields[name] = self.key_text(name, fields[name])
             fields["pk"] = fields[self.pk_name]
@@ -411,12 +425,7 @@ class RecordReader:
 
     def key_text(self, name, raw):
         """The :class:`KeyText` of the key stored as ``raw`` in column ``name`` (one per distinct key)."""
-        text = self.texts.get(raw)
-        if text is None and raw is not None:
-            if len(self.texts) > 100_000:
-                self.texts.clear()
-            text = self.texts[raw] = KeyText(self.backfill.parsed_key(name, raw))
-        return text
+        return per_distinct_value(self.texts, raw, lambda text: KeyText(self.backfill.parsed_key(name, text)))
 
 
 class _PageWriter:

@@ -31,7 +31,7 @@ def record_change(sink_name, object_key, action=OutboxEntry.UPSERT, payload=None
 
 _INSERTED_FIELDS = ("sink", "object_key", "action", "payload", "created", "attempts", "next_attempt_at", "last_error",
                     "failed")
-_insert_statements = {}  # database alias -> INSERT statement
+_insert_statements = {}  # database alias -> (INSERT statement, the fields in its column order)
 
 
 def insert_entry(sink_name, object_key, action, payload):
@@ -44,17 +44,18 @@ def insert_entry(sink_name, object_key, action, payload):
     field's own conversion (time zones, JSON), so the row is exactly what ``create`` would write.
     """
     connection = connections[router.db_for_write(OutboxEntry)]
-    meta = OutboxEntry._meta  # pylint: disable=protected-access
-    statement = _insert_statements.get(connection.alias)
-    if statement is None:
-        columns = ", ".join(connection.ops.quote_name(meta.get_field(name).column) for name in _INSERTED_FIELDS)
-        statement = _insert_statements[connection.alias] = (
+    prepared = _insert_statements.get(connection.alias)
+    if prepared is None:
+        meta = OutboxEntry._meta  # pylint: disable=protected-access
+        fields = [meta.get_field(name) for name in _INSERTED_FIELDS]
+        columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+        prepared = _insert_statements[connection.alias] = (
             f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({columns}) "
-            f"VALUES ({', '.join(['%s'] * len(_INSERTED_FIELDS))})")
+            f"VALUES ({', '.join(['%s'] * len(fields))})", fields)
+    statement, fields = prepared
     now = timezone.now()
     values = (sink_name, object_key, action, payload, now, 0, now, "", False)
-    params = [meta.get_field(name).get_db_prep_save(value, connection)
-              for name, value in zip(_INSERTED_FIELDS, values)]
+    params = [field.get_db_prep_save(value, connection) for field, value in zip(fields, values)]
     with connection.cursor() as cursor:
         cursor.execute(statement, params)
 

@@ -115,12 +115,12 @@ class RowBatch:
         # no row of the same batch brings the data back).
         self.after_write = []
 
-    def add(self, table, columns, row, origin, deleted=False, version=None):
-        """Queue one row (values in ``columns`` order) for ``table`` (``version``: None = the batch's)."""
+    def add(self, table, columns, row, origin, deleted=False):
+        """Queue one row (values in ``columns`` order) for ``table``, with the batch's version."""
         rows, origins, versions = self.groups.setdefault((table, tuple(columns), deleted), ([], [], []))
         rows.append(row)
         origins.append(origin)
-        versions.append(version)
+        versions.append(None)  # None: the version write_batch is given; absorb() stamps its own
 
     def absorb(self, other, version):
         """Take ``other``'s rows into this batch (same inserts), stamped with ``version``."""
