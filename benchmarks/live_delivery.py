@@ -22,7 +22,9 @@ Targets (issue #3): p95 ≤ 1 s, ≤ 1 insert per table per second, receiver ove
 """
 
 import argparse
+import datetime
 import os
+import re
 import statistics
 import sys
 import threading
@@ -39,6 +41,19 @@ os.environ.setdefault("ASPECTS_DB_NAME", "aspects_bench_live")
 def percentile(values, pct):
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))] if ordered else float("nan")
+
+
+def flush_phases(worker_log):
+    """``{phase: [value per flush]}`` from the worker's "Outbox flush:" log lines."""
+    phases = defaultdict(list)
+    for line in worker_log.splitlines():
+        if "INFO/" not in line or "Outbox flush:" not in line:  # Celery's copy of each line
+            continue
+        rounds = re.search(r"(\d+) catch-up rounds", line)
+        phases["catch-up rounds"].append(int(rounds.group(1)))
+        for phase, millis in re.findall(r"(\w+) ([\d.]+) ms", line):
+            phases[phase].append(float(millis))
+    return phases
 
 
 def main():  # pylint: disable=too-many-locals,too-many-statements
@@ -135,7 +150,8 @@ def main():  # pylint: disable=too-many-locals,too-many-statements
 
     # -- live run with a real worker ------------------------------------------------------
     pending = defaultdict(deque)  # profile id → deque of (seq, commit time)
-    latencies, lock, inserts_seen = [], threading.Lock(), set()
+    latencies, lock, inserts_seen = [], threading.Lock(), {}  # dump_id → time_last_dumped (insert sent)
+    visible_after = []  # seconds from an insert being sent to the poller seeing it
     done = threading.Event()
     per_producer = args.changes // args.producers
     total = per_producer * args.producers
@@ -174,37 +190,56 @@ def main():  # pylint: disable=too-many-locals,too-many-statements
                 pending[item[0]].append((item[1], item[2]))
 
     def poller(start_version):
+        """
+        Note when each insert becomes visible: a cheap poll for new dump_ids (one per insert), then
+        that insert's rows once. The time of a change is the moment its insert was first seen.
+        """
         poll_clickhouse = get_clickhouse()
-        last, seen = start_version, set()
+        last, seen, unmatched, resolved = start_version, set(), [], {}
         overlap = 3 * 10**9  # versions are flush start times; a flush's rows can land after a newer one's
         while not done.is_set():
-            rows = poll_clickhouse.query(
-                "SELECT id, name, version, dump_id FROM user_profile WHERE version > {v:UInt64}",
+            dumps = poll_clickhouse.query(
+                "SELECT dump_id, max(version), any(time_last_dumped) FROM user_profile WHERE version > {v:UInt64} "
+                "GROUP BY dump_id",
                 {"v": max(start_version, last - overlap)})
-            now = time.monotonic()
+            now, wall_now = time.monotonic(), time.time()
+            fresh = [str(dump_id) for dump_id, _, _ in dumps if dump_id not in inserts_seen]
+            rows = [(*row, now) for row in poll_clickhouse.query(
+                "SELECT id, name FROM user_profile WHERE dump_id IN {d:Array(UUID)}", {"d": fresh})] if fresh else []
             with lock:
-                for profile_id, name, version, dump_id in rows:
+                for dump_id, version, sent_at in dumps:
                     last = max(last, version)
-                    inserts_seen.add(dump_id)  # one dump_id per flush's insert
+                    if dump_id not in inserts_seen:  # one dump_id per flush's insert: when it was sent and seen
+                        inserts_seen[dump_id] = sent_at
+                        visible_after.append(wall_now - datetime.datetime.fromisoformat(sent_at).timestamp())
+                early = []  # rows whose commit the collector has not passed on yet: retried next poll
+                for profile_id, name, seen_at in unmatched + rows:
                     if (profile_id, name) in seen:
                         continue
                     seq = int(name.split("-")[1]) if name.startswith("bench-") else -1
                     # The row shows the state after commit `seq`: that commit and every earlier
                     # commit of the same profile (in commit order) are now queryable.
                     queue = pending[profile_id]
-                    if any(entry[0] == seq for entry in queue):  # (not yet reported: next poll sees it)
-                        seen.add((profile_id, name))
-                        while queue:
-                            entry = queue.popleft()
-                            latencies.append(now - entry[1])
-                            if entry[0] == seq:
-                                break
+                    if not any(entry[0] == seq for entry in queue):
+                        if seq > resolved.get(profile_id, -1):
+                            early.append((profile_id, name, seen_at))
+                        continue
+                    seen.add((profile_id, name))
+                    resolved[profile_id] = seq
+                    while queue:
+                        entry = queue.popleft()
+                        latencies.append(seen_at - entry[1])
+                        if entry[0] == seq:
+                            break
+                unmatched[:] = early
                 if len(latencies) >= total:
                     done.set()
-            time.sleep(0.02)
+            time.sleep(0.01)
 
     start_version = time.time_ns()
-    with real_worker(open(ROOT / "var" / "bench-worker.log", "w")):
+    os.environ["ASPECTS_LOG_LEVEL"] = "INFO"  # the worker logs where each flush's time went
+    worker_log = ROOT / "var" / "bench-worker.log"
+    with real_worker(open(worker_log, "w")):
         poll_thread = threading.Thread(target=poller, args=(start_version,), daemon=True)
         poll_thread.start()
         import multiprocessing
@@ -224,6 +259,9 @@ def main():  # pylint: disable=too-many-locals,too-many-statements
         done.wait(timeout=120)
         finished = time.monotonic() - started
     inserts = len(inserts_seen)
+    sent_at = sorted(datetime.datetime.fromisoformat(text).timestamp() for text in inserts_seen.values())
+    gaps = [later - earlier for earlier, later in zip(sent_at, sent_at[1:])]
+    phases = flush_phases(worker_log.read_text())
     rows_written = clickhouse.query("SELECT count() FROM user_profile WHERE version > {v:UInt64}",
                                     {"v": start_version})[0][0]
 
@@ -237,7 +275,7 @@ def main():  # pylint: disable=too-many-locals,too-many-statements
         with transaction.atomic():
             profile.save()
     backlog = OutboxEntry.objects.count()
-    with real_worker(open(ROOT / "var" / "bench-worker.log", "a")):
+    with real_worker(open(worker_log, "a")):
         drain_started = time.monotonic()
         outbox._next_flush_at = 0.0
         outbox.schedule_flush()
@@ -266,8 +304,14 @@ def main():  # pylint: disable=too-many-locals,too-many-statements
           f"  p99 {ms(percentile(latencies, 99))}   (target p95 ≤ 1000 ms)")
     print(f"sustained                       {total / finished:,.0f} changes/s (producers alone: "
           f"{total / produced:,.0f} commits/s)   (target ≥ 2,000/s)")
-    print(f"inserts into user_profile       {inserts} in {finished:.1f}s = {inserts / finished:.2f}/s, "
-          f"{rows_written} rows now (coalesced from {total} changes)   (target ≤ 1/s)")
+    print(f"inserts into user_profile       {inserts} in {finished:.1f}s, {rows_written} rows now (coalesced from "
+          f"{total} changes); between inserts: mean {statistics.mean(gaps):.3f}s = {1 / statistics.mean(gaps):.2f} "
+          f"inserts/s, shortest {min(gaps):.3f}s   (target ≤ 1/s)")
+    print(f"  insert sent → seen by poller   p50 {ms(percentile(visible_after, 50))}  p95 "
+          f"{ms(percentile(visible_after, 95))}")
+    for phase, values in phases.items():
+        print(f"  flush phase {phase:<16} p50 {percentile(values, 50):6.1f}  p95 {percentile(values, 95):6.1f}  "
+              f"max {max(values):6.1f}" + (" rounds" if phase == "catch-up rounds" else " ms"))
     print(f"one worker draining a backlog  {backlog:,} changes in {drained_in:.2f}s = {backlog / drained_in:,.0f} "
           f"changes/s, {backlog_inserts} inserts   (target ≥ 2,000/s)")
     print(f"profile.save() without plugin   p50 {statistics.median(without):.3f} ms  p99 {percentile(without, 99):.3f} ms")

@@ -26,14 +26,15 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.db import connections
-from django.db.models import CharField, ExpressionWrapper, F, Prefetch
+from django.db.models import Prefetch
 from opaque_keys import InvalidKeyError
-from opaque_keys.edx.django.models import OpaqueKeyField
 
 from .delivery.flusher import write_batch
 from .models import OutboxEntry
 from .sinks import RowBatch
 from .sinks.base import format_timestamp
+from .sinks.records import RAW_KEY_PREFIX, USER_FIELDS_READ, RecordReader, opaque_key_columns, per_distinct_value, \
+    with_raw_keys
 
 CHECKPOINT_TABLE = "backfill_checkpoints"
 
@@ -41,13 +42,6 @@ CHECKPOINT_TABLE = "backfill_checkpoints"
 # asks ClickHouse which objects it already has at that time. sink -> (key column, time column);
 # the model attribute has the time column's name.
 UP_TO_DATE_CHECKS = {"course_overviews": ("course_key", "modified")}
-
-# Of a joined user, rows only ever read these; the rest (password hash, names, dates) is left in the
-# database. Deferred, not excluded: a builder that did read another field would still get it.
-USER_FIELDS_READ = ("id", "username", "email", "is_active")
-
-# Raw text of opaque-key columns rides along under this prefix (see Backfill.key_columns).
-RAW_KEY_PREFIX = "_backfill_raw_"
 
 # Courses walk the whole modulestore tree, so their default page is much smaller.
 DEFAULT_BATCH_SIZE = 10000
@@ -193,13 +187,10 @@ class Backfill:  # pylint: disable=too-many-instance-attributes
         self.force, self.limit, self.sleep_time = force, limit, sleep_time
         self.dry_run, self.restart = dry_run, restart
         self.progress = progress  # callable(label, total) -> Progress, or None
-        # Course keys repeat on every row (a million enrollments, a few hundred courses) and parsing
-        # one costs more than the rest of the row: read them as text and parse each distinct one once.
-        self.key_columns = [field.name for field in self.model._meta.concrete_fields  # pylint: disable=protected-access
-                            if isinstance(field, OpaqueKeyField) and not field.primary_key]
+        self.key_columns = opaque_key_columns(self.model)
         self.parsed_keys = {}
         # Sinks whose rows only read column values get plain records instead of model instances.
-        self.records = RecordReader(self) if sink.backfill_records else None
+        self.records = RecordReader(sink) if sink.uses_records else None
         # A targeted run (--ids) is not a pass over the table: it neither resumes nor moves the checkpoint.
         self.checkpoints = CheckpointStore(clickhouse) if self.ids is None else None
 
@@ -212,10 +203,7 @@ class Backfill:  # pylint: disable=too-many-instance-attributes
             # table and sort everything after it on every page, which makes a pass quadratic.
             queryset = queryset.select_related(None).prefetch_related(
                 *[self.related_prefetch(name) for name in self.sink.select_related])
-        if self.key_columns:
-            queryset = queryset.defer(*self.key_columns).annotate(**{
-                RAW_KEY_PREFIX + name: ExpressionWrapper(F(name), output_field=CharField())
-                for name in self.key_columns})
+        queryset = with_raw_keys(queryset, self.key_columns)
         if self.ids is not None:
             queryset = queryset.filter(pk__in=self.ids)
         if self.skip_ids:
@@ -325,107 +313,6 @@ class Backfill:  # pylint: disable=too-many-instance-attributes
             if theirs is not None and ours is not None and theirs >= ours:
                 current.add(key)
         return current
-
-
-def per_distinct_value(cache, raw, make):
-    """
-    ``make(raw)``, computed once per distinct ``raw`` (None stays None).
-
-    Key columns repeat a few hundred values over millions of rows; the cache is emptied past
-    100,000 entries so a table of mostly distinct keys cannot grow it without bound.
-    """
-    if raw is None:
-        return None
-    value = cache.get(raw)
-    if value is None:
-        if len(cache) > 100_000:
-            cache.clear()
-        value = cache[raw] = make(raw)
-    return value
-
-
-class Record:  # pylint: disable=too-few-public-methods
-    """
-    One database row with the attributes a model instance would have: columns by attribute name
-    (``user_id``, ``course_id``), ``pk``, and each joined object as a nested record (``user``).
-    A sink's ``row`` reads it exactly as it reads an instance.
-    """
-
-    def __init__(self, attributes):
-        self.__dict__ = attributes
-
-    def __repr__(self):
-        return f"Record({self.__dict__!r})"
-
-
-class KeyText(str):
-    """
-    An opaque key as its text that also answers the key's attributes (``org``, ``course``, ``run``).
-
-    ``str()`` of a parsed key rebuilds its text on every call; rows read it once or twice each, a
-    million times in a big backfill. This is the text, built once per distinct key.
-    """
-
-    def __new__(cls, key):
-        text = super().__new__(cls, str(key))
-        text.key = key
-        return text
-
-    def __getattr__(self, name):
-        return getattr(self.key, name)
-
-
-class RecordReader:
-    """
-    Reads pages as :class:`Record` objects (``values_list``) instead of model instances.
-
-    Building a Django instance costs more than the rest of a simple row (signals, descriptors,
-    converters per field); for sinks whose ``row`` only reads column values
-    (``Sink.backfill_records``) records make the backfill several times faster while ``row``, the
-    live row builder, stays the only code that decides what a row holds. Joined objects come from
-    one ``pk IN (...)`` query per relation and page, never a JOIN (see ``Backfill.queryset``).
-    """
-
-    def __init__(self, backfill):
-        self.backfill = backfill
-        meta = backfill.model._meta  # pylint: disable=protected-access
-        self.pk_name = meta.pk.attname
-        self.columns = [f.attname for f in meta.concrete_fields if f.name not in backfill.key_columns]
-        self.raw_keys = [(name, RAW_KEY_PREFIX + name) for name in backfill.key_columns]
-        # values_list reads the raw key text under the prefixed names; records carry the plain ones.
-        self.selected = self.columns + [raw for _, raw in self.raw_keys]
-        self.attributes = self.columns + [name for name, _ in self.raw_keys]
-        self.texts = {}
-        self.relations = []  # (attribute, foreign-key attname, related model, columns)
-        for name in backfill.sink.select_related:
-            if "__" in name:
-                raise ValueError(f"backfill records cannot follow {name!r}; set backfill_records = False")
-            field = meta.get_field(name)
-            related = field.related_model
-            columns = USER_FIELDS_READ if name == "user" else \
-                [f.attname for f in related._meta.concrete_fields]  # pylint: disable=protected-access
-            self.relations.append((name, field.attname, related, columns))
-
-    def read(self, page_queryset):
-        """The page's records, joined objects attached."""
-        records = []
-        for values in page_queryset.values_list(*self.selected):
-            fields = dict(zip(self.attributes, values))
-            for name, _ in self.raw_keys:
-                fields[name] = self.key_text(name, fields[name])
-            fields["pk"] = fields[self.pk_name]
-            records.append(Record(fields))
-        for name, attname, related, columns in self.relations:
-            ids = {getattr(record, attname) for record in records}
-            found = {values[0]: Record(dict(zip(("pk", *columns), values)))
-                     for values in related.objects.filter(pk__in=ids).values_list("pk", *columns)}
-            for record in records:
-                setattr(record, name, found.get(getattr(record, attname)))
-        return records
-
-    def key_text(self, name, raw):
-        """The :class:`KeyText` of the key stored as ``raw`` in column ``name`` (one per distinct key)."""
-        return per_distinct_value(self.texts, raw, lambda text: KeyText(self.backfill.parsed_key(name, text)))
 
 
 class _PageWriter:

@@ -16,10 +16,12 @@ which makes re-delivery harmless: ReplacingMergeTree keeps one row per object.
 """
 
 import datetime
+import functools
+import gc
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.db import transaction
@@ -35,6 +37,13 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF_SECS = 300
 MAX_MISSING_ATTEMPTS = 8
 LEASE_SECS = 120
+# A catch-up round that finds this few late entries is the last one before the insert: the next
+# round would cost more (a claim transaction) than it saves.
+SETTLED_ENTRIES = 20
+MAX_CATCH_UP_ROUNDS = 6
+# While a flush waits for its insert slot it claims new changes this often (a round costs a few
+# milliseconds; the last one, right before the insert, builds at most this long's worth of changes).
+WAIT_SLICE_SECS = 0.02
 
 
 @dataclass
@@ -48,11 +57,36 @@ class FlushResult:
     rows: int = 0
     inserts: int = 0
     error: str = ""
+    catch_up_rounds: int = 0
+    inserted_at: float = 0.0  # epoch seconds when the (last) insert started; 0: nothing inserted
+    ready_secs: float = 0.0  # claim, build and catch-up time before any wait for insert_not_before
+    # Milliseconds spent claiming and building (before the last catch-up), in the last catch-up
+    # round, in the insert and in clearing the outbox. Only the last two rounds' work separates the
+    # final claim from the rows becoming queryable, so that is where latency is won or lost.
+    timings: dict = field(default_factory=dict)
+
+    def describe(self):
+        """One log line: what the flush did and where its time went."""
+        spent = ", ".join(f"{name} {millis:.1f} ms" for name, millis in self.timings.items())
+        return (f"{self.taken} entries -> {self.rows} rows in {self.inserts} inserts, {self.failed} failed, "
+                f"{self.deferred} deferred; {self.catch_up_rounds} catch-up rounds; {spent}")
 
 
 def backoff(attempts):
     """Seconds before the next attempt: 1, 2, 4 ... capped at five minutes."""
     return min(MAX_BACKOFF_SECS, 2 ** max(0, attempts - 1))
+
+
+@dataclass(slots=True)
+class ClaimedEntry:
+    """An outbox row as a flush uses it: read as plain values (model instances cost more than the claim's SQL)."""
+
+    id: int
+    sink: str
+    object_key: str
+    action: str
+    payload: object
+    attempts: int
 
 
 def _claim_entries(limit, ignore_schedule, after_id=None):
@@ -70,7 +104,8 @@ def _claim_entries(limit, ignore_schedule, after_id=None):
             queryset = queryset.filter(id__gt=after_id)
         if not ignore_schedule:
             queryset = queryset.filter(next_attempt_at__lte=now)
-        entries = list(queryset.select_for_update(skip_locked=True).order_by("id")[:limit])
+        entries = [ClaimedEntry(*values) for values in queryset.select_for_update(skip_locked=True).order_by("id")
+                   .values_list("id", "sink", "object_key", "action", "payload", "attempts")[:limit]]
         if entries:
             OutboxEntry.objects.filter(id__in=[entry.id for entry in entries]).update(
                 next_attempt_at=now + datetime.timedelta(seconds=LEASE_SECS))
@@ -149,23 +184,30 @@ def build_rows(plan, clickhouse):
 
 def _catch_up(entries, batch, missing, limit, ignore_schedule, clickhouse):
     """
-    Let changes committed while ``batch`` was built ride along in its insert.
+    Let changes committed while ``batch`` was built ride along in its insert; returns the rounds.
 
     Rows become queryable when the insert lands, and the next flush may be a whole interval away
-    (ASPECTS_MIN_FLUSH_INTERVAL_SECS). Without this, every change committed between the claim and
-    the insert waits for that next flush; with it, only the few committed during this short second
-    build do. Late rows carry their own, later version (their state was read later). ``entries``,
-    ``batch`` and ``missing`` are extended in place.
+    (ASPECTS_MIN_FLUSH_INTERVAL_SECS). So before inserting, the flush claims what arrived while it
+    built, builds that, and repeats while each round still finds more than a handful: every round
+    is shorter than the one before (it only covers the previous round's build time), so the last
+    claim happens moments before the insert and only changes committed in those moments wait for
+    the next flush. Late rows carry their own, later version (their state was read later).
+    ``entries``, ``batch`` and ``missing`` are extended in place.
     """
-    room = limit - len(entries)
-    late = _claim_entries(room, ignore_schedule, after_id=max(entry.id for entry in entries)) if room > 0 else []
-    if not late:
-        return
-    late_version = time.time_ns()
-    entries.extend(late)  # from here on, a ClickHouse error postpones them with the rest
-    late_batch, late_missing = build_rows(_coalesce(late), clickhouse)
-    batch.absorb(late_batch, late_version)
-    missing.update(late_missing)
+    rounds = 0
+    while rounds < MAX_CATCH_UP_ROUNDS and len(entries) < limit:
+        late = _claim_entries(limit - len(entries), ignore_schedule, after_id=max(entry.id for entry in entries))
+        rounds += 1
+        if not late:
+            break
+        late_version = time.time_ns()
+        entries.extend(late)  # from here on, a ClickHouse error postpones them with the rest
+        late_batch, late_missing = build_rows(_coalesce(late), clickhouse)
+        batch.absorb(late_batch, late_version)
+        missing.update(late_missing)
+        if len(late) <= SETTLED_ENTRIES:
+            break
+    return rounds
 
 
 def _action(entry_or_action):
@@ -176,20 +218,63 @@ def _payload(entry_or_action):
     return None if isinstance(entry_or_action, str) else entry_or_action.payload
 
 
-def flush(limit=None, ignore_schedule=False, clickhouse=None):
-    """Deliver one batch of due outbox entries; see the module docstring."""
+def collector_paused(function):
+    """
+    Run ``function`` with Python's cyclic garbage collector off, and collect right after it.
+
+    A full collection in a worker holding Django and Celery takes tens of milliseconds (measured
+    here: 30–60 ms), and under load one lands in the middle of a flush every few seconds, holding
+    back the insert that every waiting change is queryable after. Nothing a flush allocates needs
+    the collector to be freed in time; the cycles it leaves are collected when it returns.
+    """
+    @functools.wraps(function)
+    def paused(*args, **kwargs):
+        if not gc.isenabled():
+            return function(*args, **kwargs)
+        gc.disable()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            gc.enable()
+
+    return paused
+
+
+@collector_paused
+def flush(limit=None, ignore_schedule=False, clickhouse=None, insert_not_before=None):
+    """
+    Deliver one batch of due outbox entries; see the module docstring.
+
+    ``insert_not_before`` (epoch seconds) holds the insert back until then, to keep inserts one
+    interval apart. The flush still starts early and builds what is due, then keeps claiming what
+    arrives until that moment, so a change committed just before the insert is in it.
+    """
     limit = limit or int(getattr(settings, "ASPECTS_OUTBOX_BATCH_SIZE", 5000))
     result = FlushResult()
     clickhouse = clickhouse or get_clickhouse()
+    clock = _Stopwatch(result.timings)
     entries = _claim_entries(limit, ignore_schedule)
     version = time.time_ns()  # taken just before reading state: a read that starts later wins
     result.taken = len(entries)
     if not entries:
         return result
+    clock.lap("claim")
     try:
         batch, missing = build_rows(_coalesce(entries), clickhouse)
-        _catch_up(entries, batch, missing, limit, ignore_schedule, clickhouse)
+        clock.lap("build")
+        result.catch_up_rounds = _catch_up(entries, batch, missing, limit, ignore_schedule, clickhouse)
+        clock.lap("catch_up")
+        result.ready_secs = clock.elapsed()
+        if insert_not_before and time.time() < insert_not_before:
+            # Early for the slot: keep taking what arrives, in short slices, so the last claim
+            # before the insert has only a few milliseconds' worth of changes to build.
+            while (wait := insert_not_before - time.time()) > 0:
+                time.sleep(min(wait, WAIT_SLICE_SECS))
+                result.catch_up_rounds += _catch_up(entries, batch, missing, limit, ignore_schedule, clickhouse)
+            clock.lap("wait")
+        result.inserted_at = time.time()
         errors, result.inserts = write_batch(batch, clickhouse, version)
+        clock.lap("insert")
     except ClickHouseError as exc:
         _postpone(entries, str(exc))
         _record_status(dict.fromkeys({entry.sink for entry in entries}, 0), error=str(exc))
@@ -202,8 +287,8 @@ def flush(limit=None, ignore_schedule=False, clickhouse=None):
     for entry in entries:
         origin = (entry.sink, entry.object_key)
         if origin in errors:
-            entry.failed, entry.last_error, entry.attempts = True, errors[origin][:2000], entry.attempts + 1
-            failed.append(entry)
+            failed.append(OutboxEntry(id=entry.id, failed=True, last_error=errors[origin][:2000],
+                                      attempts=entry.attempts + 1))
         elif origin in missing and getattr(get_sink(entry.sink), "retry_missing", False) \
                 and entry.attempts < MAX_MISSING_ATTEMPTS:
             deferred.append(entry)
@@ -217,17 +302,39 @@ def flush(limit=None, ignore_schedule=False, clickhouse=None):
         OutboxEntry.objects.filter(id__in=done_ids).delete()
         done = set(done_ids)
         _record_status({name: sum(1 for e in entries if e.sink == name and e.id in done) for name in sinks})
+    clock.lap("ack")
     result.delivered, result.failed, result.deferred = len(done_ids), len(failed), len(deferred)
+    log.info("Outbox flush: %s", result.describe())
     return result
 
 
+class _Stopwatch:
+    """Records milliseconds between laps into a dict (``FlushResult.timings``)."""
+
+    def __init__(self, laps):
+        self.laps = laps
+        self.started = self.last = time.perf_counter()
+
+    def elapsed(self):
+        """Seconds since the stopwatch started."""
+        return time.perf_counter() - self.started
+
+    def lap(self, name):
+        now = time.perf_counter()
+        self.laps[name] = (now - self.last) * 1000
+        self.last = now
+
+
 def _postpone(entries, reason):
+    """Give ``entries`` another attempt later: each backs off by its own attempt count."""
     now = timezone.now()
+    by_attempts = {}
     for entry in entries:
-        entry.attempts += 1
-        entry.next_attempt_at = now + datetime.timedelta(seconds=backoff(entry.attempts))
-        entry.last_error = reason[:2000]
-    OutboxEntry.objects.bulk_update(entries, ["attempts", "next_attempt_at", "last_error"])
+        by_attempts.setdefault(entry.attempts + 1, []).append(entry.id)
+    for attempts, ids in by_attempts.items():
+        OutboxEntry.objects.filter(id__in=ids).update(
+            attempts=attempts, next_attempt_at=now + datetime.timedelta(seconds=backoff(attempts)),
+            last_error=reason[:2000])
 
 
 def _record_status(delivered_by_sink, error=""):
@@ -243,19 +350,24 @@ def _record_status(delivered_by_sink, error=""):
         status.save()
 
 
-def drain(max_seconds=30.0, ignore_schedule=False, clickhouse=None, backlog_only=False):
+def drain(max_seconds=30.0, ignore_schedule=False, clickhouse=None, backlog_only=False, insert_not_before=None):
     """
     Flush batches until the outbox has nothing due (or an error, or ``max_seconds``).
 
     With ``backlog_only`` another batch follows only when the previous one was full: changes that
     keep trickling in wait for the next scheduled flush, so they share its inserts.
+    ``insert_not_before`` applies to the first batch (a backlog behind it goes out at once).
+    Returns the sums, the first batch's ``ready_secs`` and the last insert's ``inserted_at``.
     """
     deadline = time.monotonic() + max_seconds
     total = FlushResult()
     while time.monotonic() < deadline:
-        result = flush(ignore_schedule=ignore_schedule, clickhouse=clickhouse)
-        for name in ("taken", "delivered", "failed", "deferred", "rows", "inserts"):
+        result = flush(ignore_schedule=ignore_schedule, clickhouse=clickhouse, insert_not_before=insert_not_before)
+        insert_not_before = None
+        for name in ("taken", "delivered", "failed", "deferred", "rows", "inserts", "catch_up_rounds"):
             setattr(total, name, getattr(total, name) + getattr(result, name))
+        total.ready_secs = total.ready_secs or result.ready_secs
+        total.inserted_at = result.inserted_at or total.inserted_at
         if result.error:
             total.error = result.error
             break

@@ -189,11 +189,11 @@ def plugin_settings(settings):
     #    go out in one insert per table.
     _default(settings, "ASPECTS_FLUSH_DELAY_SECS", 0.1)
     # .. setting_name: ASPECTS_MIN_FLUSH_INTERVAL_SECS
-    # .. setting_default: 0.5
-    # .. setting_description: Flushes start at most this often (workers share the Django cache), so
-    #    a busy site sends about one insert per table per interval. Raise it to 1 for fewer, larger
-    #    inserts; lower it for lower latency.
-    _default(settings, "ASPECTS_MIN_FLUSH_INTERVAL_SECS", 0.5)
+    # .. setting_default: 1.0
+    # .. setting_description: Inserts go out at most this often (workers share the Django cache): a
+    #    busy site sends one insert per table per interval, and a change waits at most about one
+    #    interval. 0.5 halves the wait for twice the inserts; 0 sends every flush at once.
+    _default(settings, "ASPECTS_MIN_FLUSH_INTERVAL_SECS", 1.0)
     # .. setting_name: ASPECTS_CELERY_QUEUE
     # .. setting_default: None
     # .. setting_description: Celery queue for the flush task (None: the platform's default queue).

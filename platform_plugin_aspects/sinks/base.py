@@ -19,6 +19,7 @@ from edx_toggles.toggles import WaffleFlag
 
 from ..platform import get_model
 from ..waffle import sink_flag_name
+from .records import RecordReader
 
 log = logging.getLogger(__name__)
 
@@ -148,9 +149,10 @@ class Sink:
     order = 50  # backfill order
     select_related = ()
     # True when ``row`` reads only column values and direct relations (no methods, no model
-    # behaviour): the backfill then reads plain records instead of model instances (see
-    # backfill.RecordReader), several times faster on big tables.
-    backfill_records = False
+    # behaviour): the backfill and the flusher then read plain records instead of model instances
+    # (see records.RecordReader), several times faster.
+    uses_records = False
+    _records = None  # this sink's RecordReader, built on first use
 
     # -- switches ----------------------------------------------------------------------
     def model(self):
@@ -178,8 +180,17 @@ class Sink:
 
     def load(self, keys):
         """``{key: instance}`` for the keys that still exist."""
-        objects = self.queryset().filter(pk__in=[self.parse_key(k) for k in keys])
+        objects = self.fetch(self.queryset().filter(pk__in=[self.parse_key(k) for k in keys]))
         return {self.object_key(obj): obj for obj in objects}
+
+    def fetch(self, queryset):
+        """The objects of ``queryset``: plain records when ``uses_records``, model instances otherwise."""
+        if not self.uses_records:
+            return queryset
+        model = self.model()
+        if self._records is None or self._records.model is not model:
+            self._records = RecordReader(self)
+        return self._records.load(queryset)
 
     # -- building rows ---------------------------------------------------------------------
     def row(self, instance):

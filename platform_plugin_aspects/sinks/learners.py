@@ -25,7 +25,7 @@ class UserCourseSink(Sink):
     """A sink whose objects are identified by (user_id, course_key)."""
 
     course_field = "course_id"
-    backfill_records = True
+    uses_records = True
 
     def object_key(self, instance):
         return f"{instance.user_id}:{getattr(instance, self.course_field)}"
@@ -43,7 +43,7 @@ class UserCourseSink(Sink):
         found = {}
         for course_key, user_ids in by_course.items():
             lookup = {self.course_field: CourseKey.from_string(course_key), "user_id__in": user_ids}
-            for obj in self.queryset().filter(**lookup):
+            for obj in self.fetch(self.queryset().filter(**lookup)):
                 found[self.object_key(obj)] = obj
         return found
 
@@ -133,7 +133,7 @@ class UserProfileSink(Sink):
     pii = True
     select_related = ("user",)
     order = 60
-    backfill_records = True
+    uses_records = True
 
     def identity(self, instance):
         return {"id": instance.id, "user_id": instance.user_id}
@@ -160,7 +160,7 @@ class ExternalIdSink(Sink):
     pii = True
     select_related = ("user", "external_id_type")
     order = 70
-    backfill_records = True
+    uses_records = True
 
     def identity(self, instance):
         return {"external_user_id": str(instance.external_user_id), "user_id": instance.user_id}
