@@ -5,14 +5,17 @@ Live delivery benchmark: N profile changes through receivers → outbox → a RE
 Prints:
 * commit → queryable latency p50/p95/p99 (a poller sees each change's row, or a newer version of
   the same object, in ClickHouse);
-* inserts per table per second (each flush writes one version per table);
+* inserts per table per second: the gaps between inserts, from the time each was sent
+  (``time_last_dumped``, one per ``dump_id``), and the shortest gap;
+* where each flush's time went (claim, build, catch-up, wait for the slot, insert, ack), read
+  from the worker's log;
 * receiver overhead per change: the same ``profile.save()`` (in a transaction, as in a request)
   timed with the plugin's receivers connected and disconnected, in the same run;
 * changes per second sustained (first commit → last change queryable).
 
 Usage (MariaDB on 127.0.0.1:3306 is used when it runs)::
 
-    python benchmarks/live_delivery.py [--changes 20000] [--users 2000] [--producers 2] [--rate 0]
+    python benchmarks/live_delivery.py [--changes 20000] [--users 2000] [--producers 2] [--rate 0] [--interval S]
 
 On a 2-core machine the unpaced producers, MariaDB, ClickHouse and the worker all share the same
 cores; ``--rate`` paces the producers to show latency at a given load.
