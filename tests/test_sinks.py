@@ -10,7 +10,8 @@ from datetime import datetime, timezone
 
 import pytest
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from openedx_events.learning.data import CourseData, PersistentCourseGradeData
 from openedx_events.learning.signals import PERSISTENT_GRADE_SUMMARY_CHANGED
 
@@ -53,6 +54,25 @@ def test_enrollment_lifecycle_including_mode_change_and_delete():
 
     enrollment.delete()
     assert current("course_enrollment") == []
+
+
+def test_a_batch_of_enrollments_across_courses_loads_in_one_query_and_only_what_changed(caplog):
+    """Flushes read a batch with one query per model; other enrollments of those users stay out."""
+    from platform_plugin_aspects.sinks import get_sink  # pylint: disable=import-outside-toplevel
+
+    other = "course-v1:OpenedX+Other+2026"
+    ada, bob = make_user("batch-ada"), make_user("batch-bob")
+    for user, course in ((ada, COURSE), (ada, other), (bob, other)):
+        CourseEnrollment.enroll(user, course)
+    sink = get_sink("course_enrollment")
+    wanted = [f"{ada.id}:{COURSE}", f"{bob.id}:{other}", f"{bob.id}:{COURSE}"]  # bob never enrolled in COURSE
+    with CaptureQueriesContext(connection) as queries:
+        loaded = sink.load(wanted + ["not-a-user:course-v1:X+Y+Z", f"{ada.id}:not a course key"])
+    assert sorted(loaded) == sorted(wanted[:2])  # ada's other enrollment is not in the batch
+    # One query per model: the enrollments, then their users (read by primary key, never a JOIN).
+    assert [("student_courseenrollment" in q["sql"], "auth_user" in q["sql"]) for q in queries] == \
+        [(True, False), (False, True)]
+    assert "names no user and course" in caplog.text
 
 
 def test_enrollment_username_is_blank_without_pii(settings):

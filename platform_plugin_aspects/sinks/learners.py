@@ -3,17 +3,20 @@ Learner state: enrollments, grades, profiles, external ids, and the user fan-out
 changes and retirement).
 
 Enrollments and grades are keyed ``<user_id>:<course_key>`` because that is what the openedx-events
-carry; loading many of them costs one query per course in the batch, not one per change.
+carry; loading a batch of them costs one query, not one per change or per course.
 """
 
 import json
-from collections import defaultdict
+import logging
 
 from django.conf import settings
+from opaque_keys import InvalidKeyError
 from opaque_keys.edx.keys import CourseKey
 
 from ..platform import get_model
 from .base import Sink, all_sinks, format_timestamp, get_sink, register, text
+
+log = logging.getLogger(__name__)
 
 
 def pii_enabled():
@@ -36,16 +39,25 @@ class UserCourseSink(Sink):
         return int(user_id), course_key
 
     def load(self, keys):
-        by_course = defaultdict(set)
+        """
+        One query for the whole batch: every (user, course) of the users and courses it names.
+
+        That may read a few rows nobody asked for (another of those users' enrollments in one of
+        those courses); they are left out. A key that names no valid course cannot match anything.
+        """
+        user_ids, courses = set(), set()
         for key in keys:
-            user_id, course_key = self.split_key(key)
-            by_course[course_key].add(user_id)
-        found = {}
-        for course_key, user_ids in by_course.items():
-            lookup = {self.course_field: CourseKey.from_string(course_key), "user_id__in": user_ids}
-            for obj in self.fetch(self.queryset().filter(**lookup)):
-                found[self.object_key(obj)] = obj
-        return found
+            try:
+                user_id, course_key = self.split_key(key)
+                courses.add(CourseKey.from_string(course_key))
+                user_ids.add(user_id)
+            except (ValueError, InvalidKeyError):
+                log.warning("Outbox key %r of %s names no user and course; nothing to deliver", key, self.name)
+        if not courses:
+            return {}
+        wanted = set(keys)
+        queryset = self.queryset().filter(user_id__in=user_ids, **{f"{self.course_field}__in": courses})
+        return {key: obj for obj in self.fetch(queryset) if (key := self.object_key(obj)) in wanted}
 
 
 @register
