@@ -13,18 +13,21 @@ from django.db import connection
 from tests.lms.celery import app
 
 
+def subprocess_env():
+    """Environment for another process of the stand-in LMS on this test's databases."""
+    return {
+        **os.environ,
+        "ASPECTS_DB_NAME": connection.settings_dict["NAME"],
+        "CLICKHOUSE_URL": settings.EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG["url"],
+        "CLICKHOUSE_DATABASE": settings.EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG["database"],
+    }
+
+
 @contextmanager
 def real_worker(log_file=None):
     """Run a worker on a fresh queue; the calling process stops running tasks eagerly meanwhile."""
     queue = f"aspects.test.{uuid.uuid4().hex[:8]}"
-    env = {
-        **os.environ,
-        "ASPECTS_DB_NAME": connection.settings_dict["NAME"],
-        "ASPECTS_CELERY_QUEUE": queue,
-        "CELERY_TASK_ALWAYS_EAGER": "0",
-        "CLICKHOUSE_URL": settings.EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG["url"],
-        "CLICKHOUSE_DATABASE": settings.EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG["database"],
-    }
+    env = {**subprocess_env(), "ASPECTS_CELERY_QUEUE": queue, "CELERY_TASK_ALWAYS_EAGER": "0"}
     process = subprocess.Popen(  # pylint: disable=consider-using-with
         [sys.executable, "-m", "celery", "-A", "tests.lms.celery", "worker", "-P", "solo", "-Q", queue,
          "--without-heartbeat", "--without-gossip", "--without-mingle", "-l", "INFO" if log_file else "WARNING"],

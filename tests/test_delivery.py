@@ -4,10 +4,14 @@ the operator's drain command.
 """
 
 import dataclasses
+import signal
+import subprocess
+import sys
 import threading
 import time
 from datetime import datetime
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -19,7 +23,7 @@ from platform_plugin_aspects.models import DeliveryStatus, OutboxEntry
 from platform_plugin_aspects.sinks import get_sink
 from tests.lms.student.models import CourseEnrollment, UserProfile
 
-from .celery_worker import real_worker
+from .celery_worker import real_worker, subprocess_env
 from .clickhouse_server import migrate, point_settings_at, start_local_server
 from .factories import make_user
 from .sink_helpers import current, enable_all
@@ -219,3 +223,35 @@ def test_a_real_worker_keeps_inserts_one_interval_apart_under_steady_changes(set
         "SELECT any(time_last_dumped) FROM course_enrollment GROUP BY dump_id"))
     gaps = [later - earlier for earlier, later in zip(sent, sent[1:])]
     assert len(sent) >= 3 and min(gaps) >= interval - 0.001, gaps  # batched, and never closer than the interval
+
+
+def test_the_loop_command_delivers_without_celery_on_the_same_cadence(settings, clickhouse):
+    """``flush_clickhouse_outbox --loop`` is a delivery worker of its own: same cadence, clean stop."""
+    enable_all(settings)
+    interval = 0.5
+    clickhouse.command("TRUNCATE TABLE course_enrollment")
+    users = [make_user(f"looped{i}") for i in range(40)]
+    settings.CELERY_TASK_ALWAYS_EAGER = False  # no flush from this process: only the loop delivers
+    from platform_plugin_aspects.delivery import outbox  # pylint: disable=import-outside-toplevel
+
+    outbox._next_flush_at = float("inf")  # pylint: disable=protected-access
+    loop = subprocess.Popen(  # pylint: disable=consider-using-with
+        [sys.executable, "manage.py", "flush_clickhouse_outbox", "--loop", "--interval", "0.05"],
+        cwd=Path(__file__).resolve().parents[1], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**subprocess_env(), "ASPECTS_MIN_FLUSH_INTERVAL_SECS": str(interval)})
+    try:
+        for user in users:
+            CourseEnrollment.enroll(user, COURSE)
+            time.sleep(0.04)
+        delivered = wait_for(lambda: len(current("course_enrollment")) == len(users)
+                             and not OutboxEntry.objects.exists())
+    finally:
+        outbox._next_flush_at = 0.0  # pylint: disable=protected-access
+        loop.send_signal(signal.SIGTERM)
+        output, _ = loop.communicate(timeout=30)
+    assert delivered, output
+    assert loop.returncode == 0 and "at most one insert per table every 0.5s" in output, output
+    sent = sorted(datetime.fromisoformat(text).timestamp() for (text,) in clickhouse.query(
+        "SELECT any(time_last_dumped) FROM course_enrollment GROUP BY dump_id"))
+    gaps = [later - earlier for earlier, later in zip(sent, sent[1:])]
+    assert len(sent) >= 2 and min(gaps) >= interval - 0.001, gaps

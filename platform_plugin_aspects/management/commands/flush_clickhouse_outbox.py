@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from ...clickhouse import ClickHouseError
+from ...delivery.cadence import Cadence
 from ...delivery.flusher import drain
 from ...models import OutboxEntry
 
@@ -29,7 +30,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--now", action="store_true", help="deliver entries still in back-off too")
         parser.add_argument("--loop", action="store_true", help="keep running, polling the outbox (Ctrl-C stops)")
-        parser.add_argument("--interval", type=float, default=0.25, help="seconds between polls with --loop")
+        parser.add_argument("--interval", type=float, default=0.25,
+                            help="with --loop, seconds between looks at an empty outbox (inserts themselves keep "
+                                 "ASPECTS_MIN_FLUSH_INTERVAL_SECS apart)")
         parser.add_argument("--list-failed", action="store_true", help="show rejected entries and their reasons")
         parser.add_argument("--retry-failed", action="store_true", help="queue rejected entries for another attempt")
 
@@ -55,7 +58,8 @@ class Command(BaseCommand):
         if result.error:
             raise CommandError(f"ClickHouse unavailable, entries kept for later: {result.error}")
 
-    def _loop(self, interval, ignore_schedule):
+    def _loop(self, idle_poll, ignore_schedule):
+        """Deliver until stopped, on the same insert cadence as the Celery task (shared schedule)."""
         stop = {"now": False}
 
         def request_stop(*_):
@@ -63,10 +67,19 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
-        self.stdout.write(f"delivering every {interval}s; Ctrl-C to stop")
+        self.stdout.write(f"delivering continuously, at most one insert per table every {Cadence().interval}s "
+                          f"(ASPECTS_MIN_FLUSH_INTERVAL_SECS); Ctrl-C to stop")
         while not stop["now"]:
-            result = drain(max_seconds=30, ignore_schedule=ignore_schedule)
+            cadence = Cadence()
+            wait = cadence.seconds_until_start()
+            if wait > 0:
+                time.sleep(min(wait, idle_poll))
+                continue
+            result = drain(max_seconds=30, ignore_schedule=ignore_schedule, backlog_only=True,
+                           insert_not_before=cadence.take_slot())
+            cadence.record(result)
             if result.delivered or result.failed or result.error:
                 self.stdout.write(f"{timezone.now():%H:%M:%S} delivered {result.delivered} rejected {result.failed}"
                                   + (f" error: {result.error}" if result.error else ""))
-            time.sleep(interval)
+            if not result.taken or result.error:
+                time.sleep(idle_poll)  # nothing due (or ClickHouse down: entries are backing off)
