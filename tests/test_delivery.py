@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
-from django.db import connections, transaction
+from django.db import connection, connections, transaction
 
 from platform_plugin_aspects.clickhouse import get_clickhouse, reset_connections
 from platform_plugin_aspects.delivery.flusher import drain, flush
@@ -255,3 +255,33 @@ def test_the_loop_command_delivers_without_celery_on_the_same_cadence(settings, 
         "SELECT any(time_last_dumped) FROM course_enrollment GROUP BY dump_id"))
     gaps = [later - earlier for earlier, later in zip(sent, sent[1:])]
     assert len(sent) >= 2 and min(gaps) >= interval - 0.001, gaps
+
+
+@pytest.mark.skipif(connection.vendor != "mysql", reason="needs concurrent writers (MariaDB/MySQL)")
+def test_a_change_that_commits_after_a_newer_one_still_joins_the_waiting_flush(settings, clickhouse):
+    """Ids are handed out at INSERT, not at commit: a later-committing lower id must not be skipped."""
+    enable_all(settings)
+    ada, bob, carol = make_user("order-ada"), make_user("order-bob"), make_user("order-carol")
+    OutboxEntry.objects.all().delete()
+    OutboxEntry.objects.create(sink="user_profile", object_key=str(ada.profile.id))
+    inserted, commit_now = threading.Event(), threading.Event()
+
+    def slow_request():  # takes its outbox id first, commits last
+        with transaction.atomic():
+            UserProfile.objects.filter(user=bob).update(city="Kano")
+            OutboxEntry.objects.create(sink="user_profile", object_key=str(bob.profile.id))
+            inserted.set()
+            commit_now.wait(10)
+        connections.close_all()
+
+    slow = threading.Thread(target=slow_request)
+    slow.start()
+    inserted.wait(10)
+    OutboxEntry.objects.create(sink="user_profile", object_key=str(carol.profile.id))  # newer id, committed now
+    threading.Timer(0.25, commit_now.set).start()
+    result = flush(insert_not_before=time.time() + 0.6)
+    slow.join()
+    assert result.inserts == 1 and result.delivered == 3 and not OutboxEntry.objects.exists()
+    rows = current("user_profile", "user_id IN {ids:Array(Int64)}", {"ids": [ada.id, bob.id, carol.id]},
+                   columns="user_id, city, dump_id", order="user_id")
+    assert [row["city"] for row in rows][1] == "Kano" and len({row["dump_id"] for row in rows}) == 1

@@ -39,7 +39,7 @@ MAX_MISSING_ATTEMPTS = 8
 LEASE_SECS = 120
 # A catch-up round that finds this few late entries is the last one before the insert: the next
 # round would cost more (a claim transaction) than it saves.
-SETTLED_ENTRIES = 20
+SETTLED_ENTRIES = 50
 MAX_CATCH_UP_ROUNDS = 6
 # While a flush waits for its insert slot it claims new changes this often (a round costs a few
 # milliseconds; the last one, right before the insert, builds at most this long's worth of changes).
@@ -196,7 +196,12 @@ def _catch_up(entries, batch, missing, limit, ignore_schedule, clickhouse):
     """
     rounds = 0
     while rounds < MAX_CATCH_UP_ROUNDS and len(entries) < limit:
-        late = _claim_entries(limit - len(entries), ignore_schedule, after_id=max(entry.id for entry in entries))
+        # Entries this flush holds are leased (not due), so a due-only claim skips them by itself.
+        # It must not skip by id: two requests commit in any order, so an entry with a lower id
+        # than one already claimed may commit later — and would wait a whole interval. Ignoring
+        # the schedule (``--now``) sees leased entries too; only then is "newer ids" the filter.
+        after_id = max(entry.id for entry in entries) if ignore_schedule else None
+        late = _claim_entries(limit - len(entries), ignore_schedule, after_id=after_id)
         rounds += 1
         if not late:
             break
@@ -266,11 +271,16 @@ def flush(limit=None, ignore_schedule=False, clickhouse=None, insert_not_before=
         clock.lap("catch_up")
         result.ready_secs = clock.elapsed()
         if insert_not_before and time.time() < insert_not_before:
-            # Early for the slot: keep taking what arrives, in short slices, so the last claim
-            # before the insert has only a few milliseconds' worth of changes to build.
-            while (wait := insert_not_before - time.time()) > 0:
-                time.sleep(min(wait, WAIT_SLICE_SECS))
+            # Early for the slot: keep taking what arrives, in short slices, timed so the last
+            # round ends as the slot begins (a round takes about as long as the one before it).
+            # The insert never goes out before the slot.
+            round_secs = 0.0
+            while (wait := insert_not_before - time.time()) > round_secs:
+                time.sleep(min(wait - round_secs, WAIT_SLICE_SECS))
+                round_started = time.perf_counter()
                 result.catch_up_rounds += _catch_up(entries, batch, missing, limit, ignore_schedule, clickhouse)
+                round_secs = time.perf_counter() - round_started
+            time.sleep(max(0.0, insert_not_before - time.time()))
             clock.lap("wait")
         result.inserted_at = time.time()
         errors, result.inserts = write_batch(batch, clickhouse, version)
