@@ -29,12 +29,17 @@ def flush_outbox(self, follow_up=False):
         cache.delete(FOLLOW_UP_KEY)
     cadence = Cadence(0 if self.request.is_eager else None)
     wait = cadence.seconds_until_start()
+    if wait <= 0 and not cadence.take_slot():
+        wait = cadence.interval  # another worker is flushing right now
     if wait > 0:
         if cache.add(FOLLOW_UP_KEY, 1, timeout=cadence.interval + 60):
             flush_outbox.apply_async(kwargs={"follow_up": True}, countdown=wait, queue=flush_queue())
         return None
-    result = drain(backlog_only=True, insert_not_before=cadence.take_slot())
-    cadence.record(result)
+    try:
+        result = drain(backlog_only=True, insert_not_before=cadence.slot)
+        cadence.record(result)
+    finally:
+        cadence.release()
     if result.error and not self.request.is_eager:
         raise self.retry(countdown=backoff(self.request.retries + 1))
     return None

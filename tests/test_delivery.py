@@ -14,11 +14,12 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
+from django.core.cache import cache
 from django.core.management import call_command
 from django.db import connection, connections, transaction
 
 from platform_plugin_aspects.clickhouse import get_clickhouse, reset_connections
-from platform_plugin_aspects.delivery.flusher import drain, flush
+from platform_plugin_aspects.delivery.flusher import FlushResult, drain, flush
 from platform_plugin_aspects.models import DeliveryStatus, OutboxEntry
 from platform_plugin_aspects.sinks import get_sink
 from tests.lms.student.models import CourseEnrollment, UserProfile
@@ -285,3 +286,20 @@ def test_a_change_that_commits_after_a_newer_one_still_joins_the_waiting_flush(s
     rows = current("user_profile", "user_id IN {ids:Array(Int64)}", {"ids": [ada.id, bob.id, carol.id]},
                    columns="user_id, city, dump_id", order="user_id")
     assert [row["city"] for row in rows][1] == "Kano" and len({row["dump_id"] for row in rows}) == 1
+
+
+def test_two_deliverers_that_both_find_it_is_time_do_not_both_insert(settings):
+    """The insert slot is owned by one flush at a time, across workers sharing the cache."""
+    from platform_plugin_aspects.delivery.cadence import Cadence  # pylint: disable=import-outside-toplevel
+
+    cache.clear()
+    settings.ASPECTS_MIN_FLUSH_INTERVAL_SECS = 1.0
+    first, second = Cadence(), Cadence()
+    assert first.seconds_until_start() <= 0 and second.seconds_until_start() <= 0  # both read before either took it
+    assert first.take_slot() is True and second.take_slot() is False
+    assert Cadence().seconds_until_start() > 0.5  # everyone else now aims at the slot after
+    first.record(FlushResult(inserts=1, inserted_at=time.time(), ready_secs=0.1))
+    first.release()
+    later = Cadence()
+    assert 0.5 < later.seconds_until_start() <= 1.0  # the next slot is an interval after the insert, minus the lead
+    assert Cadence(interval=0).take_slot() is True  # no cadence (eager tasks, tests): never blocked

@@ -16,6 +16,8 @@ from django.core.cache import cache
 
 LAST_INSERT_KEY = "aspects:outbox:last-insert"  # epoch seconds of the last scheduled insert
 LEAD_KEY = "aspects:outbox:lead"  # how far ahead of its slot the next flush starts
+FLUSHING_KEY = "aspects:outbox:flushing"  # held by the one flush that owns the coming slot
+FLUSHING_LOCK_SECS = 60  # longer than a flush (drain stops at 30 s); frees the slot if a worker dies
 MIN_LEAD_SECS = 0.02
 
 
@@ -26,6 +28,8 @@ class Cadence:
         self.interval = float(getattr(settings, "ASPECTS_MIN_FLUSH_INTERVAL_SECS", 1.0) if interval is None
                               else interval)
         self.previous_insert = 0.0
+        self.slot = None  # the insert time this flush owns (None: insert at once)
+        self.owns_slot = False
 
     def seconds_until_start(self):
         """How long until a flush may start (0 or less: now). Always 0 without a cadence."""
@@ -36,16 +40,24 @@ class Cadence:
         return start_at - time.time()
 
     def take_slot(self):
-        """Reserve the next insert slot for this flush; returns its time (None without a cadence)."""
+        """
+        Own the next insert slot, unless another process does (returns whether this one does).
+
+        Two workers can both find it is time to start; the first to add the flushing key wins
+        (``cache.add`` is atomic in memcached and Redis) and the other tries again an interval later.
+        """
         if self.interval <= 0:
-            return None
-        slot = max(time.time(), self.previous_insert + self.interval)
-        cache.set(LAST_INSERT_KEY, slot, timeout=3600)  # other processes now aim at the one after
-        return slot
+            return True
+        if not cache.add(FLUSHING_KEY, 1, timeout=FLUSHING_LOCK_SECS):
+            return False
+        self.owns_slot = True
+        self.slot = max(time.time(), self.previous_insert + self.interval)
+        cache.set(LAST_INSERT_KEY, self.slot, timeout=3600)  # other processes now aim at the one after
+        return True
 
     def record(self, result):
         """After the flush: when it really inserted (a slow one may be late), and the lead it needed."""
-        if self.interval <= 0:
+        if not self.owns_slot:
             return
         # Nothing sent: give the slot back, so the next change does not wait for an empty one.
         cache.set(LAST_INSERT_KEY, result.inserted_at or self.previous_insert, timeout=3600)
@@ -55,3 +67,9 @@ class Cadence:
             # a flush holds its worker while it waits.
             lead = max(1.5 * result.ready_secs + MIN_LEAD_SECS, 0.8 * float(cache.get(LEAD_KEY, 0)))
             cache.set(LEAD_KEY, min(self.interval / 2, lead), timeout=3600)
+
+    def release(self):
+        """Let the next flush take a slot (always call it, even when the flush failed)."""
+        if self.owns_slot:
+            cache.delete(FLUSHING_KEY)
+            self.owns_slot = False

@@ -72,12 +72,17 @@ class Command(BaseCommand):
         while not stop["now"]:
             cadence = Cadence()
             wait = cadence.seconds_until_start()
+            if wait <= 0 and not cadence.take_slot():
+                wait = idle_poll  # another deliverer owns this slot
             if wait > 0:
                 time.sleep(min(wait, idle_poll))
                 continue
-            result = drain(max_seconds=30, ignore_schedule=ignore_schedule, backlog_only=True,
-                           insert_not_before=cadence.take_slot())
-            cadence.record(result)
+            try:
+                result = drain(max_seconds=30, ignore_schedule=ignore_schedule, backlog_only=True,
+                               insert_not_before=cadence.slot)
+                cadence.record(result)
+            finally:
+                cadence.release()
             if result.delivered or result.failed or result.error:
                 self.stdout.write(f"{timezone.now():%H:%M:%S} delivered {result.delivered} rejected {result.failed}"
                                   + (f" error: {result.error}" if result.error else ""))
