@@ -4,7 +4,8 @@ The worker half of delivery: turn outbox entries into ClickHouse rows.
 One flush takes up to ASPECTS_OUTBOX_BATCH_SIZE due entries (locked with SKIP LOCKED so several
 workers can flush at once), coalesces repeated changes of one object (the last action wins),
 follows related changes (a tag's course, a renamed user's rows), loads current state with one
-query per model, builds rows and sends one insert per table. Then:
+query per model, builds rows and sends one insert per table — at its slot, when it has one
+(``delivery.cadence``), claiming what commits meanwhile until then. Then:
 
 * delivered entries are deleted;
 * entries whose rows ClickHouse rejected are marked ``failed`` with the reason (kept for replay,
@@ -40,7 +41,7 @@ LEASE_SECS = 120
 # A catch-up round that finds this few late entries is the last one before the insert: the next
 # round would cost more (a claim transaction) than it saves.
 SETTLED_ENTRIES = 50
-MAX_CATCH_UP_ROUNDS = 6
+MAX_CATCH_UP_ROUNDS = 6  # a steady stream never settles; stop chasing it after this many rounds
 # While a flush waits for its insert slot it claims new changes this often (a round costs a few
 # milliseconds; the last one, right before the insert, builds at most this long's worth of changes).
 WAIT_SLICE_SECS = 0.02
@@ -60,9 +61,10 @@ class FlushResult:
     catch_up_rounds: int = 0
     inserted_at: float = 0.0  # epoch seconds when the (last) insert started; 0: nothing inserted
     ready_secs: float = 0.0  # claim, build and catch-up time before any wait for insert_not_before
-    # Milliseconds spent claiming and building (before the last catch-up), in the last catch-up
-    # round, in the insert and in clearing the outbox. Only the last two rounds' work separates the
-    # final claim from the rows becoming queryable, so that is where latency is won or lost.
+    # Milliseconds per phase: claim, build, catch_up (claiming what arrived meanwhile), wait (for
+    # the insert slot, still claiming every WAIT_SLICE_SECS), insert, ack (clearing the outbox).
+    # Only the last catch-up round and the insert lie between the final claim and the rows being
+    # queryable, so those are where latency is won or lost.
     timings: dict = field(default_factory=dict)
 
     def describe(self):
@@ -215,6 +217,23 @@ def _catch_up(entries, batch, missing, limit, ignore_schedule, clickhouse):
     return rounds
 
 
+def _claim_until(slot, entries, batch, missing, limit, ignore_schedule, clickhouse):
+    """
+    Early for the insert slot: keep taking what arrives, in short slices; returns the rounds.
+
+    The slices are timed so the last round ends as the slot begins (a round takes about as long as
+    the one before it), and the insert never goes out before the slot.
+    """
+    rounds, round_secs = 0, 0.0
+    while (wait := slot - time.time()) > round_secs:
+        time.sleep(min(wait - round_secs, WAIT_SLICE_SECS))
+        round_started = time.perf_counter()
+        rounds += _catch_up(entries, batch, missing, limit, ignore_schedule, clickhouse)
+        round_secs = time.perf_counter() - round_started
+    time.sleep(max(0.0, slot - time.time()))
+    return rounds
+
+
 def _action(entry_or_action):
     return entry_or_action if isinstance(entry_or_action, str) else entry_or_action.action
 
@@ -271,16 +290,8 @@ def flush(limit=None, ignore_schedule=False, clickhouse=None, insert_not_before=
         clock.lap("catch_up")
         result.ready_secs = clock.elapsed()
         if insert_not_before and time.time() < insert_not_before:
-            # Early for the slot: keep taking what arrives, in short slices, timed so the last
-            # round ends as the slot begins (a round takes about as long as the one before it).
-            # The insert never goes out before the slot.
-            round_secs = 0.0
-            while (wait := insert_not_before - time.time()) > round_secs:
-                time.sleep(min(wait - round_secs, WAIT_SLICE_SECS))
-                round_started = time.perf_counter()
-                result.catch_up_rounds += _catch_up(entries, batch, missing, limit, ignore_schedule, clickhouse)
-                round_secs = time.perf_counter() - round_started
-            time.sleep(max(0.0, insert_not_before - time.time()))
+            result.catch_up_rounds += _claim_until(insert_not_before, entries, batch, missing, limit,
+                                                   ignore_schedule, clickhouse)
             clock.lap("wait")
         result.inserted_at = time.time()
         errors, result.inserts = write_batch(batch, clickhouse, version)
