@@ -106,6 +106,10 @@ TEMPLATES = [
 ]
 STATIC_URL = "/static/"
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+if os.environ.get("ASPECTS_TEST_CACHE_URL"):  # processes that must share a cache, as LMS workers do
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                          "LOCATION": os.environ["ASPECTS_TEST_CACHE_URL"],
+                          "KEY_PREFIX": os.environ.get("ASPECTS_TEST_CACHE_PREFIX", "aspects-test")}}
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -24,12 +24,18 @@ def subprocess_env():
 
 
 @contextmanager
-def real_worker(log_file=None):
-    """Run a worker on a fresh queue; the calling process stops running tasks eagerly meanwhile."""
+def real_worker(log_file=None, processes=1, env=None):
+    """
+    Run a worker on a fresh queue; the calling process stops running tasks eagerly meanwhile.
+
+    ``processes`` > 1 runs Celery's prefork pool with that many child processes (as LMS workers
+    run); ``env`` adds to their environment.
+    """
     queue = f"aspects.test.{uuid.uuid4().hex[:8]}"
-    env = {**subprocess_env(), "ASPECTS_CELERY_QUEUE": queue, "CELERY_TASK_ALWAYS_EAGER": "0"}
+    env = {**subprocess_env(), "ASPECTS_CELERY_QUEUE": queue, "CELERY_TASK_ALWAYS_EAGER": "0", **(env or {})}
+    pool = ["-P", "solo"] if processes == 1 else ["-P", "prefork", "-c", str(processes)]
     process = subprocess.Popen(  # pylint: disable=consider-using-with
-        [sys.executable, "-m", "celery", "-A", "tests.lms.celery", "worker", "-P", "solo", "-Q", queue,
+        [sys.executable, "-m", "celery", "-A", "tests.lms.celery", "worker", *pool, "-Q", queue,
          "--without-heartbeat", "--without-gossip", "--without-mingle", "-l", "INFO" if log_file else "WARNING"],
         env=env, stdout=log_file or subprocess.DEVNULL, stderr=subprocess.STDOUT if log_file else subprocess.DEVNULL,
     )

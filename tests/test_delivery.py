@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+import uuid
 import time
 from datetime import datetime
 from io import StringIO
@@ -303,3 +304,32 @@ def test_two_deliverers_that_both_find_it_is_time_do_not_both_insert(settings):
     later = Cadence()
     assert 0.5 < later.seconds_until_start() <= 1.0  # the next slot is an interval after the insert, minus the lead
     assert Cadence(interval=0).take_slot() is True  # no cadence (eager tasks, tests): never blocked
+
+
+def test_worker_processes_sharing_a_cache_keep_one_insert_per_interval(settings, clickhouse):
+    """Two prefork processes take flush tasks in turn; the slot in the shared cache keeps them apart."""
+    import redis  # pylint: disable=import-outside-toplevel
+
+    enable_all(settings)
+    settings.ASPECTS_MIN_FLUSH_INTERVAL_SECS = interval = 0.5
+    settings.ASPECTS_FLUSH_DELAY_SECS = 0.02  # many tasks, so both processes get some
+    clickhouse.command("TRUNCATE TABLE course_enrollment")
+    users = [make_user(f"shared{i}") for i in range(60)]
+    cache_url, prefix = "redis://127.0.0.1:6379/6", f"aspects-test-{uuid.uuid4().hex[:8]}"
+    try:
+        # With a per-process cache instead, each process keeps its own schedule and inserts collide.
+        with real_worker(processes=2, env={"ASPECTS_TEST_CACHE_URL": cache_url, "ASPECTS_TEST_CACHE_PREFIX": prefix}):
+            for user in users:
+                CourseEnrollment.enroll(user, COURSE)
+                time.sleep(0.04)
+            delivered = wait_for(lambda: len(current("course_enrollment")) == len(users)
+                                 and not OutboxEntry.objects.exists())
+    finally:
+        shared = redis.Redis.from_url(cache_url)
+        for key in shared.scan_iter(f"{prefix}:*"):
+            shared.delete(key)
+    assert delivered
+    sent = sorted(datetime.fromisoformat(text).timestamp() for (text,) in clickhouse.query(
+        "SELECT any(time_last_dumped) FROM course_enrollment GROUP BY dump_id"))
+    gaps = [later - earlier for earlier, later in zip(sent, sent[1:])]
+    assert len(sent) >= 3 and min(gaps) >= interval - 0.001, gaps
