@@ -44,6 +44,22 @@ def wait_for(condition, timeout=30.0, interval=0.05):
         time.sleep(interval)
 
 
+def enroll_steadily(users):
+    """Enroll ``users`` one request at a time, 40 ms apart; True once every row is in ClickHouse."""
+    for user in users:
+        CourseEnrollment.enroll(user, COURSE)
+        time.sleep(0.04)
+    return wait_for(lambda: len(current("course_enrollment")) == len(users)
+                    and not OutboxEntry.objects.exists())  # (the outbox is cleared just after the insert)
+
+
+def gaps_between_inserts(clickhouse, table):
+    """Seconds between consecutive inserts into ``table`` (each has its dump_id and time sent)."""
+    sent = sorted(datetime.fromisoformat(text).timestamp() for (text,) in clickhouse.query(
+        f"SELECT any(time_last_dumped) FROM {table} GROUP BY dump_id"))
+    return [later - earlier for earlier, later in zip(sent, sent[1:])]
+
+
 @pytest.fixture
 def own_clickhouse(tmp_path, settings, clickhouse_server):
     """A ClickHouse of this test's own, so stopping it disturbs nobody."""
@@ -215,16 +231,10 @@ def test_a_real_worker_keeps_inserts_one_interval_apart_under_steady_changes(set
     clickhouse.command("TRUNCATE TABLE course_enrollment")
     users = [make_user(f"steady{i}") for i in range(60)]
     with real_worker():
-        for user in users:  # about 2.5 s of enrollments, one request at a time
-            CourseEnrollment.enroll(user, COURSE)
-            time.sleep(0.04)
-        delivered = wait_for(lambda: len(current("course_enrollment")) == len(users)
-                             and not OutboxEntry.objects.exists())  # (cleared just after the insert lands)
+        delivered = enroll_steadily(users)
     assert delivered
-    sent = sorted(datetime.fromisoformat(text).timestamp() for (text,) in clickhouse.query(
-        "SELECT any(time_last_dumped) FROM course_enrollment GROUP BY dump_id"))
-    gaps = [later - earlier for earlier, later in zip(sent, sent[1:])]
-    assert len(sent) >= 3 and min(gaps) >= interval - 0.001, gaps  # batched, and never closer than the interval
+    gaps = gaps_between_inserts(clickhouse, "course_enrollment")
+    assert len(gaps) >= 2 and min(gaps) >= interval - 0.001, gaps  # batched, and never closer than the interval
 
 
 def test_the_loop_command_delivers_without_celery_on_the_same_cadence(settings, clickhouse):
@@ -242,21 +252,15 @@ def test_the_loop_command_delivers_without_celery_on_the_same_cadence(settings, 
         cwd=Path(__file__).resolve().parents[1], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**subprocess_env(), "ASPECTS_MIN_FLUSH_INTERVAL_SECS": str(interval)})
     try:
-        for user in users:
-            CourseEnrollment.enroll(user, COURSE)
-            time.sleep(0.04)
-        delivered = wait_for(lambda: len(current("course_enrollment")) == len(users)
-                             and not OutboxEntry.objects.exists())
+        delivered = enroll_steadily(users)
     finally:
         outbox._next_flush_at = 0.0  # pylint: disable=protected-access
         loop.send_signal(signal.SIGTERM)
         output, _ = loop.communicate(timeout=30)
     assert delivered, output
     assert loop.returncode == 0 and "at most one insert per table every 0.5s" in output, output
-    sent = sorted(datetime.fromisoformat(text).timestamp() for (text,) in clickhouse.query(
-        "SELECT any(time_last_dumped) FROM course_enrollment GROUP BY dump_id"))
-    gaps = [later - earlier for earlier, later in zip(sent, sent[1:])]
-    assert len(sent) >= 2 and min(gaps) >= interval - 0.001, gaps
+    gaps = gaps_between_inserts(clickhouse, "course_enrollment")
+    assert len(gaps) >= 1 and min(gaps) >= interval - 0.001, gaps
 
 
 @pytest.mark.skipif(connection.vendor != "mysql", reason="needs concurrent writers (MariaDB/MySQL)")
@@ -319,17 +323,11 @@ def test_worker_processes_sharing_a_cache_keep_one_insert_per_interval(settings,
     try:
         # With a per-process cache instead, each process keeps its own schedule and inserts collide.
         with real_worker(processes=2, env={"ASPECTS_TEST_CACHE_URL": cache_url, "ASPECTS_TEST_CACHE_PREFIX": prefix}):
-            for user in users:
-                CourseEnrollment.enroll(user, COURSE)
-                time.sleep(0.04)
-            delivered = wait_for(lambda: len(current("course_enrollment")) == len(users)
-                                 and not OutboxEntry.objects.exists())
+            delivered = enroll_steadily(users)
     finally:
         shared = redis.Redis.from_url(cache_url)
         for key in shared.scan_iter(f"{prefix}:*"):
             shared.delete(key)
     assert delivered
-    sent = sorted(datetime.fromisoformat(text).timestamp() for (text,) in clickhouse.query(
-        "SELECT any(time_last_dumped) FROM course_enrollment GROUP BY dump_id"))
-    gaps = [later - earlier for earlier, later in zip(sent, sent[1:])]
-    assert len(sent) >= 3 and min(gaps) >= interval - 0.001, gaps
+    gaps = gaps_between_inserts(clickhouse, "course_enrollment")
+    assert len(gaps) >= 2 and min(gaps) >= interval - 0.001, gaps
