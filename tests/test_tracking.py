@@ -10,6 +10,7 @@ import threading
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
+from io import StringIO
 from types import SimpleNamespace
 
 import pytest
@@ -337,6 +338,34 @@ def test_apply_ttl(clickhouse, settings):
     settings.ASPECTS_TRACKING_TTL_DAYS = None
     call_command("load_tracking_log", apply_ttl=True)
     assert "TTL" not in clickhouse.query("SHOW CREATE TABLE tracking_events")[0][0]
+
+
+def ttl_clause(clickhouse):
+    ddl = clickhouse.query("SHOW CREATE TABLE tracking_events")[0][0]
+    return ddl[ddl.index("TTL"):].split("\n")[0] if "TTL" in ddl else ""
+
+
+def test_migrate_clickhouse_keeps_the_ttl_in_line_with_the_setting(clickhouse, settings):
+    """Operators set ASPECTS_TRACKING_TTL_DAYS and deploy; the table follows, and only when it changed."""
+    def migrate(*args):
+        out = StringIO()
+        call_command("migrate_clickhouse", *args, stdout=out)
+        return out.getvalue()
+
+    settings.ASPECTS_TRACKING_TTL_DAYS = 90
+    assert "ALTER TABLE" in migrate("--dry-run") and ttl_clause(clickhouse) == ""  # a dry run changes nothing
+    assert "older than 90 days will be deleted" in migrate()
+    assert ttl_clause(clickhouse) == "TTL toDateTime(time) + toIntervalDay(90)"
+    assert "(unchanged)" in migrate() and "ALTER TABLE" not in migrate("--dry-run")
+    settings.ASPECTS_TRACKING_TTL_DAYS = 30
+    assert "30 days will be deleted" in migrate() and ttl_clause(clickhouse).endswith("toIntervalDay(30)")
+    settings.ASPECTS_TRACKING_TTL_DAYS = None
+    assert "TTL removed" in migrate() and ttl_clause(clickhouse) == ""
+    # An operator's own TTL (not of our form) survives deploys while the setting is off.
+    clickhouse.command(f"ALTER TABLE {clickhouse.qualified('tracking_events')} MODIFY TTL toDateTime(time) + "
+                       "INTERVAL 2 YEAR")
+    assert "keeps its own TTL" in migrate() and "toIntervalYear(2)" in ttl_clause(clickhouse)
+    clickhouse.command(f"ALTER TABLE {clickhouse.qualified('tracking_events')} REMOVE TTL")
 
 
 # -- joined views ----------------------------------------------------------------------------------

@@ -265,7 +265,7 @@ def _tracking_settings(settings):
     # .. setting_name: ASPECTS_TRACKING_TTL_DAYS
     # .. setting_default: None
     # .. setting_description: Keep tracking events this many days (None: forever). Applied by
-    #    `manage.py lms load_tracking_log --apply-ttl`.
+    #    `manage.py lms migrate_clickhouse` when it changed (and `load_tracking_log --apply-ttl`).
     _default(settings, "ASPECTS_TRACKING_TTL_DAYS", None)
 
     backends = getattr(settings, "EVENT_TRACKING_BACKENDS", None)

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, DjangoHelpFor
 
 from ...clickhouse import ClickHouseError
 from ...tracking.loader import LogLoader
-from ...tracking.store import EVENTS_TABLE
+from ...tracking.retention import sync_ttl
 from ..options import add_connection_arguments, clickhouse_for
 
 
@@ -75,17 +75,9 @@ class Command(BaseCommand):
             raise CommandError(f"{exc} (progress so far is checkpointed; re-run to continue)") from exc
 
     def _apply_ttl(self, clickhouse):
-        days = settings.ASPECTS_TRACKING_TTL_DAYS
-        table = clickhouse.qualified(EVENTS_TABLE)
-        if days:
-            clickhouse.command(f"ALTER TABLE {table} MODIFY TTL toDateTime(time) + INTERVAL {int(days)} DAY")
-            self.stdout.write(f"{table}: events older than {int(days)} days will be deleted")
-        else:
-            try:
-                clickhouse.command(f"ALTER TABLE {table} REMOVE TTL")
-            except ClickHouseError:
-                pass  # there was no TTL
-            self.stdout.write(f"{table}: no TTL (ASPECTS_TRACKING_TTL_DAYS is not set)")
+        _, message = sync_ttl(clickhouse, settings.ASPECTS_TRACKING_TTL_DAYS,
+                              cluster=settings.EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG.get("cluster"))
+        self.stdout.write(message)
 
     def _load(self, clickhouse, options):
         loader = LogLoader(
