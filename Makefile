@@ -1,5 +1,5 @@
 # Two commands: `make demo` and `make test`. Everything they need is installed or started here.
-.PHONY: demo test venv clickhouse clickhouse-stop lmsdb requirements quality clean help superset-venv static chromium mariadb-headers
+.PHONY: demo test venv clickhouse clickhouse-stop lmsdb requirements quality clean help superset-venv static chromium mariadb-headers gettext extract_translations
 .DEFAULT_GOAL := help
 
 PYTHON ?= python3
@@ -36,7 +36,7 @@ demo: clickhouse lmsdb  ## set everything up and run the demo on the local Click
 	$(PY) manage.py migrate_clickhouse
 	$(PY) manage.py aspects_demo
 
-test: venv superset-venv static chromium  ## set everything up and run the whole test suite
+test: venv superset-venv static chromium gettext  ## set everything up and run the whole test suite
 	$(PY) -m pytest
 
 quality: venv  ## repeated-code check for the package
@@ -71,6 +71,14 @@ static: $(SDK_STATIC)  ## install @superset-ui/embedded-sdk from npm and copy it
 
 mariadb-headers:  ## install the MariaDB client headers mysqlclient builds against (Debian), when missing
 	@pkg-config --exists libmariadb 2>/dev/null || { apt-get update -q && apt-get install -y -q libmariadb-dev pkg-config; }
+
+gettext:  ## install GNU gettext (Debian) for the message catalog, when missing
+	@command -v xgettext >/dev/null && command -v msgfmt >/dev/null || { apt-get update -q && apt-get install -y -q gettext; }
+
+extract_translations: venv gettext  ## rewrite the source (English) catalog conf/locale/en from the marked strings
+	cd platform_plugin_aspects && mkdir -p locale && ../$(VENV)/bin/django-admin makemessages -l en -d django --no-obsolete \
+		&& mkdir -p conf/locale/en/LC_MESSAGES && mv locale/en/LC_MESSAGES/django.po conf/locale/en/LC_MESSAGES/django.po \
+		&& rm -r locale
 
 chromium:  ## install headless Chromium + chromedriver (Debian) for the browser test, when missing
 	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { apt-get update -q && apt-get install -y -q chromium chromium-driver; }
