@@ -16,9 +16,9 @@ class Command(BaseCommand):
     help = (
         "Deliver the changes waiting in the plugin's outbox to ClickHouse.\n\n"
         "Receivers only record 'this object changed' in the LMS database; a Celery task normally "
-        "delivers it within about a second (ASPECTS_MIN_FLUSH_INTERVAL_SECS). Use this command to drain what is left after an outage, to run "
-        "delivery without Celery (--loop), or to replay entries ClickHouse rejected once the cause is "
-        "fixed (--retry-failed).\n\n"
+        "delivers it within about a second (ASPECTS_MIN_FLUSH_INTERVAL_SECS). Use this command to "
+        "drain what is left after an outage, to run delivery without Celery (--loop), or to replay "
+        "entries ClickHouse rejected once the cause is fixed (--retry-failed).\n\n"
         "Examples:\n"
         "  manage.py lms flush_clickhouse_outbox                # deliver everything due now, then exit\n"
         "  manage.py lms flush_clickhouse_outbox --now          # ignore back-off after an outage\n"
