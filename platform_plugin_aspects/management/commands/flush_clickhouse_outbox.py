@@ -10,9 +10,10 @@ from ...clickhouse import ClickHouseError
 from ...delivery.cadence import Cadence
 from ...delivery.flusher import drain
 from ...models import OutboxEntry
+from ..arguments import RawHelpMixin
 
 
-class Command(BaseCommand):
+class Command(RawHelpMixin, BaseCommand):
     help = (
         "Deliver the changes waiting in the plugin's outbox to ClickHouse.\n\n"
         "Receivers only record 'this object changed' in the LMS database; a Celery task normally "

@@ -1,22 +1,18 @@
 """``manage.py lms load_tracking_log``: load past tracking.log files into ClickHouse."""
 
-import argparse
 import os
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, DjangoHelpFormatter
+from django.core.management.base import BaseCommand, CommandError
 
 from ...clickhouse import ClickHouseError
 from ...tracking.loader import LogLoader
 from ...tracking.retention import sync_ttl
+from ..arguments import RawHelpMixin
 from ..options import add_connection_arguments, clickhouse_for
 
 
-class _HelpFormatter(DjangoHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Keep the help's paragraphs and example lines as written."""
-
-
-class Command(BaseCommand):
+class Command(RawHelpMixin, BaseCommand):
     help = (
         "Load past tracking-log files into <database>.tracking_events.\n\n"
         "Accepts files and globs, plain or gzip-rotated (tracking.log, tracking.log.1,\n"
@@ -36,11 +32,6 @@ class Command(BaseCommand):
         "  manage.py lms load_tracking_log tracking.log --restart        # ignore checkpoints, read everything\n"
         "  manage.py lms load_tracking_log --apply-ttl                   # apply ASPECTS_TRACKING_TTL_DAYS"
     )
-
-    def create_parser(self, prog_name, subcommand, **kwargs):
-        parser = super().create_parser(prog_name, subcommand, **kwargs)
-        parser.formatter_class = _HelpFormatter
-        return parser
 
     def add_arguments(self, parser):
         parser.add_argument("paths", nargs="*", help="tracking-log files or globs (quote globs to let us expand them)")

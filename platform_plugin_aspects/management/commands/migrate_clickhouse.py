@@ -5,10 +5,11 @@ from django.core.management.base import BaseCommand, CommandError
 from ...clickhouse import ClickHouseError
 from ...clickhouse.migrate import MigrationRunner
 from ...tracking.retention import sync_ttl
+from ..arguments import RawHelpMixin
 from ..options import add_connection_arguments, clickhouse_for
 
 
-class Command(BaseCommand):
+class Command(RawHelpMixin, BaseCommand):
     help = (
         "Create or upgrade the ClickHouse tables this plugin writes to.\n\n"
         "Applies the plugin's ordered SQL migrations that have not been applied yet and records each "
