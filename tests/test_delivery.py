@@ -139,6 +139,25 @@ def test_drain_command_delivers_and_reports(settings, clickhouse):
         outbox._next_flush_at = 0.0  # pylint: disable=protected-access
 
 
+def test_the_periodic_task_delivers_changes_whose_flush_was_lost(settings, clickhouse):
+    """Celery beat's drain_outbox finds what no flush task is coming for."""
+    from platform_plugin_aspects.delivery import outbox  # pylint: disable=import-outside-toplevel
+    from platform_plugin_aspects.tasks import drain_outbox  # pylint: disable=import-outside-toplevel
+
+    enable_all(settings)
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    outbox._next_flush_at = float("inf")  # pylint: disable=protected-access  # as if the task was lost
+    try:
+        make_user("forgotten")
+    finally:
+        outbox._next_flush_at = 0.0  # pylint: disable=protected-access
+    assert OutboxEntry.objects.count() == 1 and current("user_profile") == []
+    settings.CELERY_TASK_ALWAYS_EAGER = True  # the beat task and the flush it asks for run here
+    drain_outbox.apply()
+    assert [row["username"] for row in current("user_profile")] == ["forgotten"]
+    assert not OutboxEntry.objects.exists()
+
+
 def test_rejected_entries_can_be_listed_and_replayed(settings, clickhouse, huge_tag_ids):
     enable_all(settings)
     from tests.lms.tagging.models import Tag, Taxonomy  # pylint: disable=import-outside-toplevel
