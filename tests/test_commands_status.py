@@ -86,3 +86,29 @@ def test_outbox_older_than_max_age_is_unhealthy(clickhouse):
 def test_connection_override_reaches_the_right_database(clickhouse):
     report, _ = status("--database", get_clickhouse().database)
     assert report["clickhouse"]["database"] == get_clickhouse().database
+
+
+def test_coverage_names_the_backfill_that_is_due(settings, clickhouse):
+    """Enrollments made before the sink was on are missing until a backfill; --coverage says so."""
+    from tests.factories import make_user  # pylint: disable=import-outside-toplevel
+    from tests.lms.student.models import CourseEnrollment  # pylint: disable=import-outside-toplevel
+
+    course = "course-v1:OpenedX+Coverage+2026"
+    for n in range(3):
+        CourseEnrollment.enroll(make_user(f"early{n}"), course)  # sink off: nothing recorded
+    settings.EVENT_SINK_CLICKHOUSE_COURSE_ENROLLMENT_ENABLED = True
+    report, code = status("--coverage")
+    assert code == 0  # a gap to fill, not an outage
+    [row] = [row for row in report["coverage"] if row["sink"] == "course_enrollment"]
+    assert (row["lms"], row["clickhouse"], row["missing"]) == (3, 0, 3)
+    assert report["hints"] == ["3 course_enrollment object(s) are not in ClickHouse: "
+                               "manage.py cms dump_data_to_clickhouse --object course_enrollment"]
+    assert "user_profile" not in {row["sink"] for row in report["coverage"]}  # disabled sinks are not counted
+    call_command("dump_data_to_clickhouse", "--object", "course_enrollment", stdout=io.StringIO(),
+                 stderr=io.StringIO())
+    report, _ = status("--coverage")
+    [row] = [row for row in report["coverage"] if row["sink"] == "course_enrollment"]
+    assert row["missing"] == 0 and report["hints"] == []
+    out = io.StringIO()
+    call_command("aspects_status", "--coverage", stdout=out)
+    assert "course_enrollment        3              3        0" in out.getvalue()
