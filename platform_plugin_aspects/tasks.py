@@ -32,7 +32,9 @@ def flush_outbox(self, follow_up=False):
     if wait <= 0 and not cadence.take_slot():
         wait = cadence.interval  # another worker is flushing right now
     if wait > 0:
-        if cache.add(FOLLOW_UP_KEY, 1, timeout=cadence.interval + 60):
+        # The key outlives the follow-up's due time by a few seconds only: if that task is lost
+        # (a broker restart), the next change schedules another soon after.
+        if cache.add(FOLLOW_UP_KEY, 1, timeout=int(wait + cadence.interval) + 5):
             flush_outbox.apply_async(kwargs={"follow_up": True}, countdown=wait, queue=flush_queue())
         return None
     try:
