@@ -55,6 +55,8 @@ def format_timestamp(value):
     if isinstance(value, str):
         value = datetime.datetime.fromisoformat(value)
     if isinstance(value, datetime.datetime):
+        if value.tzinfo is datetime.timezone.utc:  # what the database gives (USE_TZ): no conversion
+            return value.isoformat(sep=" ", timespec="microseconds")
         if value.tzinfo is None:
             value = value.replace(tzinfo=datetime.timezone.utc)
         # isoformat with fixed microseconds: the same text as strftime("%Y-%m-%d %H:%M:%S.%f+00:00"),

@@ -128,11 +128,12 @@ class RecordReader:
 
         The queryset must carry the raw key columns (:func:`with_raw_keys`), as the backfill's does.
         """
-        records = []
+        records, texts = [], self.texts
         for values in page_queryset.values_list(*self.selected):
             fields = dict(zip(self.attributes, values))
             for name, _ in self.raw_keys:
-                fields[name] = self.key_text(name, fields[name])
+                raw = fields[name]
+                fields[name] = texts.get(raw) or self.key_text(name, raw)  # (a hit on almost every row)
             fields["pk"] = fields[self.pk_name]
             records.append(Record(fields))
         for name, attname, related, columns in self.relations:
