@@ -22,26 +22,19 @@ def flush_outbox(self, follow_up=False):
     obeys the same rule: if another flush took the slot meanwhile, it only schedules the next one.
     """
     from .delivery.cadence import Cadence  # pylint: disable=import-outside-toplevel
-    from .delivery.flusher import backoff, drain  # pylint: disable=import-outside-toplevel
+    from .delivery.flusher import backoff  # pylint: disable=import-outside-toplevel
     from .delivery.outbox import flush_queue  # pylint: disable=import-outside-toplevel
 
     if follow_up:
         cache.delete(FOLLOW_UP_KEY)
     cadence = Cadence(0 if self.request.is_eager else None)
-    wait = cadence.seconds_until_start()
-    if wait <= 0 and not cadence.take_slot():
-        wait = cadence.interval  # another worker is flushing right now
-    if wait > 0:
+    result, wait = cadence.deliver()
+    if result is None:
         # The key outlives the follow-up's due time by a few seconds only: if that task is lost
         # (a broker restart), the next change schedules another soon after.
         if cache.add(FOLLOW_UP_KEY, 1, timeout=int(wait + cadence.interval) + 5):
             flush_outbox.apply_async(kwargs={"follow_up": True}, countdown=wait, queue=flush_queue())
         return None
-    try:
-        result = drain(backlog_only=True, insert_not_before=cadence.slot)
-        cadence.record(result)
-    finally:
-        cadence.release()
     if result.error and not self.request.is_eager:
         raise self.retry(countdown=backoff(self.request.retries + 1))
     return None

@@ -14,6 +14,8 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 
+from .flusher import drain
+
 LAST_INSERT_KEY = "aspects:outbox:last-insert"  # epoch seconds of the last scheduled insert
 LEAD_KEY = "aspects:outbox:lead"  # how far ahead of its slot the next flush starts
 FLUSHING_KEY = "aspects:outbox:flushing"  # held by the one flush that owns the coming slot
@@ -67,6 +69,25 @@ class Cadence:
             # a flush holds its worker while it waits.
             lead = max(1.5 * result.ready_secs + MIN_LEAD_SECS, 0.8 * float(cache.get(LEAD_KEY, 0)))
             cache.set(LEAD_KEY, min(self.interval / 2, lead), timeout=3600)
+
+    def deliver(self, **drain_options):
+        """
+        Drain the outbox in this process's turn: ``(result, 0)``, or ``(None, seconds to wait)``.
+
+        The one sequence every deliverer follows (the Celery task, ``flush_clickhouse_outbox
+        --loop``): wait for the start, own the slot, insert at it, record, release.
+        """
+        wait = self.seconds_until_start()
+        if wait > 0:
+            return None, wait
+        if not self.take_slot():
+            return None, self.interval  # another deliverer is flushing right now
+        try:
+            result = drain(backlog_only=True, insert_not_before=self.slot, **drain_options)
+            self.record(result)
+        finally:
+            self.release()
+        return result, 0.0
 
     def release(self):
         """Let the next flush take a slot (always call it, even when the flush failed)."""

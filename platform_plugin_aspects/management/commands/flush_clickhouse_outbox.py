@@ -71,19 +71,10 @@ class Command(RawHelpMixin, BaseCommand):
         self.stdout.write(f"delivering continuously, at most one insert per table every {Cadence().interval}s "
                           f"(ASPECTS_MIN_FLUSH_INTERVAL_SECS); Ctrl-C to stop")
         while not stop["now"]:
-            cadence = Cadence()
-            wait = cadence.seconds_until_start()
-            if wait <= 0 and not cadence.take_slot():
-                wait = idle_poll  # another deliverer owns this slot
-            if wait > 0:
+            result, wait = Cadence().deliver(max_seconds=30, ignore_schedule=ignore_schedule)
+            if result is None:  # not this process's turn yet
                 time.sleep(min(wait, idle_poll))
                 continue
-            try:
-                result = drain(max_seconds=30, ignore_schedule=ignore_schedule, backlog_only=True,
-                               insert_not_before=cadence.slot)
-                cadence.record(result)
-            finally:
-                cadence.release()
             if result.delivered or result.failed or result.error:
                 self.stdout.write(f"{timezone.now():%H:%M:%S} delivered {result.delivered} rejected {result.failed}"
                                   + (f" error: {result.error}" if result.error else ""))
