@@ -287,6 +287,11 @@ class ClickHouse:
             self._column_types[table] = dict(rows)
         return self._column_types[table]
 
+    def table_names(self):
+        """Names of the tables in the sink database (asked each time: migrations and operators add some)."""
+        return {name for (name,) in self.query(
+            "SELECT name FROM system.tables WHERE database = {db:String}", {"db": self.database})}
+
     def forget_schema(self):
         """Forget cached column types (after migrations change tables)."""
         self._column_types.clear()

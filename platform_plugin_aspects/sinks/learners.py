@@ -232,8 +232,7 @@ SCRUBBED_ON_RETIREMENT = {"tracking_events": ("username", "ip")}
 
 def retire_users(user_ids, clickhouse):
     """Remove ``user_ids``' personal data from every table that holds it."""
-    existing = {name for (name,) in clickhouse.query(
-        "SELECT name FROM system.tables WHERE database = {db:String}", {"db": clickhouse.database})}
+    existing = clickhouse.table_names()
     extra_pii_tables = set(getattr(settings, "EVENT_SINK_CLICKHOUSE_PII_MODELS", [])) & existing
     sync = {"mutations_sync": 2}
     for sink in all_sinks():

@@ -39,11 +39,9 @@ def outbox_by_sink(now):
     return stats
 
 
-def table_stats(clickhouse, now):
+def table_stats(clickhouse, existing, now):
     """Rows (physical, before versions collapse) and freshness (newest ``version``) per sink table."""
     wanted = sorted({sink.table for sink in all_sinks() if sink.table} | {"course_blocks"})
-    existing = {name for (name,) in clickhouse.query(
-        "SELECT name FROM system.tables WHERE database = {db:String}", {"db": clickhouse.database})}
     stats = []
     for table in wanted:
         if table not in existing:
@@ -56,15 +54,13 @@ def table_stats(clickhouse, now):
     return stats
 
 
-def coverage(clickhouse):
+def coverage(clickhouse, existing):
     """
     Per enabled sink: objects in the LMS against current rows in ClickHouse.
 
     Objects that existed before a sink was enabled reach ClickHouse only through a backfill; this
     is how an operator sees that one is due. A few changes in flight make small differences.
     """
-    existing = {name for (name,) in clickhouse.query(
-        "SELECT name FROM system.tables WHERE database = {db:String}", {"db": clickhouse.database})}
     rows = []
     for sink in all_sinks():
         if not (sink.table and sink.dumpable and sink.is_enabled() and sink.table in existing):
@@ -100,9 +96,10 @@ def collect(options, max_age, with_coverage=False):
             if pending:
                 problems.append(f"{len(pending)} ClickHouse migration(s) pending: {', '.join(pending)} "
                                 "(run migrate_clickhouse)")
-            report["tables"] = table_stats(clickhouse, now)
+            existing = clickhouse.table_names()
+            report["tables"] = table_stats(clickhouse, existing, now)
             if with_coverage:
-                report["coverage"] = coverage(clickhouse)
+                report["coverage"] = coverage(clickhouse, existing)
         except ClickHouseError as exc:
             problems.append(f"ClickHouse error: {exc}")
         finally:
