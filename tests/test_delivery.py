@@ -8,8 +8,9 @@ import signal
 import subprocess
 import sys
 import threading
-import uuid
 import time
+import uuid
+from contextlib import contextmanager
 from datetime import datetime
 from io import StringIO
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 from django.core.cache import cache
 from django.core.management import call_command
 from django.db import connection, connections, transaction
+from django.utils import timezone
 
 from platform_plugin_aspects.clickhouse import get_clickhouse, reset_connections
 from platform_plugin_aspects.delivery.flusher import FlushResult, drain, flush
@@ -42,6 +44,23 @@ def wait_for(condition, timeout=30.0, interval=0.05):
         if value or time.monotonic() > deadline:
             return value
         time.sleep(interval)
+
+
+@contextmanager
+def no_flush_from_this_process():
+    """Commits in this process schedule no flush (as if the task were lost); only someone else delivers."""
+    from platform_plugin_aspects.delivery import outbox  # pylint: disable=import-outside-toplevel
+
+    outbox._next_flush_at = float("inf")  # pylint: disable=protected-access
+    try:
+        yield
+    finally:
+        outbox._next_flush_at = 0.0  # pylint: disable=protected-access
+
+
+def is_claimed(entry):
+    """True while a flush holds ``entry`` (its lease moved its next attempt into the future)."""
+    return OutboxEntry.objects.filter(id=entry.id, next_attempt_at__gt=timezone.now()).exists()
 
 
 def enroll_steadily(users):
@@ -125,32 +144,23 @@ def test_drain_command_delivers_and_reports(settings, clickhouse):
     enable_all(settings)
     settings.CELERY_TASK_ALWAYS_EAGER = False  # nothing flushes on commit; entries wait
     settings.ASPECTS_FLUSH_DELAY_SECS = 3600
-    from platform_plugin_aspects.delivery import outbox  # pylint: disable=import-outside-toplevel
-
-    outbox._next_flush_at = float("inf")  # pylint: disable=protected-access
-    try:
+    with no_flush_from_this_process():
         make_user("waiting")
         assert OutboxEntry.objects.count() == 1 and current("user_profile") == []
         out = StringIO()
         call_command("flush_clickhouse_outbox", "--now", stdout=out)
         assert "delivered 1" in out.getvalue() and "still queued: 0" in out.getvalue()
         assert [r["username"] for r in current("user_profile")] == ["waiting"]
-    finally:
-        outbox._next_flush_at = 0.0  # pylint: disable=protected-access
 
 
 def test_the_periodic_task_delivers_changes_whose_flush_was_lost(settings, clickhouse):
     """Celery beat's drain_outbox finds what no flush task is coming for."""
-    from platform_plugin_aspects.delivery import outbox  # pylint: disable=import-outside-toplevel
     from platform_plugin_aspects.tasks import drain_outbox  # pylint: disable=import-outside-toplevel
 
     enable_all(settings)
     settings.CELERY_TASK_ALWAYS_EAGER = False
-    outbox._next_flush_at = float("inf")  # pylint: disable=protected-access  # as if the task was lost
-    try:
+    with no_flush_from_this_process():  # as if the task was lost
         make_user("forgotten")
-    finally:
-        outbox._next_flush_at = 0.0  # pylint: disable=protected-access
     assert OutboxEntry.objects.count() == 1 and current("user_profile") == []
     settings.CELERY_TASK_ALWAYS_EAGER = True  # the beat task and the flush it asks for run here
     drain_outbox.apply()
@@ -221,10 +231,10 @@ def test_a_flush_waiting_for_its_insert_slot_takes_changes_committed_until_then(
     ada, bob = make_user("slot-ada"), make_user("slot-bob")
     OutboxEntry.objects.all().delete()
     UserProfile.objects.filter(user=ada).update(city="Lagos")
-    OutboxEntry.objects.create(sink="user_profile", object_key=str(ada.profile.id))
+    first = OutboxEntry.objects.create(sink="user_profile", object_key=str(ada.profile.id))
 
-    def another_request():  # commits in its own connection while the flush waits
-        time.sleep(0.15)
+    def another_request():  # commits in its own connection once the flush holds ada's change
+        wait_for(lambda: is_claimed(first))
         with transaction.atomic():
             UserProfile.objects.filter(user=bob).update(city="Accra")
             OutboxEntry.objects.create(sink="user_profile", object_key=str(bob.profile.id))
@@ -263,17 +273,14 @@ def test_the_loop_command_delivers_without_celery_on_the_same_cadence(settings, 
     clickhouse.command("TRUNCATE TABLE course_enrollment")
     users = [make_user(f"looped{i}") for i in range(40)]
     settings.CELERY_TASK_ALWAYS_EAGER = False  # no flush from this process: only the loop delivers
-    from platform_plugin_aspects.delivery import outbox  # pylint: disable=import-outside-toplevel
-
-    outbox._next_flush_at = float("inf")  # pylint: disable=protected-access
     loop = subprocess.Popen(  # pylint: disable=consider-using-with
         [sys.executable, "manage.py", "flush_clickhouse_outbox", "--loop", "--interval", "0.05"],
         cwd=Path(__file__).resolve().parents[1], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**subprocess_env(), "ASPECTS_MIN_FLUSH_INTERVAL_SECS": str(interval)})
     try:
-        delivered = enroll_steadily(users)
+        with no_flush_from_this_process():
+            delivered = enroll_steadily(users)
     finally:
-        outbox._next_flush_at = 0.0  # pylint: disable=protected-access
         loop.send_signal(signal.SIGTERM)
         output, _ = loop.communicate(timeout=30)
     assert delivered, output
@@ -302,9 +309,17 @@ def test_a_change_that_commits_after_a_newer_one_still_joins_the_waiting_flush(s
     slow = threading.Thread(target=slow_request)
     slow.start()
     inserted.wait(10)
-    OutboxEntry.objects.create(sink="user_profile", object_key=str(carol.profile.id))  # newer id, committed now
-    threading.Timer(0.25, commit_now.set).start()
+    newer = OutboxEntry.objects.create(sink="user_profile", object_key=str(carol.profile.id))  # committed now
+
+    def commit_once_the_newer_one_is_claimed():
+        wait_for(lambda: is_claimed(newer))
+        commit_now.set()
+        connections.close_all()
+
+    watcher = threading.Thread(target=commit_once_the_newer_one_is_claimed)
+    watcher.start()
     result = flush(insert_not_before=time.time() + 0.6)
+    watcher.join()
     slow.join()
     assert result.inserts == 1 and result.delivered == 3 and not OutboxEntry.objects.exists()
     rows = current("user_profile", "user_id IN {ids:Array(Int64)}", {"ids": [ada.id, bob.id, carol.id]},
