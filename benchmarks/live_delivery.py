@@ -25,6 +25,7 @@ Targets (issue #3): p95 ≤ 1 s, ≤ 1 insert per table per second, receiver ove
 """
 
 import argparse
+import contextlib
 import datetime
 import os
 import re
@@ -97,7 +98,7 @@ def main():  # pylint: disable=too-many-locals,too-many-statements
 
     from platform_plugin_aspects.clickhouse import get_clickhouse
     from platform_plugin_aspects.models import OutboxEntry
-    from tests.celery_worker import real_worker
+    from tests.celery_worker import real_worker, shared_cache
     from tests.lms.student.models import UserProfile
 
     call_command("migrate", verbosity=0)
@@ -245,10 +246,9 @@ def main():  # pylint: disable=too-many-locals,too-many-statements
     start_version = time.time_ns()
     os.environ["ASPECTS_LOG_LEVEL"] = "INFO"  # the worker logs where each flush's time went
     worker_log = ROOT / "var" / "bench-worker.log"
-    worker = {"processes": args.worker_processes}
-    if args.worker_processes > 1:
-        worker["env"] = {"ASPECTS_TEST_CACHE_URL": "redis://127.0.0.1:6379/6",
-                         "ASPECTS_TEST_CACHE_PREFIX": f"aspects-bench-{os.getpid()}"}
+    cleanup = contextlib.ExitStack()  # (the shared cache's keys go when the run ends)
+    worker = {"processes": args.worker_processes,
+              "env": cleanup.enter_context(shared_cache()) if args.worker_processes > 1 else None}
     with real_worker(open(worker_log, "w"), **worker):
         poll_thread = threading.Thread(target=poller, args=(start_version,), daemon=True)
         poll_thread.start()
@@ -295,12 +295,7 @@ def main():  # pylint: disable=too-many-locals,too-many-statements
     backlog_inserts = clickhouse.query("SELECT uniqExact(dump_id) FROM user_profile WHERE version > {v:UInt64}",
                                        {"v": backlog_started})[0][0]  # at least: merges may drop old rows
 
-    if "env" in worker:  # the shared schedule's keys
-        import redis
-
-        shared = redis.Redis.from_url(worker["env"]["ASPECTS_TEST_CACHE_URL"])
-        for key in shared.scan_iter(worker["env"]["ASPECTS_TEST_CACHE_PREFIX"] + ":*"):
-            shared.delete(key)
+    cleanup.close()
 
     unresolved = [(pid, q[0][0]) for pid, q in pending.items() if q]
     if unresolved and os.environ.get("BENCH_DEBUG"):

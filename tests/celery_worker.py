@@ -68,3 +68,26 @@ def _forget_queue(queue):
             broker.delete(*keys)
     finally:
         broker.close()
+
+
+SHARED_CACHE_URL = "redis://127.0.0.1:6379/6"  # a Redis database of its own (the broker uses 5)
+
+
+@contextmanager
+def shared_cache():
+    """
+    Environment that gives worker processes one Redis cache, as LMS workers share theirs (the
+    insert schedule lives there); its keys are removed afterwards.
+    """
+    import redis  # pylint: disable=import-outside-toplevel
+
+    prefix = f"aspects-test-{uuid.uuid4().hex[:8]}"
+    try:
+        yield {"ASPECTS_TEST_CACHE_URL": SHARED_CACHE_URL, "ASPECTS_TEST_CACHE_PREFIX": prefix}
+    finally:
+        shared = redis.Redis.from_url(SHARED_CACHE_URL)
+        try:
+            for key in shared.scan_iter(f"{prefix}:*"):
+                shared.delete(key)
+        finally:
+            shared.close()

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from contextlib import contextmanager
 from datetime import datetime
 from io import StringIO
@@ -27,7 +26,7 @@ from platform_plugin_aspects.models import DeliveryStatus, OutboxEntry
 from platform_plugin_aspects.sinks import get_sink
 from tests.lms.student.models import CourseEnrollment, UserProfile
 
-from .celery_worker import real_worker, subprocess_env
+from .celery_worker import real_worker, shared_cache, subprocess_env
 from .clickhouse_server import migrate, point_settings_at, start_local_server
 from .factories import make_user
 from .sink_helpers import current, enable_all
@@ -346,22 +345,14 @@ def test_two_deliverers_that_both_find_it_is_time_do_not_both_insert(settings):
 
 def test_worker_processes_sharing_a_cache_keep_one_insert_per_interval(settings, clickhouse):
     """Two prefork processes take flush tasks in turn; the slot in the shared cache keeps them apart."""
-    import redis  # pylint: disable=import-outside-toplevel
-
     enable_all(settings)
     settings.ASPECTS_MIN_FLUSH_INTERVAL_SECS = interval = 0.5
     settings.ASPECTS_FLUSH_DELAY_SECS = 0.02  # many tasks, so both processes get some
     clickhouse.command("TRUNCATE TABLE course_enrollment")
     users = [make_user(f"shared{i}") for i in range(60)]
-    cache_url, prefix = "redis://127.0.0.1:6379/6", f"aspects-test-{uuid.uuid4().hex[:8]}"
-    try:
-        # With a per-process cache instead, each process keeps its own schedule and inserts collide.
-        with real_worker(processes=2, env={"ASPECTS_TEST_CACHE_URL": cache_url, "ASPECTS_TEST_CACHE_PREFIX": prefix}):
-            delivered = enroll_steadily(users)
-    finally:
-        shared = redis.Redis.from_url(cache_url)
-        for key in shared.scan_iter(f"{prefix}:*"):
-            shared.delete(key)
+    # With a per-process cache instead, each process keeps its own schedule and inserts collide.
+    with shared_cache() as cache_env, real_worker(processes=2, env=cache_env):
+        delivered = enroll_steadily(users)
     assert delivered
     gaps = gaps_between_inserts(clickhouse, "course_enrollment")
     assert len(gaps) >= 2 and min(gaps) >= interval - 0.001, gaps
