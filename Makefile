@@ -36,11 +36,12 @@ demo: clickhouse lmsdb  ## set everything up and run the demo on the local Click
 	$(PY) manage.py migrate_clickhouse
 	$(PY) manage.py aspects_demo
 
-test: venv superset-venv static chromium gettext  ## set everything up and run the whole test suite
+test: venv superset-venv static chromium gettext  ## set everything up, lint, and run the whole test suite
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
-quality: venv  ## repeated-code check for the package
-	duplicates platform_plugin_aspects tests || true
+quality: venv  ## lint and import order (ruff, configured in pyproject.toml) on the whole tree
+	$(VENV)/bin/ruff check .
 
 requirements: venv  ## re-pin requirements/*.txt from requirements/*.in
 	$(PY) -m pip install -q pip-tools

@@ -84,7 +84,8 @@ def setup_data(enrollments, profiles, out):
         cursor.execute("SELECT (SELECT count(*) FROM auth_user), (SELECT count(*) FROM auth_userprofile), "
                        "(SELECT count(*) FROM student_courseenrollment)")
         if cursor.fetchone() == (users, profiles, enrollments):  # the same data set: keep it
-            out(f"MariaDB {DB_NAME}: {users:,} users, {profiles:,} profiles, {enrollments:,} enrollments already loaded")
+            out(f"MariaDB {DB_NAME}: {users:,} users, {profiles:,} profiles, {enrollments:,} enrollments "
+                "already loaded")
             return
         started, now = time.monotonic(), datetime.now(timezone.utc).replace(tzinfo=None)
         cursor.execute("SET unique_checks = 0, foreign_key_checks = 0")

@@ -50,7 +50,8 @@ def summary(name, samples):
     """One table row: p50, p95, mean."""
     ordered = sorted(samples)
     p95 = ordered[min(len(ordered) - 1, round(0.95 * len(ordered)) - 1)]
-    return f"{name:<28} {len(samples):>5} {statistics.median(ordered):>9.1f} {p95:>9.1f} {statistics.fmean(ordered):>9.1f}"
+    median, mean = statistics.median(ordered), statistics.fmean(ordered)
+    return f"{name:<28} {len(samples):>5} {median:>9.1f} {p95:>9.1f} {mean:>9.1f}"
 
 
 def main(argv=None):

@@ -327,10 +327,12 @@ def main():  # pylint: disable=too-many-locals,too-many-statements
               f"max {max(values):6.1f}" + (" rounds" if phase == "catch-up rounds" else " ms"))
     print(f"one worker draining a backlog  {backlog:,} changes in {drained_in:.2f}s = {backlog / drained_in:,.0f} "
           f"changes/s, {backlog_inserts} inserts   (target ≥ 2,000/s)")
-    print(f"profile.save() without plugin   p50 {statistics.median(without):.3f} ms  p99 {percentile(without, 99):.3f} ms")
+    print(f"profile.save() without plugin   p50 {statistics.median(without):.3f} ms  p99 "
+          f"{percentile(without, 99):.3f} ms")
     print(f"profile.save() with plugin      p50 {statistics.median(with_plugin):.3f} ms  p99 "
           f"{percentile(with_plugin, 99):.3f} ms")
-    print(f"receiver overhead per change    p50 {statistics.median(overhead):.3f} ms  p99 {percentile(overhead, 99):.3f} ms"
+    print(f"receiver overhead per change    p50 {statistics.median(overhead):.3f} ms  p99 "
+          f"{percentile(overhead, 99):.3f} ms"
           f"   (target p99 ≤ 1 ms)")
 
 

@@ -33,8 +33,14 @@ from .delivery.flusher import write_batch
 from .models import OutboxEntry
 from .sinks import RowBatch
 from .sinks.base import format_timestamp
-from .sinks.records import RAW_KEY_PREFIX, USER_FIELDS_READ, RecordReader, opaque_key_columns, per_distinct_value, \
-    with_raw_keys
+from .sinks.records import (
+    RAW_KEY_PREFIX,
+    USER_FIELDS_READ,
+    RecordReader,
+    opaque_key_columns,
+    per_distinct_value,
+    with_raw_keys,
+)
 
 CHECKPOINT_TABLE = "backfill_checkpoints"
 

@@ -39,8 +39,8 @@ EVENT_RECEIVERS = {
                                            lambda e: f"{e['enrollment'].user.id}:{e['enrollment'].course.course_key}"),
     "learning.COURSE_ENROLLMENT_CHANGED": ("course_enrollment",
                                            lambda e: f"{e['enrollment'].user.id}:{e['enrollment'].course.course_key}"),
-    "learning.COURSE_UNENROLLMENT_COMPLETED": ("course_enrollment",
-                                               lambda e: f"{e['enrollment'].user.id}:{e['enrollment'].course.course_key}"),
+    "learning.COURSE_UNENROLLMENT_COMPLETED": (
+        "course_enrollment", lambda e: f"{e['enrollment'].user.id}:{e['enrollment'].course.course_key}"),
     "learning.PERSISTENT_GRADE_SUMMARY_CHANGED": ("course_grade",
                                                   lambda e: f"{e['grade'].user_id}:{e['grade'].course.course_key}"),
     "learning.COURSE_PASSING_STATUS_UPDATED": (

@@ -24,4 +24,5 @@ def current(table, where="1", params=None, columns="*", order="1"):
 def count_versions(table, where="1", params=None):
     """Physical row count (all versions) — to show re-delivery collapses."""
     clickhouse = get_clickhouse()
-    return clickhouse.query(f"SELECT count() FROM {clickhouse.qualified(table)} FINAL WHERE {where}", params or {})[0][0]
+    sql = f"SELECT count() FROM {clickhouse.qualified(table)} FINAL WHERE {where}"
+    return clickhouse.query(sql, params or {})[0][0]

@@ -27,7 +27,8 @@ COURSE = CourseKey.from_string("course-v1:OrgA+Stats101+2026")
 OTHER_COURSE = CourseKey.from_string("course-v1:OrgB+Bio201+2026")
 GUEST_TOKEN_SECONDS = 15
 
-__all__ = ["superset", "superset_admin", "embedded_dashboard", "second_embedded_dashboard", "superset_settings", "courses", "users",
+__all__ = ["superset", "superset_admin", "embedded_dashboard", "second_embedded_dashboard", "superset_settings",
+           "courses", "users",
            "COURSE", "OTHER_COURSE", "GUEST_TOKEN_SECONDS", "jwt_claims", "wait_for"]
 
 

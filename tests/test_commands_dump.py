@@ -206,7 +206,8 @@ def test_courses_already_up_to_date_are_skipped_unless_force(sinks_on):
 def test_null_passing_grade_and_zero_microsecond_modified_dump_fine(sinks_on):
     make_course("course-v1:Org+NoGrade+2026", lowest_passing_grade=None)
     whole_second = make_course("course-v1:Org+Whole+2026")
-    CourseOverview.objects.filter(pk=whole_second.pk).update(modified=datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc))
+    CourseOverview.objects.filter(pk=whole_second.pk).update(
+        modified=datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc))
     sinks_on()
     dump("--object", "course_overviews")
     rows = {r["course_key"]: r for r in current("course_overviews")}

@@ -3,7 +3,6 @@ Durable delivery under real conditions: a ClickHouse outage, a real Celery worke
 the operator's drain command.
 """
 
-import dataclasses
 import signal
 import subprocess
 import sys

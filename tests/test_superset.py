@@ -188,7 +188,8 @@ EVIL_NAMES = [
 ]
 
 CLAUSE_TEMPLATES = ["username = '{username}'", "username = {username}", "(username) = ('{username}')",
-                    "user_id = {user_id} AND username = '{username}'", "username IN ('{username}', 'nobody')", "\"username\" = {username}"]
+                    "user_id = {user_id} AND username = '{username}'", "username IN ('{username}', 'nobody')",
+                    "\"username\" = {username}"]
 
 
 @pytest.mark.parametrize("template", CLAUSE_TEMPLATES)

@@ -13,11 +13,15 @@ from django.test import Client
 from platform_plugin_aspects.superset.local_server import free_port
 
 from .superset_fixtures import *  # noqa: F401,F403  pylint: disable=wildcard-import,unused-wildcard-import
-from .test_superset_xblock import USAGE, store, studio_save  # noqa: F401  pylint: disable=unused-import
+from .test_superset_xblock import (
+    USAGE,
+    store,  # noqa: F401  a fixture, used by name
+    studio_save,
+)
 
 webdriver = pytest.importorskip("selenium.webdriver")
-from selenium.webdriver.chrome.service import Service  # noqa: E402  pylint: disable=wrong-import-position
 from selenium.common.exceptions import WebDriverException  # noqa: E402  pylint: disable=wrong-import-position
+from selenium.webdriver.chrome.service import Service  # noqa: E402  pylint: disable=wrong-import-position
 from selenium.webdriver.common.by import By  # noqa: E402  pylint: disable=wrong-import-position
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -138,7 +142,7 @@ def test_token_endpoint_failure_shows_the_servers_message(browser, live_server, 
 
 
 def test_the_superset_xblock_embeds_its_dashboard_for_staff(browser, live_server, superset_settings, embedded_dashboard,
-                                                             store, users):
+                                                             store, users):  # noqa: F811  the fixture, by name
     """The block alone on a page (as the Learning MFE's unit iframe shows it): its script posts to
     the block's handler with the CSRF token and Superset renders the dashboard with that token."""
     assert studio_save(users["course_staff"], dashboard_uuid=embedded_dashboard["uuid"])[0] == 200

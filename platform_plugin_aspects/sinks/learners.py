@@ -13,7 +13,6 @@ from django.conf import settings
 from opaque_keys import InvalidKeyError
 from opaque_keys.edx.keys import CourseKey
 
-from ..platform import get_model
 from .base import Sink, all_sinks, format_timestamp, get_sink, register, text
 
 log = logging.getLogger(__name__)
@@ -240,12 +239,14 @@ def retire_users(user_ids, clickhouse):
             continue
         if sink.pii:
             extra_pii_tables.discard(sink.table)
-            clickhouse.command(f"ALTER TABLE {clickhouse.qualified(sink.table)} DELETE WHERE user_id IN {{ids:Array(Int64)}}",
-                               {"ids": user_ids}, settings=sync)
+            clickhouse.command(
+                f"ALTER TABLE {clickhouse.qualified(sink.table)} DELETE WHERE user_id IN {{ids:Array(Int64)}}",
+                {"ids": user_ids}, settings=sync)
         elif getattr(sink, "pii_columns", ()):
             assignments = ", ".join(f"{column} = ''" for column in sink.pii_columns)
             clickhouse.command(
-                f"ALTER TABLE {clickhouse.qualified(sink.table)} UPDATE {assignments} WHERE user_id IN {{ids:Array(Int64)}}",
+                f"ALTER TABLE {clickhouse.qualified(sink.table)} UPDATE {assignments} "
+                "WHERE user_id IN {ids:Array(Int64)}",
                 {"ids": user_ids}, settings=sync)
     for table, columns in SCRUBBED_ON_RETIREMENT.items():
         if table in existing:
@@ -256,5 +257,6 @@ def retire_users(user_ids, clickhouse):
     for table in sorted(extra_pii_tables):
         columns = clickhouse.column_types(table)
         if "user_id" in columns:
-            clickhouse.command(f"ALTER TABLE {clickhouse.qualified(table)} DELETE WHERE user_id IN {{ids:Array(Int64)}}",
-                               {"ids": user_ids}, settings=sync)
+            clickhouse.command(
+                f"ALTER TABLE {clickhouse.qualified(table)} DELETE WHERE user_id IN {{ids:Array(Int64)}}",
+                {"ids": user_ids}, settings=sync)

@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..clickhouse import ClickHouse
-
 from .events import Reject, Rejected, json_part, row_from_json
 from .store import store
 

@@ -5,8 +5,8 @@ from django.core.management.base import BaseCommand, CommandError
 from ...backfill import DEFAULT_BATCH_SIZE, DEFAULT_BATCH_SIZES, Backfill, Progress
 from ...clickhouse import ClickHouseError
 from ...sinks import all_sinks, get_sink
-from ..options import add_connection_arguments, clickhouse_for
 from ..arguments import RawHelpMixin, non_negative_float, positive_int
+from ..options import add_connection_arguments, clickhouse_for
 
 
 def split_keys(values):

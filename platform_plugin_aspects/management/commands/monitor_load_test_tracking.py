@@ -33,7 +33,8 @@ def find_run(clickhouse, run_id, recent_secs):
 def run_ended(clickhouse, run_id):
     """Whether the run has recorded its end."""
     return clickhouse.query(
-        f"SELECT count() FROM {clickhouse.qualified(runs_table())} WHERE run_id = {{run:String}} AND event_type = 'end'",
+        f"SELECT count() FROM {clickhouse.qualified(runs_table())} "
+        "WHERE run_id = {run:String} AND event_type = 'end'",
         {"run": run_id},
     )[0][0] > 0
 

@@ -22,7 +22,8 @@ class UserProfile(models.Model):
     GENDER_CHOICES = (("m", "Male"), ("f", "Female"), ("o", "Other/Prefer Not to Say"))
     LEVEL_OF_EDUCATION_CHOICES = (
         ("p", "Doctorate"), ("m", "Master's or professional degree"), ("b", "Bachelor's degree"),
-        ("a", "Associate degree"), ("hs", "Secondary/high school"), ("jhs", "Junior secondary/junior high/middle school"),
+        ("a", "Associate degree"), ("hs", "Secondary/high school"),
+        ("jhs", "Junior secondary/junior high/middle school"),
         ("el", "Elementary/primary school"), ("none", "No formal education"), ("other", "Other education"),
     )
 

@@ -6,7 +6,7 @@ then live changes timed from commit to queryable, then a report computed in Clic
 
 import random
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -83,7 +83,8 @@ class Command(BaseCommand):
     def build_course(self):
         CourseOverview.objects.update_or_create(id=COURSE, defaults={
             "org": "OpenedX", "display_name": "Aspects Demo: Data Literacy 🌍",
-            "start": datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc), "end": datetime(2026, 12, 18, tzinfo=timezone.utc),
+            "start": datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc),
+            "end": datetime(2026, 12, 18, tzinfo=timezone.utc),
             "enrollment_start": datetime(2025, 12, 1, tzinfo=timezone.utc), "lowest_passing_grade": "0.60",
             "language": "en", "effort": "4 hours/week",
         })
@@ -180,7 +181,8 @@ class Command(BaseCommand):
             if sink.table:
                 count = clickhouse.query(f"SELECT count() FROM {sink.table} FINAL")[0][0]
                 self.stdout.write(f"  {sink.table:20} {count:>6}")
-        self.stdout.write(f"  {'course_blocks':20} {clickhouse.query('SELECT count() FROM course_blocks FINAL')[0][0]:>6}")
+        blocks = clickhouse.query("SELECT count() FROM course_blocks FINAL")[0][0]
+        self.stdout.write(f"  {'course_blocks':20} {blocks:>6}")
         params = {"c": COURSE}
         name = clickhouse.query("SELECT display_name FROM course_overviews FINAL WHERE course_key = {c:String}", params)
         self.stdout.write(f"\nCourse figures for {COURSE} ({name[0][0] if name else '?'}), computed in ClickHouse:")
