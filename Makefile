@@ -1,5 +1,5 @@
 # Two commands: `make demo` and `make test`. Everything they need is installed or started here.
-.PHONY: demo test venv clickhouse clickhouse-stop lmsdb requirements quality clean help superset-venv static chromium mariadb-headers gettext extract_translations
+.PHONY: demo test venv clickhouse clickhouse-stop lmsdb requirements quality clean help superset-venv static chromium mariadb-headers gettext extract_translations docs
 .DEFAULT_GOAL := help
 
 PYTHON ?= python3
@@ -36,8 +36,9 @@ demo: clickhouse lmsdb  ## set everything up and run the demo on the local Click
 	$(PY) manage.py migrate_clickhouse
 	$(PY) manage.py aspects_demo
 
-test: venv superset-venv static chromium gettext  ## set everything up, lint, and run the whole test suite
+test: venv superset-venv static chromium gettext  ## set everything up, lint, build the docs, and run the whole test suite
 	$(VENV)/bin/ruff check .
+	@$(MAKE) -s docs
 	$(PY) -m pytest
 
 quality: venv  ## lint and import order (ruff, configured in pyproject.toml) on the whole tree
@@ -83,3 +84,14 @@ extract_translations: venv gettext  ## rewrite the source (English) catalog conf
 
 chromium:  ## install headless Chromium + chromedriver (Debian) for the browser test, when missing
 	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { apt-get update -q && apt-get install -y -q chromium chromium-driver; }
+
+# --- Documentation: Sphinx (sphinx-book-theme) in the project venv; references generated from the code ---
+DOCS_STAMP := $(VENV)/.docs-installed
+
+$(DOCS_STAMP): requirements/doc.txt $(STAMP)
+	$(PY) -m pip install -q -r requirements/doc.txt
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)  ## build the documentation into docs/_build/html; any warning (an undocumented setting, option or column too) fails
+	$(VENV)/bin/sphinx-build -E -W --keep-going -n -q -b html docs docs/_build/html
+	@echo "Documentation: docs/_build/html/index.html"

@@ -62,7 +62,13 @@ def _parse_course_key(course_id):
 @require_GET
 @never_cache
 def superset_guest_token(request, course_id):
-    """``{"guestToken": ...}`` for the course's dashboards, with the course's RLS clauses."""
+    """``{"guestToken": "<JWT>"}`` for the course's dashboards, with the course's RLS clauses.
+
+    The Reports tab's script asks again before each token expires (the embedded SDK schedules it).
+    Errors: 403 not global staff nor the course's staff/instructor (anonymous users too), 404 unknown
+    course, 503 Superset unreachable or a refused ``SUPERSET_EXTRA_FILTERS_FORMAT`` clause, 502
+    Superset refused (e.g. a wrong password).
+    """
     course_key = _parse_course_key(course_id)
     denied = _denied(request, course_key)
     if denied:
@@ -77,7 +83,11 @@ def superset_guest_token(request, course_id):
 @require_GET
 @never_cache
 def superset_instructor_dashboard(request, course_id):
-    """The Reports tab's configuration (dashboards, Superset URL, token URL) for a course."""
+    """The Reports tab's configuration for the Instructor Dashboard app.
+
+    Answers ``{"superset_dashboards", "superset_url", "superset_guest_token_url",
+    "show_dashboard_link"}``. Errors: 403 not course staff, 404 unknown course.
+    """
     course_key = _parse_course_key(course_id)
     denied = _denied(request, course_key)
     return denied or JsonResponse(instructor_dashboard_config(request.user, course_key))
@@ -115,7 +125,13 @@ def _native_filter(filter_id, column, value):
 @require_GET
 @never_cache
 def superset_in_context_dashboard(request, usage_id):
-    """Studio in-context metrics: the dashboard for a course or block, pre-filtered on it."""
+    """Studio in-context metrics: the dashboard for a course or block, pre-filtered on it.
+
+    Takes a course key or a usage key; answers ``{"dashboardId", "supersetUrl", "courseRuns":
+    {<run>: {"native_filters": <rison>}}, "defaultCourseRun"}``. Errors: 403 not course staff,
+    404 unknown course, or a block type without an in-context dashboard (or
+    ``ASPECTS_ENABLE_STUDIO_IN_CONTEXT_METRICS`` off).
+    """
     usage_key = None
     try:
         usage_key = UsageKey.from_string(usage_id)
