@@ -76,14 +76,14 @@ def settings_in_code(package_dir=PACKAGE_DIR):
     the names listed in ``OVERRIDABLE_SETTINGS``; read: ``settings.NAME`` and ``getattr(settings,
     "NAME")`` for names with the plugin's prefixes (the platform's own settings are not ours to document).
     """
-    found = {}
+    defined, read = {}, {}
     for path in sorted(Path(package_dir).rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         where = f"{path.relative_to(Path(package_dir).parent)}:"
 
         def note(name, node, ours=False, where=where):
             if isinstance(name, str) and (ours or PLUGIN_SETTING_RE.match(name)):
-                found.setdefault(name, f"{where}{node.lineno}")
+                (defined if ours else read).setdefault(name, f"{where}{node.lineno}")
 
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant):
@@ -97,7 +97,7 @@ def settings_in_code(package_dir=PACKAGE_DIR):
                 for element in getattr(node.value, "elts", []):
                     if isinstance(element, ast.Constant):
                         note(element.value, element, ours=True)
-    return found
+    return {**read, **defined}  # where it is defined, when it is
 
 
 def _is_settings(node):
@@ -539,11 +539,11 @@ def view_statuses(view):
     return sorted(s for s in statuses if isinstance(s, int) and s >= 400)
 
 
-def endpoint_problems():
+def endpoint_problems(patterns=None):
     """Why the endpoints reference would be incomplete: a view without a docstring, or one whose
-    docstring does not name a status its code returns."""
+    docstring does not name a status its code returns. ``patterns``: ``endpoints()`` by default."""
     problems = []
-    for route, name, view in endpoints():
+    for route, name, view in endpoints() if patterns is None else patterns:
         doc = inspect.getdoc(_unwrap(view)) or ""
         if not doc:
             problems.append(f"endpoint {route} ({name}): its view has no docstring")
@@ -588,9 +588,9 @@ class Endpoints(SphinxDirective):
 
 # --- wiring ------------------------------------------------------------------------------------
 
-def find_problems():
+def find_problems(package_dir=PACKAGE_DIR):
     """Everything the generated references cannot show; each one is a Sphinx warning (and -W fails)."""
-    problems = settings_problems()
+    problems = settings_problems(package_dir)
     for name in command_names():
         problems += command_problems(name)
     problems += endpoint_problems()
@@ -599,7 +599,7 @@ def find_problems():
 
 
 def _report_problems(app):
-    for problem in find_problems():
+    for problem in find_problems(Path(app.config.aspects_package_dir)):
         log.warning("incomplete reference: %s", problem, type="aspects", subtype="reference")
 
 
@@ -621,6 +621,8 @@ def setup(app):
     app.add_directive("aspects-tables", Tables)
     app.add_directive("aspects-migrations", Migrations)
     app.add_directive("aspects-endpoints", Endpoints)
+    # Where the settings checks look (tests point it at a modified copy of the package).
+    app.add_config_value("aspects_package_dir", str(PACKAGE_DIR), "env")
     app.connect("builder-inited", _django_setup, priority=100)
     app.connect("builder-inited", _report_problems, priority=900)
     return {"version": "1.0", "parallel_read_safe": False, "parallel_write_safe": True}
