@@ -27,6 +27,8 @@ extensions = ["aspects_reference"]
 exclude_patterns = ["_build", "_ext"]
 root_doc = "index"
 nitpicky = True
+# Option names such as --max-age stay as written (no en dashes).
+smartquotes = False
 # Python objects are named in prose (``literal``), never cross-referenced: nothing to ignore.
 nitpick_ignore = []
 
