@@ -504,14 +504,18 @@ def view_methods(view):
         closure = inspect.getclosurevars(current).nonlocals if current.__closure__ else {}
         if "request_method_list" in closure:
             return list(closure["request_method_list"])
+        if hasattr(current, "view_class"):  # a class-based view: the handlers it defines
+            cls = current.view_class
+            return [m.upper() for m in cls.http_method_names if m != "options" and hasattr(cls, m)]
         current = getattr(current, "__wrapped__", None)
     return None
 
 
 def _unwrap(view):
+    """The function (or, for ``View.as_view()``, the class) that holds the view's code and docstring."""
     while hasattr(view, "__wrapped__"):
         view = view.__wrapped__
-    return view
+    return getattr(view, "view_class", view)
 
 
 def view_statuses(view):
