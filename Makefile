@@ -1,5 +1,5 @@
 # Two commands: `make demo` and `make test`. Everything they need is installed or started here.
-.PHONY: demo test venv clickhouse clickhouse-stop lmsdb requirements quality clean help superset-venv static chromium mariadb-headers gettext extract_translations docs
+.PHONY: demo test venv clickhouse clickhouse-stop lmsdb requirements quality clean help superset-venv static chromium mariadb-headers gettext extract_translations
 .DEFAULT_GOAL := help
 
 PYTHON ?= python3
@@ -36,7 +36,7 @@ demo: clickhouse lmsdb  ## set everything up and run the demo on the local Click
 	$(PY) manage.py migrate_clickhouse
 	$(PY) manage.py aspects_demo
 
-test: venv superset-venv static chromium gettext  ## set everything up, lint, build the docs, and run the whole test suite
+test: venv superset-venv static chromium gettext  ## set everything up, lint, and run the whole test suite
 	$(VENV)/bin/ruff check .
 	@$(MAKE) -s docs
 	$(PY) -m pytest
@@ -86,6 +86,7 @@ chromium:  ## install headless Chromium + chromedriver (Debian) for the browser 
 	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { apt-get update -q && apt-get install -y -q chromium chromium-driver; }
 
 # --- Documentation: Sphinx (sphinx-book-theme) in the project venv; references generated from the code ---
+.PHONY: docs
 DOCS_STAMP := $(VENV)/.docs-installed
 
 $(DOCS_STAMP): requirements/doc.txt $(STAMP)

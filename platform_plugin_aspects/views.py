@@ -2,9 +2,15 @@
 The Superset endpoints (under ``/aspects/`` in the LMS and Studio).
 
 Every endpoint answers only global staff and the course's staff/instructors (see
-``superset.permissions``); everyone else, anonymous users included, gets 403 and no token. Superset
-trouble becomes a short JSON error (503 unreachable, 502 refused, 503 misconfigured) for the page
-to show; details go to the server log, never to the browser.
+``superset.permissions``); everyone else, anonymous users included, gets 403 and no token. Every
+answer is JSON; errors are ``{"error": "<short, translated message>"}``:
+
+* 403: anonymous (before the key is even read), or not staff of that course;
+* 400: the key is not a course run's (malformed, a content library v1/v2 or one of its blocks, a
+  block key where a course key is wanted);
+* 404: a course that does not exist (for those who could see it), or no in-context dashboard;
+* 503 / 502: Superset unreachable or misconfigured / Superset refused. Details go to the server
+  log, never to the browser.
 """
 
 import re
@@ -62,13 +68,7 @@ def _parse_course_key(course_id):
 @require_GET
 @never_cache
 def superset_guest_token(request, course_id):
-    """``{"guestToken": "<JWT>"}`` for the course's dashboards, with the course's RLS clauses.
-
-    The Reports tab's script asks again before each token expires (the embedded SDK schedules it).
-    Errors: 403 not global staff nor the course's staff/instructor (anonymous users too), 404 unknown
-    course, 503 Superset unreachable or a refused ``SUPERSET_EXTRA_FILTERS_FORMAT`` clause, 502
-    Superset refused (e.g. a wrong password).
-    """
+    """``{"guestToken": ...}`` for the course's dashboards, with the course's RLS clauses."""
     course_key = _parse_course_key(course_id)
     denied = _denied(request, course_key)
     if denied:
@@ -83,11 +83,7 @@ def superset_guest_token(request, course_id):
 @require_GET
 @never_cache
 def superset_instructor_dashboard(request, course_id):
-    """The Reports tab's configuration for the Instructor Dashboard app.
-
-    Answers ``{"superset_dashboards", "superset_url", "superset_guest_token_url",
-    "show_dashboard_link"}``. Errors: 403 not course staff, 404 unknown course.
-    """
+    """The Reports tab's configuration (dashboards, Superset URL, token URL) for a course."""
     course_key = _parse_course_key(course_id)
     denied = _denied(request, course_key)
     return denied or JsonResponse(instructor_dashboard_config(request.user, course_key))
@@ -125,13 +121,7 @@ def _native_filter(filter_id, column, value):
 @require_GET
 @never_cache
 def superset_in_context_dashboard(request, usage_id):
-    """Studio in-context metrics: the dashboard for a course or block, pre-filtered on it.
-
-    Takes a course key or a usage key; answers ``{"dashboardId", "supersetUrl", "courseRuns":
-    {<run>: {"native_filters": <rison>}}, "defaultCourseRun"}``. Errors: 403 not course staff,
-    404 unknown course, or a block type without an in-context dashboard (or
-    ``ASPECTS_ENABLE_STUDIO_IN_CONTEXT_METRICS`` off).
-    """
+    """Studio in-context metrics: the dashboard for a course or block, pre-filtered on it."""
     usage_key = None
     try:
         usage_key = UsageKey.from_string(usage_id)

@@ -551,7 +551,9 @@ def endpoint_problems(patterns=None):
         doc = inspect.getdoc(_unwrap(view)) or ""
         if not doc:
             problems.append(f"endpoint {route} ({name}): its view has no docstring")
-        missing = [str(s) for s in view_statuses(view) if str(s) not in doc]
+        # Errors common to a module's views may be documented once, in the module's docstring.
+        documented = doc + (inspect.getdoc(inspect.getmodule(_unwrap(view))) or "")
+        missing = [str(s) for s in view_statuses(view) if str(s) not in documented]
         if missing:
             problems.append(f"endpoint {route} ({name}): its docstring does not say when it answers "
                             f"{', '.join(missing)}")
@@ -562,9 +564,16 @@ class Endpoints(SphinxDirective):
     """``.. aspects-endpoints::``: every URL of the plugin with its view's docstring."""
 
     def run(self):
-        result = []
+        result, modules = [], {}
         for route, name, view in endpoints():
             function = _unwrap(view)
+            module = inspect.getmodule(function)
+            if module.__name__ not in modules:
+                # One section per views module: its docstring holds what its endpoints share (errors).
+                modules[module.__name__] = nodes.section("", ids=[f"endpoints-{module.__name__}"])
+                modules[module.__name__] += nodes.title(text=module.__name__)
+                modules[module.__name__] += self._parse(inspect.getdoc(module) or "", inspect.getsourcefile(module))
+                result.append(modules[module.__name__])
             section = nodes.section("", ids=[f"endpoint-{name or function.__name__}"])
             section += nodes.title(text=route)
             methods = view_methods(view)
@@ -581,13 +590,15 @@ class Endpoints(SphinxDirective):
                 field += body
                 fields += field
             section += fields
-            doc = inspect.getdoc(function) or ""
-            source = inspect.getsourcefile(function)
-            container = nodes.container()
-            self.state.nested_parse(StringList(doc.splitlines(), source=source), self.content_offset, container)
-            section += container.children
-            result.append(section)
+            section += self._parse(inspect.getdoc(function) or "", inspect.getsourcefile(function))
+            modules[module.__name__] += section
         return result
+
+    def _parse(self, text, source):
+        """Docstrings are reStructuredText: parsed, so a broken one is a warning like any page's."""
+        container = nodes.container()
+        self.state.nested_parse(StringList(text.splitlines(), source=source), self.content_offset, container)
+        return container.children
 
 
 # --- wiring ------------------------------------------------------------------------------------
