@@ -238,8 +238,11 @@ class Commands(SphinxDirective):
         sections = []
         std = self.env.get_domain("std")
         for name in command_names():
-            command = load_command(name)
-            parser = command_parser(name, command)
+            try:
+                command = load_command(name)
+                parser = command_parser(name, command)
+            except Exception:  # noqa: BLE001 -- find_problems() reports it as a warning
+                continue
             section = nodes.section("", ids=[f"command-{name}"])
             section += nodes.title(text=name)
             std.note_object("command", name, f"command-{name}", location=self.get_location())
@@ -607,10 +610,19 @@ def find_problems(package_dir=PACKAGE_DIR):
     """Everything the generated references cannot show; each one is a Sphinx warning (and -W fails)."""
     problems = settings_problems(package_dir)
     for name in command_names():
-        problems += command_problems(name)
-    problems += endpoint_problems()
-    problems += clickhouse_schema()[2]
+        problems += _guarded(f"command {name}", command_problems, name)
+    problems += _guarded("the endpoints", endpoint_problems)
+    problems += _guarded("the ClickHouse migrations", lambda: clickhouse_schema()[2])
     return problems
+
+
+def _guarded(what, check, *args):
+    """``check(*args)``, or one problem saying why it could not run (an import error, say), so one
+    broken part is reported with the rest instead of stopping the build."""
+    try:
+        return check(*args)
+    except Exception as exc:  # noqa: BLE001 -- reported as a problem, with its type
+        return [f"{what} could not be documented: {type(exc).__name__}: {exc}"]
 
 
 def _report_problems(app):
