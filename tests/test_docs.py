@@ -15,6 +15,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.http import JsonResponse
+from xblock.exceptions import JsonHandlerError
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "docs" / "_ext"))
@@ -160,6 +161,22 @@ def test_every_endpoint_is_in_the_reference():
     routes = {route: reference.view_methods(view) for route, _name, view in reference.endpoints()}
     assert routes["/aspects/superset_guest_token/<course_id>/"] == ["GET"]
     assert "/aspects/superset_in_context_dashboard/<usage_id>/" in routes
+    handlers = {(block, name): handler for block, name, handler in reference.xblock_handlers()}
+    assert list(handlers) == [("superset", "get_superset_guest_token")]  # not the inherited Studio save
+    assert reference.view_statuses(handlers["superset", "get_superset_guest_token"]) == [403, 404, 503]
+
+
+def refuse(self, data, suffix=""):
+    """An XBlock handler. Errors: 403 for learners."""
+    if not data:
+        raise JsonHandlerError(403, "no")
+    raise JsonHandlerError(409, "busy")
+
+
+def test_an_xblock_handler_error_missing_from_its_docstring_is_reported():
+    assert reference.endpoint_problems([("<x>/handler/refuse", "refuse", refuse)]) == [
+        "endpoint <x>/handler/refuse (refuse): its docstring does not say when it answers 409"
+    ]
 
 
 def sphinx_build(tmp_path, *overrides):

@@ -26,6 +26,7 @@ import inspect
 import os
 import re
 import tempfile
+import textwrap
 from pathlib import Path
 
 from code_annotations.base import AnnotationConfig
@@ -521,36 +522,59 @@ def _unwrap(view):
     return getattr(view, "view_class", view)
 
 
+STATUS_CALLS = ("_error", "JsonHandlerError")  # helpers whose first argument is the status they answer
+
+
 def view_statuses(view):
-    """Error statuses the view's module-level code can answer with: ``_error(403, ...)``,
-    ``status=404``, ``status_code = 502``, followed through the functions and classes it names."""
+    """Error statuses the view's code can answer with: ``_error(403, ...)``, ``JsonHandlerError(404, ...)``,
+    ``status=404``, followed through the module-level functions and classes it names."""
     function = _unwrap(view)
     module = inspect.getmodule(function)
-    tree = ast.parse(inspect.getsource(module))
-    definitions = {node.name: node for node in tree.body
+    definitions = {node.name: node for node in ast.parse(inspect.getsource(module)).body
                    if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
-    seen, statuses, todo = set(), set(), [function.__name__]
+    seen, statuses = set(), set()
+    todo = [ast.parse(textwrap.dedent(inspect.getsource(function))).body[0]]
     while todo:
-        name = todo.pop()
-        if name in seen or name not in definitions:
-            continue
-        seen.add(name)
-        for node in ast.walk(definitions[name]):
-            if isinstance(node, ast.Name):
-                todo.append(node.id)
+        tree = todo.pop()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and node.id in definitions and node.id not in seen:
+                seen.add(node.id)
+                todo.append(definitions[node.id])
             elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant) \
-                    and getattr(node.func, "id", "") == "_error":
+                    and (getattr(node.func, "id", "") or getattr(node.func, "attr", "")) in STATUS_CALLS:
                 statuses.add(node.args[0].value)
             elif isinstance(node, ast.keyword) and node.arg == "status" and isinstance(node.value, ast.Constant):
                 statuses.add(node.value.value)
     return sorted(s for s in statuses if isinstance(s, int) and s >= 400)
 
 
+def xblock_handlers():
+    """``[(block name, handler name, handler)]`` of the XBlocks the package registers (``xblock.v1``)."""
+    from importlib.metadata import distribution
+
+    handlers = []
+    for entry_point in distribution("platform-plugin-aspects").entry_points.select(group="xblock.v1"):
+        block = entry_point.load()
+        for name in sorted(dir(block)):
+            handler = getattr(block, name, None)
+            # Handlers the block inherits from XBlock's own mixins (Studio's save) are documented there.
+            if getattr(handler, "_is_xblock_handler", False) and _unwrap(handler).__module__.startswith(PACKAGE):
+                handlers.append((entry_point.name, name, handler))
+    return handlers
+
+
+def _handler_route(block, name):
+    return f"<{block} XBlock usage key>/handler/{name}"
+
+
 def endpoint_problems(patterns=None):
     """Why the endpoints reference would be incomplete: a view without a docstring, or one whose
     docstring does not name a status its code returns. ``patterns``: ``endpoints()`` by default."""
     problems = []
-    for route, name, view in endpoints() if patterns is None else patterns:
+    if patterns is None:
+        patterns = endpoints() + [(_handler_route(block, name), name, handler)
+                                  for block, name, handler in xblock_handlers()]
+    for route, name, view in patterns:
         doc = inspect.getdoc(_unwrap(view)) or ""
         if not doc:
             problems.append(f"endpoint {route} ({name}): its view has no docstring")
@@ -580,22 +604,46 @@ class Endpoints(SphinxDirective):
             section = nodes.section("", ids=[f"endpoint-{name or function.__name__}"])
             section += nodes.title(text=route)
             methods = view_methods(view)
-            fields = nodes.field_list()
-            for label, value in (
+            section += self._fields([
                 ("URL name", f"{PACKAGE}:{name}" if name else "(unnamed)"),
                 ("Methods", ", ".join(methods) + " (others: 405)" if methods else "any"),
                 ("View", f"{function.__module__}.{function.__qualname__}"),
-            ):
-                field = nodes.field()
-                field += nodes.field_name(text=label)
-                body = nodes.field_body()
-                body += nodes.paragraph("", "", nodes.literal(text=value))
-                field += body
-                fields += field
-            section += fields
+            ])
             section += self._parse(inspect.getdoc(function) or "", inspect.getsourcefile(function))
             modules[module.__name__] += section
+        handlers = xblock_handlers()
+        if handlers:
+            blocks = nodes.section("", ids=["xblock-handlers"])
+            blocks += nodes.title(text="XBlock handlers")
+            blocks += nodes.paragraph(text=(
+                "Called by a block's own script at the URL the runtime gives it (runtime.handler_url); "
+                "in the LMS: /courses/<course id>/xblock/<usage key>/handler/<handler>."))
+            for block, name, handler in handlers:
+                function = _unwrap(handler)
+                section = nodes.section("", ids=[f"xblock-handler-{block}-{name}"])
+                section += nodes.title(text=f"{block} XBlock: {name}")
+                json = "json_handler" in handler.__code__.co_qualname
+                section += self._fields([
+                    ("URL", _handler_route(block, name)),
+                    ("Methods", "POST, a JSON body (XBlock.json_handler)" if json else "any (XBlock.handler)"),
+                    ("Handler", f"{function.__module__}.{function.__qualname__}"),
+                ])
+                section += self._parse(inspect.getdoc(function) or "", inspect.getsourcefile(function))
+                blocks += section
+            result.append(blocks)
         return result
+
+    @staticmethod
+    def _fields(pairs):
+        fields = nodes.field_list()
+        for label, value in pairs:
+            field = nodes.field()
+            field += nodes.field_name(text=label)
+            body = nodes.field_body()
+            body += nodes.paragraph("", "", nodes.literal(text=value))
+            field += body
+            fields += field
+        return fields
 
     def _parse(self, text, source):
         """Docstrings are reStructuredText: parsed, so a broken one is a warning like any page's."""
