@@ -39,7 +39,8 @@ html_theme_options = {
     "use_download_button": False,
     "use_fullscreen_button": False,
 }
-html_static_path = []
+html_static_path = ["_static"]
+html_css_files = ["aspects.css"]
 html_last_updated_fmt = None
 
 # code-annotations' settings and toggles directives scan the package; the project has no public

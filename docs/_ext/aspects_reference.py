@@ -442,11 +442,15 @@ class Tables(SphinxDirective):
                 field += body
                 fields += field
             section += fields
-            section += _table(
-                ["Column", "Type", "Default", "Comment", "Since"],
-                [(nodes.literal(text=c["name"]), nodes.literal(text=c["type"]), c["default"], c["comment"],
-                  c["migration"]) for c in table["columns"]],
-                [18, 22, 18, 30, 12])
+            rows = [[nodes.literal(text=c["name"]), nodes.literal(text=c["type"]), c["default"], c["comment"]]
+                    for c in table["columns"]]
+            headers, widths = ["Column", "Type", "Default", "Comment"], [20, 24, 20, 36]
+            if any(c["migration"] != table["migration"] for c in table["columns"]):
+                # Columns a later migration added say which one.
+                headers, widths = headers + ["Added by"], widths + [14]
+                for row, column in zip(rows, table["columns"]):
+                    row.append("" if column["migration"] == table["migration"] else column["migration"])
+            section += _table(headers, rows, widths)
             result.append(section)
         return result
 
@@ -461,7 +465,7 @@ class Migrations(SphinxDirective):
             item = nodes.definition_list_item()
             item += nodes.term("", "", nodes.literal(text=f"{name}.sql"))
             body = nodes.definition()
-            body += (nodes.literal_block(text=comment, language="text") if comment
+            body += (nodes.literal_block(text=comment, language="text", classes=["aspects-wrap"]) if comment
                      else nodes.paragraph(text="(no leading comment)"))
             item += body
             items += item
