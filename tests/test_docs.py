@@ -179,6 +179,12 @@ def test_an_xblock_handler_error_missing_from_its_docstring_is_reported():
     ]
 
 
+def test_every_sink_is_in_the_reference():
+    names = [sink.name for sink in reference.sinks()]
+    assert {"course_overviews", "course_enrollment", "user_profile", "auth_user"} <= set(names)
+    assert reference.sink_problems() == []
+
+
 def sphinx_build(tmp_path, *overrides):
     return subprocess.run(
         [str(SPHINX_BUILD), "-E", "-W", "--keep-going", "-n", "-q", "-b", "dummy", str(ROOT / "docs"),

@@ -472,6 +472,51 @@ class Migrations(SphinxDirective):
         return [items]
 
 
+# --- sinks -------------------------------------------------------------------------------------
+
+def sinks():
+    """Every registered sink (the plugin's receivers are connected, so the registry is complete)."""
+    from platform_plugin_aspects.sinks import all_sinks
+
+    return all_sinks()
+
+
+def sink_problems():
+    return [f"sink {sink.name} ({type(sink).__module__}.{type(sink).__qualname__}) has no docstring saying what "
+            f"it writes" for sink in sinks() if not inspect.getdoc(type(sink))]
+
+
+def _switch(sink, sink_flag_name):
+    """The sink's flag and setting, or the rule of a sink that decides for itself (auth_user)."""
+    from platform_plugin_aspects.sinks.base import Sink
+
+    if type(sink).is_enabled is not Sink.is_enabled:
+        return inspect.getdoc(type(sink).is_enabled) or "its own rule"
+    return nodes.literal(text=f"{sink_flag_name(sink.name)} / EVENT_SINK_CLICKHOUSE_{sink.name.upper()}_ENABLED")
+
+
+class Sinks(SphinxDirective):
+    """``.. aspects-sinks::``: every sink, what it writes, and the switches that turn it on."""
+
+    def run(self):
+        from platform_plugin_aspects.waffle import sink_flag_name
+
+        rows = []
+        for sink in sinks():
+            personal = "yes (a PII sink)" if sink.pii else (
+                ", ".join(getattr(sink, "pii_columns", ())) + " (only with ASPECTS_ENABLE_PII)"
+                if getattr(sink, "pii_columns", ()) else "no")
+            rows.append([
+                nodes.literal(text=sink.name),
+                (inspect.getdoc(type(sink)) or "").split("\n\n")[0].replace("\n", " "),
+                personal,
+                "yes" if sink.dumpable else "no",
+                _switch(sink, sink_flag_name),
+            ])
+        return [_table(["Sink (--object)", "What it writes", "Personal data", "Backfill", "Waffle flag / setting"],
+                       rows, [14, 34, 16, 8, 28])]
+
+
 # --- HTTP endpoints ----------------------------------------------------------------------------
 
 def url_prefix():
@@ -664,6 +709,7 @@ def find_problems(package_dir=PACKAGE_DIR):
     for name in command_names():
         problems += _guarded(f"command {name}", command_problems, name)
     problems += _guarded("the endpoints", endpoint_problems)
+    problems += _guarded("the sinks", sink_problems)
     problems += _guarded("the ClickHouse migrations", lambda: clickhouse_schema()[2])
     return problems
 
@@ -700,6 +746,7 @@ def setup(app):
     app.add_directive("aspects-tables", Tables)
     app.add_directive("aspects-migrations", Migrations)
     app.add_directive("aspects-endpoints", Endpoints)
+    app.add_directive("aspects-sinks", Sinks)
     # Where the settings checks look (tests point it at a modified copy of the package).
     app.add_config_value("aspects_package_dir", str(PACKAGE_DIR), "env")
     app.connect("builder-inited", _django_setup, priority=100)
