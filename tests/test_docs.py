@@ -11,7 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.http import JsonResponse
@@ -197,8 +196,7 @@ def test_the_docs_build_with_no_warnings(tmp_path):
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize("broken", ["annotation removed"])
-def test_the_docs_build_fails_when_a_setting_loses_its_annotation(tmp_path, broken):
+def test_the_docs_build_fails_when_a_setting_loses_its_annotation(tmp_path):
     copy = package_copy(tmp_path)
     remove_annotation(copy, "ASPECTS_SWITCH_CACHE_SECS")
     result = sphinx_build(tmp_path, "-D", f"aspects_package_dir={copy}")
