@@ -23,10 +23,10 @@ $(STAMP): requirements/test.txt setup.py
 venv: $(STAMP)  ## create .venv with the pinned test requirements
 
 clickhouse: venv  ## start the local ClickHouse (data in var/clickhouse, kept between runs)
-	@$(PY) -m platform_plugin_aspects.clickhouse.local_server start --data-dir $(CLICKHOUSE_DIR) --port $(CLICKHOUSE_PORT)
+	@$(PY) -m devstack.local_clickhouse start --data-dir $(CLICKHOUSE_DIR) --port $(CLICKHOUSE_PORT)
 
 clickhouse-stop:  ## stop the local ClickHouse (data is kept)
-	@$(PY) -m platform_plugin_aspects.clickhouse.local_server stop --data-dir $(CLICKHOUSE_DIR)
+	@$(PY) -m devstack.local_clickhouse stop --data-dir $(CLICKHOUSE_DIR)
 
 lmsdb: venv  ## create the stand-in LMS database and tables
 	@$(PY) -m tests.lms.createdb

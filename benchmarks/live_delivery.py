@@ -77,7 +77,7 @@ def main():  # pylint: disable=too-many-locals,too-many-statements
     if args.interval is not None:
         os.environ["ASPECTS_MIN_FLUSH_INTERVAL_SECS"] = str(args.interval)
 
-    from platform_plugin_aspects.clickhouse.local_server import LocalClickHouse  # noqa: E402
+    from devstack.local_clickhouse import LocalClickHouse  # noqa: E402
 
     server = LocalClickHouse(ROOT / "var" / "bench-clickhouse")
     url = server.start()

@@ -17,8 +17,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from opaque_keys.edx.keys import CourseKey
 
+from devstack.local_superset import ADMIN_PASSWORD, ADMIN_USERNAME, LocalSuperset
 from platform_plugin_aspects.superset.client import SupersetClient, jwt_claims
-from platform_plugin_aspects.superset.local_server import ADMIN_PASSWORD, ADMIN_USERNAME, LocalSuperset
 from tests.lms.course_overviews.models import CourseOverview
 from tests.lms.student.models import CourseAccessRole, CourseEnrollment
 

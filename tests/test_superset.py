@@ -13,6 +13,7 @@ from django.test import Client
 from opaque_keys.edx.keys import CourseKey
 from openedx_filters.learning.filters import InstructorDashboardTabsRequested
 
+from devstack.ports import free_port
 from platform_plugin_aspects.clickhouse import get_clickhouse
 from platform_plugin_aspects.superset.client import get_client
 from platform_plugin_aspects.superset.dashboards import localized_uuid, token_resources
@@ -227,8 +228,6 @@ def test_an_evil_username_is_a_literal_in_the_token(superset_settings, settings,
 # --- Superset trouble ----------------------------------------------------------------------------
 
 def test_superset_down_is_a_clear_json_error(superset_settings, settings, users):
-    from platform_plugin_aspects.superset.local_server import free_port  # pylint: disable=import-outside-toplevel
-
     closed = f"http://127.0.0.1:{free_port()}/"
     settings.SUPERSET_CONFIG = {**superset_settings, "internal_service_url": closed, "password": "s3cret-pw"}
 

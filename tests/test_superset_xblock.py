@@ -12,8 +12,8 @@ import webob
 from django.test import Client
 from xblock.core import XBlock
 
+from devstack.ports import free_port
 from platform_plugin_aspects.clickhouse import get_clickhouse
-from platform_plugin_aspects.superset.local_server import free_port
 from platform_plugin_aspects.xblock import SupersetXBlock
 from tests.lms.courseware import runtime as courseware
 
