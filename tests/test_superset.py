@@ -72,10 +72,10 @@ def test_inactive_global_staff_gets_403(superset_settings, users):
     assert get_as(users["global_staff"], token_url()).status_code == 403
 
 
-def test_unknown_or_malformed_course_is_404(superset_settings, users):
+def test_unknown_course_is_404_malformed_is_400(superset_settings, users):
     unknown = CourseKey.from_string("course-v1:OrgA+Nope+2026")
     assert get_as(users["global_staff"], token_url(unknown)).status_code == 404
-    assert get_as(users["global_staff"], "/aspects/superset_guest_token/not-a-course/").status_code == 404
+    assert get_as(users["global_staff"], "/aspects/superset_guest_token/not-a-course/").status_code == 400
     # Org staff of OrgA would have access to an OrgA course, so an unknown one is 404 for them too...
     assert get_as(users["org_staff"], token_url(unknown)).status_code == 404
     # ...while a learner learns nothing about which courses exist.
