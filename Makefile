@@ -1,5 +1,5 @@
 # Two commands: `make demo` and `make test`. Everything they need is installed or started here.
-.PHONY: demo test venv clickhouse clickhouse-stop lmsdb requirements quality clean help superset-venv static chromium mariadb-headers gettext extract_translations
+.PHONY: demo test venv clickhouse clickhouse-stop lmsdb db db-stop requirements quality clean help superset-venv static chromium mariadb-headers gettext extract_translations
 .DEFAULT_GOAL := help
 
 PYTHON ?= python3
@@ -28,7 +28,14 @@ clickhouse: venv  ## start the local ClickHouse (data in var/clickhouse, kept be
 clickhouse-stop:  ## stop the local ClickHouse (data is kept)
 	@$(PY) -m devstack.local_clickhouse stop --data-dir $(CLICKHOUSE_DIR)
 
-lmsdb: venv  ## create the stand-in LMS database and tables
+db: venv  ## MariaDB on ASPECTS_DB_HOST:ASPECTS_DB_PORT (127.0.0.1:3306); none answering: a private one (var/mariadb)
+	@if [ "$$ASPECTS_DB" = sqlite ]; then echo "ASPECTS_DB=sqlite: the stand-in LMS uses SQLite, NOT MariaDB"; \
+	else $(PY) -m devstack.local_mariadb ensure; fi
+
+db-stop:  ## stop the private MariaDB of var/mariadb (data is kept)
+	@$(PY) -m devstack.local_mariadb stop
+
+lmsdb: venv db  ## create the stand-in LMS database and tables
 	@$(PY) -m tests.lms.createdb
 	@$(PY) manage.py migrate -v 0
 
@@ -36,7 +43,7 @@ demo: clickhouse lmsdb  ## set everything up and run the demo on the local Click
 	$(PY) manage.py migrate_clickhouse
 	$(PY) manage.py aspects_demo
 
-test: venv superset-venv static chromium gettext  ## set everything up, lint, and run the whole test suite
+test: venv superset-venv static chromium gettext db  ## set everything up, lint, and run the whole test suite
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
@@ -48,7 +55,7 @@ requirements: venv  ## re-pin requirements/*.txt from requirements/*.in
 	cd requirements && for f in base test dev; do ../$(PY) -m piptools compile -q --strip-extras --allow-unsafe \
 		--no-emit-index-url --no-emit-find-links -o $$f.txt $$f.in; done
 
-clean: clickhouse-stop  ## remove the venv and local data
+clean: clickhouse-stop db-stop  ## remove the venv and local data
 	rm -rf $(VENV) var
 
 # --- Superset embedding: Superset in its own venv, the pinned embedded SDK, headless Chromium ---
