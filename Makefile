@@ -1,5 +1,5 @@
 # Two commands: `make demo` and `make test`. Everything they need is installed or started here.
-.PHONY: demo test venv clickhouse clickhouse-stop lmsdb db db-stop requirements quality clean help superset-venv static chromium mariadb-headers gettext extract_translations
+.PHONY: demo test venv clickhouse clickhouse-stop lmsdb db db-stop wheel-check requirements quality clean help superset-venv static chromium mariadb-headers gettext extract_translations
 .DEFAULT_GOAL := help
 
 PYTHON ?= python3
@@ -12,7 +12,7 @@ CLICKHOUSE_PORT ?= 18123
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
-$(STAMP): requirements/test.txt setup.py
+$(STAMP): requirements/test.txt pyproject.toml
 	@$(MAKE) -s mariadb-headers
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
@@ -43,9 +43,13 @@ demo: clickhouse lmsdb  ## set everything up and run the demo on the local Click
 	$(PY) manage.py migrate_clickhouse
 	$(PY) manage.py aspects_demo
 
-test: venv superset-venv static chromium gettext db  ## set everything up, lint, and run the whole test suite
+test: venv superset-venv chromium gettext db  ## set everything up, lint, check the wheel, run the whole test suite
 	$(VENV)/bin/ruff check .
+	$(PY) -m devstack.wheel_check
 	$(PY) -m pytest
+
+wheel-check: venv  ## build sdist + wheel from a clean export, install into a fresh venv (base.txt only), check them
+	$(PY) -m devstack.wheel_check
 
 quality: venv  ## lint and import order (ruff, configured in pyproject.toml) on the whole tree
 	$(VENV)/bin/ruff check .
@@ -58,10 +62,9 @@ requirements: venv  ## re-pin requirements/*.txt from requirements/*.in
 clean: clickhouse-stop db-stop  ## remove the venv and local data
 	rm -rf $(VENV) var
 
-# --- Superset embedding: Superset in its own venv, the pinned embedded SDK, headless Chromium ---
+# --- Superset embedding: Superset in its own venv, the vendored embedded SDK, headless Chromium ---
 SUPERSET_VENV := var/superset-venv
 SUPERSET_STAMP := $(SUPERSET_VENV)/.installed
-SDK_STATIC := platform_plugin_aspects/static/platform_plugin_aspects/vendor/superset-embedded-sdk.js
 
 $(SUPERSET_STAMP): requirements/superset.txt
 	test -x $(SUPERSET_VENV)/bin/python || $(PYTHON) -m venv $(SUPERSET_VENV)
@@ -70,12 +73,8 @@ $(SUPERSET_STAMP): requirements/superset.txt
 
 superset-venv: $(SUPERSET_STAMP)  ## install Superset 6.1 (integration tests, benchmark) into var/superset-venv
 
-$(SDK_STATIC): package.json package-lock.json
-	npm ci --no-audit --no-fund --silent
-	mkdir -p $(dir $(SDK_STATIC))
-	cp node_modules/@superset-ui/embedded-sdk/bundle/index.js $(SDK_STATIC)
-
-static: $(SDK_STATIC)  ## install @superset-ui/embedded-sdk from npm and copy it into the package's static files
+static: venv  ## re-vendor the pinned @superset-ui/embedded-sdk (package-lock.json) into the package's static files
+	$(PY) -m devstack.vendor_sdk update
 
 mariadb-headers:  ## install the MariaDB client headers mysqlclient builds against (Debian), when missing
 	@pkg-config --exists libmariadb 2>/dev/null || { apt-get update -q && apt-get install -y -q libmariadb-dev pkg-config; }
