@@ -13,7 +13,7 @@ Prints:
   timed with the plugin's receivers connected and disconnected, in the same run;
 * changes per second sustained (first commit → last change queryable).
 
-Usage (MariaDB on 127.0.0.1:3306 is used when it runs)::
+Usage (MariaDB on ASPECTS_DB_HOST:ASPECTS_DB_PORT, default 127.0.0.1:3306; `make db` starts one)::
 
     python benchmarks/live_delivery.py [--changes 20000] [--users 2000] [--producers 2] [--rate 0] [--interval S]
 
