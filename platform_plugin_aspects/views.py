@@ -9,17 +9,18 @@ answer is JSON; errors are ``{"error": "<short, translated message>"}``:
 * 400: the key is not a course run's (malformed, a content library v1/v2 or one of its blocks, a
   block key where a course key is wanted);
 * 404: a course that does not exist (for those who could see it), or no in-context dashboard;
+* 405: not a GET; any other path under ``/aspects/``: 404;
 * 503 / 502: Superset unreachable or misconfigured / Superset refused. Details go to the server
   log, never to the browser.
 """
 
 import re
+from functools import wraps
 
 from django.conf import settings
 from django.http import JsonResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
 
 from .platform import get_model
 from .superset.dashboards import (
@@ -35,6 +36,25 @@ from .superset.permissions import NotACourseKey, can_view_course_reports, parse_
 
 def _error(status, message):
     return JsonResponse({"error": message}, status=status)
+
+
+def _json_get(view):
+    """``require_GET`` and ``never_cache``, with the 405 in JSON like every other answer."""
+
+    @wraps(view)
+    def get_only(request, *args, **kwargs):
+        if request.method != "GET":
+            response = _error(405, _("Only GET is allowed here."))
+            response["Allow"] = "GET"
+            return response
+        return view(request, *args, **kwargs)
+
+    return never_cache(get_only)
+
+
+def not_found(request, path=""):  # pylint: disable=unused-argument
+    """Any other path under ``/aspects/`` (e.g. a key with slashes that is no course key): a JSON 404."""
+    return _error(404, _("Not found."))
 
 
 class _Refused(Exception):
@@ -67,8 +87,7 @@ def _course_for(request, key_string, blocks=False):
     return course_key, usage_key
 
 
-@require_GET
-@never_cache
+@_json_get
 def superset_guest_token(request, course_id):
     """``{"guestToken": ...}`` for the course's dashboards, with the course's RLS clauses."""
     try:
@@ -81,8 +100,7 @@ def superset_guest_token(request, course_id):
     return JsonResponse({"guestToken": token})
 
 
-@require_GET
-@never_cache
+@_json_get
 def superset_instructor_dashboard(request, course_id):
     """The Reports tab's configuration (dashboards, Superset URL, token URL) for a course."""
     try:
@@ -121,8 +139,7 @@ def _native_filter(filter_id, column, value):
     }
 
 
-@require_GET
-@never_cache
+@_json_get
 def superset_in_context_dashboard(request, usage_id):
     """Studio in-context metrics: the dashboard for a course or block, pre-filtered on it."""
     try:

@@ -22,12 +22,15 @@ pytestmark = pytest.mark.django_db
 
 COURSE = "course-v1:OrgA+Stats101+2026"
 CCX = "ccx-v1:OrgA+Stats101+2026+ccx@3"
+OLD_STYLE = "OrgA/Stats101/2025"
 
 # (key, kind): the kind decides the expected answer below.
 KEYS = [
     (COURSE, "course"),
     ("course-v1:OrgA+Stats101+2026+branch@draft-branch", "course"),  # Studio's draft branch of the same run
     (CCX, "ccx"),
+    (OLD_STYLE, "old-style course"),  # the deprecated Org/Course/Run keys of old courses
+    ("OrgA/Nope/2026", "unknown course"),
     ("course-v1:OrgA+Nope+2026", "unknown course"),
     ("course-v1:Örg+Çourse+2026", "unknown course"),  # unicode is legal in course keys
     ("block-v1:OrgA+Stats101+2026+type@problem+block@p1", "block"),
@@ -51,7 +54,7 @@ KEYS = [
     ("x" * 3000, "not a course"),
 ]
 
-ENDPOINTS = [pattern.name for pattern in urls.urlpatterns]
+ENDPOINTS = [pattern.name for pattern in urls.urlpatterns if pattern.name != "not_found"]
 VISITORS = ["anonymous", "learner", "course_staff", "global_staff"]
 
 
@@ -81,7 +84,7 @@ def expected(endpoint, kind, visitor):
 @pytest.fixture
 def visitors(django_user_model):
     course = CourseKey.from_string(COURSE)
-    for key in (COURSE, CCX):
+    for key in (COURSE, CCX, OLD_STYLE):
         CourseOverview.objects.create(id=CourseKey.from_string(key), org="OrgA", display_name=key)
     learner = django_user_model.objects.create_user("learner", "learner@example.invalid", "pw")
     staff = django_user_model.objects.create_user("course_staff", "staff@example.invalid", "pw")
@@ -131,3 +134,38 @@ def test_the_in_context_filters_name_the_course_without_its_branch(closed_supers
     body = client.get(url).json()
 
     assert "'course-v1:OrgA+Stats101+2026'" in body["courseRuns"]["2026"]["native_filters"]
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+@pytest.mark.parametrize("method", ["post", "put", "delete", "patch"])
+def test_other_methods_get_a_json_405(visitors, endpoint, method):
+    client = Client()
+    client.force_login(visitors["global_staff"])
+
+    response = getattr(client, method)(reverse(f"platform_plugin_aspects:{endpoint}", args=[COURSE]))
+
+    assert (response.status_code, response["Content-Type"], response["Allow"]) == (405, "application/json", "GET")
+    assert set(response.json()) == {"error"}
+
+
+@pytest.mark.parametrize("path", ["superset_guest_token/OrgA/Stats101/", "superset_guest_token/", "nothing/here/",
+                                  "superset_in_context_dashboard/i4x://OrgA/Stats101/problem/p1/"])
+def test_other_paths_under_aspects_get_a_json_404(visitors, path):
+    client = Client()
+    client.force_login(visitors["global_staff"])
+
+    response = client.get(f"/aspects/{path}")
+
+    assert (response.status_code, response["Content-Type"]) == (404, "application/json")
+    assert set(response.json()) == {"error"}
+
+
+def test_the_reports_tab_of_an_old_style_course(closed_superset, visitors):
+    """The Instructor Dashboard of a course with a deprecated key: the tab and its token path, no 500."""
+    client = Client(raise_request_exception=False)
+    client.force_login(visitors["global_staff"])
+
+    page = client.get(f"/courses/{OLD_STYLE}/instructor")
+
+    assert page.status_code == 200, page.content[-500:]
+    assert f'data-guest-token-url="/aspects/superset_guest_token/{OLD_STYLE}/"' in page.content.decode()
