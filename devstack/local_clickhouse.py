@@ -21,7 +21,6 @@ chdb-core is pinned to 26.9.0 because this relies on a private API.
 
 import argparse
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ import urllib.request
 from pathlib import Path
 
 from devstack.ports import free_port, port_taken
+from devstack.processes import running_pid, stop_server
 
 CONFIG_XML = """<clickhouse>
     <listen_host>{host}</listen_host>
@@ -101,12 +101,7 @@ class LocalClickHouse:
 
     def pid(self):
         """PID of the running server, or None."""
-        try:
-            pid = int(self.pid_file.read_text())
-            os.kill(pid, 0)
-            return pid
-        except (OSError, ValueError):
-            return None
+        return running_pid(self.pid_file)
 
     def is_ready(self):
         if not self.http_port:
@@ -157,34 +152,7 @@ class LocalClickHouse:
 
     def stop(self, timeout=15):
         """Stop the server (TERM, then KILL); the data stays in the data directory."""
-        pid = self.pid()
-        if not pid:
-            return False
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(pid, sig)
-            except OSError:
-                pass
-            if _wait_gone(pid, timeout):
-                break
-        self.pid_file.unlink(missing_ok=True)
-        return True
-
-
-def _wait_gone(pid, timeout):
-    """Wait until ``pid`` has exited (reaping it when it is our own child)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                return True
-        except ChildProcessError:
-            try:
-                os.kill(pid, 0)
-            except OSError:
-                return True
-        time.sleep(0.05)
-    return False
+        return stop_server(self.pid_file, timeout)
 
 
 def serve(data_dir):

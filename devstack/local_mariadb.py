@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 from devstack.ports import port_taken
+from devstack.processes import running_pid, stop_server
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3306
@@ -93,12 +94,7 @@ class LocalMariaDB:
 
     def pid(self):
         """PID of this directory's running server, or None."""
-        try:
-            pid = int(self.pid_file.read_text())
-            os.kill(pid, 0)
-            return pid
-        except (OSError, ValueError):
-            return None
+        return running_pid(self.pid_file)
 
     def _user_args(self):
         # mariadbd refuses to run as root unless told to; files stay owned by whoever runs make.
@@ -154,24 +150,8 @@ class LocalMariaDB:
         raise RuntimeError(f"MariaDB did not start on {self.host}:{self.port}; log tail ({self.log_file}):\n{tail}")
 
     def stop(self, timeout=30):
-        """Stop this directory's server (its data stays)."""
-        pid = self.pid()
-        if not pid:
-            return False
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                    break
-            except ChildProcessError:
-                try:
-                    os.kill(pid, 0)
-                except OSError:
-                    break
-            time.sleep(0.1)
-        self.pid_file.unlink(missing_ok=True)
-        return True
+        """Stop this directory's server (TERM, then KILL after ``timeout``); its data stays."""
+        return stop_server(self.pid_file, timeout)
 
 
 def ensure(data_dir=DEFAULT_DATA_DIR):
