@@ -98,3 +98,12 @@ def pytest_terminal_summary(terminalreporter, config):
     line = config.stash.get(_DATABASE_LINE, "")
     if line.startswith("DATABASE: SQLite"):
         terminalreporter.write_sep("!", line, red=True, bold=True)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """A skipped test fails the run: the suite runs on real parts or says why it cannot."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter else []
+    if skipped and exitstatus == pytest.ExitCode.OK:
+        reporter.write_line(f"{len(skipped)} test(s) skipped: this suite never skips (see HELPERS.md)", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
