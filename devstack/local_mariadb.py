@@ -32,7 +32,8 @@ from devstack.processes import running_pid, stop_server
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3306
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[1] / "var" / "mariadb"
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
+# Not "localhost": mysqlclient then uses the default Unix socket, i.e. some other server.
+LOOPBACK = ("127.0.0.1", "::1")
 
 
 def address():
@@ -118,8 +119,9 @@ class LocalMariaDB:
     def start(self, timeout=60):
         """Start the server on ``host:port`` (and its socket); returns when it accepts connections."""
         if self.host not in LOOPBACK:
-            raise RuntimeError(f"nothing answers on {self.host}:{self.port}, and a private MariaDB can only be "
-                               "started on this machine: set ASPECTS_DB_HOST=127.0.0.1 or start that server")
+            raise RuntimeError(f"nothing answers on {self.host}:{self.port}, and a private MariaDB only starts on "
+                               "127.0.0.1 or ::1 (not localhost: mysqlclient takes that for the default socket): "
+                               "set ASPECTS_DB_HOST=127.0.0.1, or start that server")
         if self.pid():
             raise RuntimeError(f"the private MariaDB of {self.data_dir} already runs (pid {self.pid()}) on another "
                                "port: `python -m devstack.local_mariadb stop` it first, or use its port")
