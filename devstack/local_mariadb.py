@@ -118,10 +118,6 @@ class LocalMariaDB:
 
     def start(self, timeout=60):
         """Start the server on ``host:port`` (and its socket); returns when it accepts connections."""
-        if self.host not in LOOPBACK:
-            raise RuntimeError(f"nothing answers on {self.host}:{self.port}, and a private MariaDB only starts on "
-                               "127.0.0.1 or ::1 (not localhost: mysqlclient takes that for the default socket): "
-                               "set ASPECTS_DB_HOST=127.0.0.1, or start that server")
         if self.pid():
             raise RuntimeError(f"the private MariaDB of {self.data_dir} already runs (pid {self.pid()}) on another "
                                "port: `python -m devstack.local_mariadb stop` it first, or use its port")
@@ -162,6 +158,10 @@ def ensure(data_dir=DEFAULT_DATA_DIR):
     if port_taken(host, port):
         print(f"MariaDB/MySQL: using the server on {host}:{port}", flush=True)
         return None
+    if host not in LOOPBACK:
+        raise RuntimeError(f"nothing answers on {host}:{port}, and a private MariaDB only starts on "
+                           "127.0.0.1 or ::1 (not localhost: mysqlclient takes that for the default socket): "
+                           "set ASPECTS_DB_HOST=127.0.0.1, or start that server")
     server = LocalMariaDB(data_dir, host, port)
     print(f"MariaDB/MySQL: nothing answers on {host}:{port}; starting a private MariaDB there "
           f"(data and socket in {server.data_dir})", flush=True)
