@@ -17,6 +17,7 @@ Usage::
 """
 
 import argparse
+import fcntl
 import getpass
 import os
 import shutil
@@ -102,19 +103,27 @@ class LocalMariaDB:
         return ["--user=" + getpass.getuser()]
 
     def initialise(self):
-        """Create the system tables once (root@localhost and root@127.0.0.1, empty password)."""
-        if (self.db_dir / "mysql").is_dir():
+        """
+        Create the system tables once (root@localhost and root@127.0.0.1, empty password).
+
+        Into a scratch directory renamed when complete, so an interrupted initialisation is redone
+        instead of leaving a data directory the server cannot start from.
+        """
+        if self.db_dir.is_dir():
             return
         install_db = shutil.which("mariadb-install-db") or shutil.which("mysql_install_db")
         if not install_db:
             raise RuntimeError("mariadb-install-db is missing (Debian package mariadb-server)")
-        self.db_dir.mkdir(parents=True, exist_ok=True)
+        scratch = self.data_dir / "data.initialising"
+        shutil.rmtree(scratch, ignore_errors=True)
+        scratch.mkdir(parents=True)
         with open(self.log_file, "ab") as log:
             subprocess.run(
-                [install_db, "--no-defaults", f"--datadir={self.db_dir}", "--auth-root-authentication-method=normal",
+                [install_db, "--no-defaults", f"--datadir={scratch}", "--auth-root-authentication-method=normal",
                  "--skip-test-db", *self._user_args()],
                 check=True, stdout=log, stderr=subprocess.STDOUT,
             )
+        scratch.rename(self.db_dir)
 
     def start(self, timeout=60):
         """Start the server on ``host:port`` (and its socket); returns when it accepts connections."""
@@ -154,6 +163,13 @@ class LocalMariaDB:
 
 def ensure(data_dir=DEFAULT_DATA_DIR):
     """Make sure a MariaDB answers where the settings point; start the private one when none does."""
+    Path(data_dir).mkdir(parents=True, exist_ok=True)
+    with open(Path(data_dir) / ".lock", "w") as lock:  # two `make` at once: one starts it, the other uses it
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _ensure(data_dir)
+
+
+def _ensure(data_dir):
     host, port = address()
     if port_taken(host, port):
         print(f"MariaDB/MySQL: using the server on {host}:{port}", flush=True)

@@ -3,16 +3,22 @@
 import os
 import signal
 import time
+from pathlib import Path
 
 
 def running_pid(pid_file):
-    """The pid written in ``pid_file`` if that process still runs, else None."""
+    """The pid written in ``pid_file`` if that process still runs (a zombie does not), else None."""
     try:
         pid = int(pid_file.read_text())
         os.kill(pid, 0)
-        return pid
     except (OSError, ValueError):
         return None
+    try:  # killed, but not reaped yet by its parent (or by init, for a daemon whose parent exited)
+        if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            return None
+    except (OSError, IndexError):
+        pass
+    return pid
 
 
 def wait_gone(pid, timeout):

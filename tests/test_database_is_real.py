@@ -5,8 +5,10 @@ said first and last, and a run fails (never skips) when the database is not Mari
 """
 
 import os
+import signal
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -63,29 +65,48 @@ def test_sqlite_only_when_asked_and_the_run_says_so_first_and_last(tmp_path):
     assert "DATABASE: SQLite" in "\n".join(lines[-3:]), lines[-3:]
 
 
+def ensure(data_dir, port):
+    """`make db` as a process: (exit code, output)."""
+    done = subprocess.run([sys.executable, "-m", "devstack.local_mariadb", "ensure", "--data-dir", str(data_dir)],
+                          cwd=ROOT, env={**os.environ, "ASPECTS_DB_PORT": str(port)}, capture_output=True, text=True,
+                          timeout=120, check=False)
+    return done.returncode, done.stdout + done.stderr
+
+
+def query(port, sql):
+    db = MySQLdb.connect(host="127.0.0.1", port=port, user="root", password="", autocommit=True)
+    try:
+        with db.cursor() as cursor:
+            cursor.execute(sql)
+            return cursor.fetchall()
+    finally:
+        db.close()
+
+
 def test_the_private_mariadb_starts_where_nothing_answers(tmp_path):
     """What `make test` does on a machine with no database: a private MariaDB on the free port."""
     port = free_port()
     server = LocalMariaDB(tmp_path / "mariadb", "127.0.0.1", port)
-    env = {**os.environ, "ASPECTS_DB_PORT": str(port)}
     try:
-        done = subprocess.run([sys.executable, "-m", "devstack.local_mariadb", "ensure", "--data-dir",
-                               str(server.data_dir)], cwd=ROOT, env=env, capture_output=True, text=True,
-                              timeout=120, check=False)
-        assert done.returncode == 0, done.stdout + done.stderr
-        assert f"nothing answers on 127.0.0.1:{port}; starting a private MariaDB" in done.stdout
-        db = MySQLdb.connect(host="127.0.0.1", port=port, user="root", password="")
-        with db.cursor() as cursor:
-            cursor.execute("SELECT VERSION(), @@datadir")
-            version, datadir = cursor.fetchone()
-        db.close()
+        # Two `make test` at once: one starts the server, the other waits and uses it.
+        with ThreadPoolExecutor(2) as pool:
+            runs = list(pool.map(lambda _: ensure(server.data_dir, port), range(2)))
+        assert [code for code, _ in runs] == [0, 0], runs
+        outputs = sorted(output for _, output in runs)
+        assert f"nothing answers on 127.0.0.1:{port}; starting a private MariaDB" in outputs[0]
+        assert f"using the server on 127.0.0.1:{port}" in outputs[1]
+        [(version, datadir)] = query(port, "SELECT VERSION(), @@datadir")
         assert "MariaDB" in version
         assert Path(datadir).resolve() == (server.data_dir / "data").resolve()
-        # A second `ensure` uses the running server instead of starting another.
-        again = subprocess.run([sys.executable, "-m", "devstack.local_mariadb", "ensure", "--data-dir",
-                                str(server.data_dir)], cwd=ROOT, env=env, capture_output=True, text=True,
-                               timeout=60, check=False)
-        assert again.returncode == 0 and f"using the server on 127.0.0.1:{port}" in again.stdout
+
+        # Killed hard: the next `make` starts it again, and the data is still there.
+        query(port, "CREATE DATABASE kept")
+        query(port, "CREATE TABLE kept.t (id INT PRIMARY KEY) ENGINE=InnoDB")
+        query(port, "INSERT INTO kept.t VALUES (1), (2)")
+        os.kill(server.pid(), signal.SIGKILL)
+        code, output = ensure(server.data_dir, port)
+        assert code == 0 and "starting a private MariaDB" in output, output
+        assert query(port, "SELECT id FROM kept.t ORDER BY id") == ((1,), (2,))
     finally:
         server.stop()
     assert not port_taken("127.0.0.1", port)
