@@ -234,7 +234,7 @@ def main(argv=None):
         if installed["sdk_sha256"] != hashlib.sha256((source / SDK).read_bytes()).hexdigest():
             raise WheelCheckError("the installed SDK is not the vendored one")
         sdk_version = vendor_sdk.locked(source)["version"]
-    except WheelCheckError as exc:
+    except (WheelCheckError, vendor_sdk.VendorError) as exc:
         print(f"wheel-check FAILED: {exc}", file=sys.stderr)
         return 1
     finally:
