@@ -19,7 +19,7 @@ from platform_plugin_aspects.superset.dashboards import localized_uuid
 from tests.lms.user_api.models import UserPreference
 
 from .superset_fixtures import *  # noqa: F401,F403  pylint: disable=wildcard-import,unused-wildcard-import
-from .superset_fixtures import ROOT, create_embedded_dashboard
+from .superset_fixtures import SUPERSET_HOME, create_embedded_dashboard
 
 pytestmark = pytest.mark.django_db
 
@@ -31,7 +31,7 @@ def spanish_copy(superset_admin, embedded_dashboard):
     """The Spanish copy of the session's course dashboard, under the embedded uuid Aspects derives."""
     copy = create_embedded_dashboard(superset_admin, "Tablero del curso")
     derived = localized_uuid(embedded_dashboard["uuid"], LOCALE)
-    with sqlite3.connect(ROOT / "var" / "superset-test" / "superset.db") as metadata:
+    with sqlite3.connect(SUPERSET_HOME / "superset.db") as metadata:
         changed = metadata.execute("UPDATE embedded_dashboards SET uuid = ? WHERE dashboard_id = ?",
                                    (uuid.UUID(derived).bytes, copy["id"])).rowcount
     assert changed == 1
