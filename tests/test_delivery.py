@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from django.core.cache import cache
 from django.core.management import call_command
-from django.db import connection, connections, transaction
+from django.db import connections, transaction
 from django.utils import timezone
 
 from platform_plugin_aspects.clickhouse import get_clickhouse, reset_connections
@@ -287,7 +287,6 @@ def test_the_loop_command_delivers_without_celery_on_the_same_cadence(settings, 
     assert len(gaps) >= 1 and min(gaps) >= interval - 0.001, gaps
 
 
-@pytest.mark.skipif(connection.vendor != "mysql", reason="needs concurrent writers (MariaDB/MySQL)")
 def test_a_change_that_commits_after_a_newer_one_still_joins_the_waiting_flush(settings, clickhouse):
     """Ids are handed out at INSERT, not at commit: a later-committing lower id must not be skipped."""
     enable_all(settings)
