@@ -21,8 +21,8 @@ def current(table, where="1", params=None, columns="*", order="1"):
     )
 
 
-def count_versions(table, where="1", params=None):
-    """Physical row count (all versions) — to show re-delivery collapses."""
+def physical_rows(table, where="1", params=None):
+    """Physical row count (every version of every row, no FINAL): what a double insert would show."""
     clickhouse = get_clickhouse()
-    sql = f"SELECT count() FROM {clickhouse.qualified(table)} FINAL WHERE {where}"
+    sql = f"SELECT count() FROM {clickhouse.qualified(table)} WHERE {where}"
     return clickhouse.query(sql, params or {})[0][0]

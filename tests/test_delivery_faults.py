@@ -1,0 +1,287 @@
+"""
+Delivery when something goes wrong: a row that cannot be built, a delete and a re-create of one
+learner's enrollment in one flush, rows ClickHouse refuses (what the operator reads), Ctrl-C.
+
+Each test here reproduced a defect of issue 14 on the code before its fix.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import transaction
+
+from platform_plugin_aspects.clickhouse import reset_connections
+from platform_plugin_aspects.delivery.flusher import drain
+from platform_plugin_aspects.models import DeliveryStatus, OutboxEntry
+from platform_plugin_aspects.sinks import get_sink
+from tests.lms.student.models import CourseEnrollment, UserProfile
+
+from .celery_worker import real_worker, subprocess_env
+from .clickhouse_server import migrate, point_settings_at, start_local_server
+from .factories import make_user
+from .sink_helpers import current, enable_all, physical_rows
+
+pytestmark = pytest.mark.django_db(transaction=True)
+COURSE = "course-v1:OpenedX+Faults+2026"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def wait_for(condition, timeout=30.0, interval=0.05):
+    """Poll ``condition`` until it is truthy or ``timeout`` passes; return its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
+
+
+def queued_without_flushing(settings):
+    """Changes made from here on wait in the outbox (no eager flush on commit)."""
+    from platform_plugin_aspects.delivery import outbox  # pylint: disable=import-outside-toplevel
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    outbox._next_flush_at = float("inf")  # pylint: disable=protected-access
+
+
+@pytest.fixture(autouse=True)
+def _flushes_scheduled_again():
+    yield
+    from platform_plugin_aspects.delivery import outbox  # pylint: disable=import-outside-toplevel
+
+    outbox._next_flush_at = 0.0  # pylint: disable=protected-access
+
+
+def profiles_in_lms(users):
+    """``{user_id: (username, city)}`` as the LMS has it."""
+    return {p.user_id: (p.user.username, p.city) for p in UserProfile.objects.filter(user__in=users)}
+
+
+def profiles_in_clickhouse():
+    rows = current("user_profile", columns="user_id, username, city")
+    return {r["user_id"]: (r["username"], r["city"]) for r in rows}
+
+
+# -- 1. a row that cannot be built ------------------------------------------------------------
+
+def test_a_row_that_cannot_be_built_fails_alone_and_is_replayed_after_the_fix(settings, clickhouse, monkeypatch):
+    """
+    Three profiles saved, the builder failing for one (platform data nobody expected): the other
+    two arrive in the same flush, the third is marked failed with the exception, counted, shown by
+    DeliveryStatus and aspects_status, and --retry-failed delivers it once the builder is fixed.
+    """
+    enable_all(settings)
+    queued_without_flushing(settings)
+    users = [make_user(f"built{i}", city=f"city{i}") for i in range(3)]
+    bad = users[1]
+    sink = get_sink("user_profile")
+    real_row = sink.row
+
+    def row_failing_for_one(profile, **options):
+        if profile.user_id == bad.id:
+            raise KeyError("language_proficiencies")  # injected: a fault we cannot cause for real
+        return real_row(profile, **options)
+
+    monkeypatch.setattr(sink, "row", row_failing_for_one)
+    out = StringIO()
+    call_command("flush_clickhouse_outbox", "--now", stdout=out)
+    expected = profiles_in_lms(users)
+    assert profiles_in_clickhouse() == {uid: v for uid, v in expected.items() if uid != bad.id}
+    [entry] = OutboxEntry.objects.all()
+    assert (entry.object_key, entry.failed, entry.attempts) == (str(bad.profile.id), True, 1)
+    assert entry.last_error == "KeyError: 'language_proficiencies'"
+    assert "delivered 2, rejected 1" in out.getvalue()
+    status = DeliveryStatus.objects.get(sink="user_profile")
+    assert status.delivered == 2 and "KeyError: 'language_proficiencies'" in status.last_error
+    report = StringIO()
+    with pytest.raises(CommandError, match="UNHEALTHY"):
+        call_command("aspects_status", "--json", stdout=report)
+    [profile_status] = [s for s in json.loads(report.getvalue())["sinks"] if s["name"] == "user_profile"]
+    assert profile_status["failed"] == 1 and "KeyError" in profile_status["last_error"]
+
+    monkeypatch.undo()  # the fix is deployed
+    call_command("flush_clickhouse_outbox", "--retry-failed", stdout=StringIO())
+    assert profiles_in_clickhouse() == expected and not OutboxEntry.objects.exists()
+
+
+def test_a_failing_load_is_isolated_per_object_too(settings, clickhouse, monkeypatch):
+    """Reading the objects fails only for one key: the batch is split until that key is alone."""
+    enable_all(settings)
+    queued_without_flushing(settings)
+    users = [make_user(f"loaded{i}") for i in range(5)]
+    sink, bad_key = get_sink("user_profile"), str(users[3].profile.id)
+    real_load = sink.load
+
+    def load_failing_with_one(keys):
+        if bad_key in keys:
+            raise ValueError("cannot read profile")
+        return real_load(keys)
+
+    monkeypatch.setattr(sink, "load", load_failing_with_one)
+    result = drain(ignore_schedule=True)
+    assert (result.delivered, result.failed) == (4, 1)
+    assert set(profiles_in_clickhouse()) == {u.id for u in users} - {users[3].id}
+    [entry] = OutboxEntry.objects.filter(failed=True)
+    assert entry.object_key == bad_key and entry.last_error == "ValueError: cannot read profile"
+
+
+# -- 2. delete and re-create in one flush ----------------------------------------------------------
+
+def delete_and_reenroll(users):
+    """Each learner's (delivered) enrollment is deleted, and they enroll again: a new enrollment id."""
+    for user in users:
+        first = CourseEnrollment.objects.get(user=user, course_id=COURSE)
+        first_id = first.id
+        first.delete()
+        assert CourseEnrollment.enroll(user, COURSE, mode="verified").id != first_id
+
+
+def enrollments_in_lms():
+    return sorted((e.user_id, e.course_id.__str__(), e.id, e.mode, e.is_active) for e in CourseEnrollment.objects.all())
+
+
+def enrollments_in_clickhouse():
+    return sorted((r["user_id"], r["course_key"], r["id"], r["mode"], r["is_active"])
+                  for r in current("course_enrollment", columns="user_id, course_key, id, mode, is_active"))
+
+
+def test_delete_and_reenroll_in_one_flush_leaves_one_current_row(settings, clickhouse):
+    enable_all(settings)
+    users = [make_user(f"again{i}") for i in range(3)]
+    for user in users:
+        CourseEnrollment.enroll(user, COURSE)  # delivered at once (eager): rows in ClickHouse
+    queued_without_flushing(settings)
+    delete_and_reenroll(users)
+    drain(ignore_schedule=True)
+    assert enrollments_in_clickhouse() == enrollments_in_lms()
+    assert len(enrollments_in_lms()) == 3
+
+
+def test_delete_reenroll_and_delete_again_leaves_no_current_row(settings, clickhouse):
+    """Two deletes of different rows under one key: both tombstones go out."""
+    enable_all(settings)
+    user = make_user("gone-twice")
+    CourseEnrollment.enroll(user, COURSE)  # delivered at once (eager): a row in ClickHouse
+    queued_without_flushing(settings)
+    CourseEnrollment.objects.get(user=user).delete()
+    CourseEnrollment.enroll(user, COURSE).delete()
+    drain(ignore_schedule=True)
+    assert enrollments_in_clickhouse() == enrollments_in_lms() == []
+
+
+@pytest.fixture
+def own_clickhouse(tmp_path, settings, clickhouse_server):
+    """A ClickHouse of this test's own, so stopping it disturbs nobody."""
+    server, url = start_local_server(tmp_path / "ch")
+    original = dict(settings.EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG)
+    point_settings_at(url, "faults_sink", retries=1, retry_backoff_secs=0.01)
+    migrate()
+    yield server
+    server.stop()
+    point_settings_at(original["url"], original["database"])
+
+
+def test_delete_and_reenroll_during_an_outage_leaves_one_current_row(settings, own_clickhouse):
+    """ClickHouse down while learners re-enroll; a real worker delivers once it is back."""
+    enable_all(settings)
+    users = [make_user(f"outage-again{i}") for i in range(5)]
+    for user in users:
+        CourseEnrollment.enroll(user, COURSE)  # delivered before the outage (eager)
+    assert len(enrollments_in_clickhouse()) == 5
+    port = own_clickhouse.http_port
+    own_clickhouse.stop()
+    queued_without_flushing(settings)
+    delete_and_reenroll(users)
+    own_clickhouse.start(port=port)
+    reset_connections()
+    with real_worker():
+        from platform_plugin_aspects.tasks import flush_outbox  # pylint: disable=import-outside-toplevel
+
+        flush_outbox.apply_async(queue=settings.ASPECTS_CELERY_QUEUE)
+        assert wait_for(lambda: not OutboxEntry.objects.exists(), timeout=60)
+    assert enrollments_in_clickhouse() == enrollments_in_lms()
+    assert {row[3] for row in enrollments_in_lms()} == {"verified"}
+
+
+# -- 4. what the operator reads --------------------------------------------------------------------
+
+def run_command(*args, env=None, **popen):
+    return subprocess.Popen(  # pylint: disable=consider-using-with
+        [sys.executable, "manage.py", *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**subprocess_env(), **(env or {})}, **popen)
+
+
+def test_refused_rows_log_one_line_each_and_no_driver_traceback(settings, clickhouse, huge_tag_ids):
+    from tests.lms.tagging.models import Tag, Taxonomy  # pylint: disable=import-outside-toplevel
+
+    enable_all(settings)
+    queued_without_flushing(settings)
+    taxonomy = Taxonomy.objects.create(name="refusals")
+    with transaction.atomic():
+        for i in range(30):
+            Tag.objects.create(taxonomy=taxonomy, value=f"fits {i}")
+        Tag.objects.create(id=2**33, taxonomy=taxonomy, value="too big")
+        Tag.objects.create(id=2**34, taxonomy=taxonomy, value="too big too")
+    process = run_command("flush_clickhouse_outbox", "--now")
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    assert "Traceback" not in err, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 2, err
+    for line, tag_id in zip(sorted(lines), sorted((2**33, 2**34))):
+        assert f"tag:{tag_id}" in line and "table tag" in line and "column 'id' (Int32)" in line, line
+    assert "delivered 31, rejected 2" in out
+    assert len(current("tag")) == 30
+
+    # At DEBUG the driver's traceback is there, once per refused row.
+    OutboxEntry.objects.filter(failed=True).update(failed=False)
+    process = run_command("flush_clickhouse_outbox", "--now", env={"ASPECTS_LOG_LEVEL": "DEBUG"})
+    _, err = process.communicate(timeout=120)
+    assert err.count("Traceback") == 2, err
+
+
+@pytest.mark.parametrize("command", [
+    ("flush_clickhouse_outbox", "--loop"),
+    ("load_test_tracking_events", "--num_users", "2", "--run_until_killed", "--sleep_time", "0.05"),
+    ("dump_data_to_clickhouse", "--object", "user_profile", "--batch_size", "1", "--sleep_time", "0.5", "--force"),
+    ("load_tracking_log", "{log}", "--batch-size", "1", "--workers", "2", "--no-progress"),
+])
+def test_ctrl_c_prints_how_to_resume_and_exits_130(settings, clickhouse, tmp_path, command):
+    """One shared mechanism: the line names the command to run again, the exit code is 130."""
+    from .tracking_factory import activity, log_line  # pylint: disable=import-outside-toplevel
+
+    enable_all(settings)
+    queued_without_flushing(settings)  # the loop's first deliveries show it is running
+    for i in range(20):
+        make_user(f"interrupted{i}")
+    log = tmp_path / "tracking.log"
+    log.write_text("".join(log_line(e) for e in activity(COURSE, [(1, "ada")], per_learner=20000)))
+    args = [str(log) if part == "{log}" else part for part in command]
+    process = run_command(*args, env={"PYTHONUNBUFFERED": "1"}, start_new_session=True)
+    running = wait_for(lambda: process.poll() is not None or _is_working(command[0], clickhouse), timeout=60)
+    assert running and process.poll() is None, process.communicate()
+    os.killpg(process.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground process group
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, (out, err)
+    assert "Traceback" not in err, err
+    [line] = [text for text in err.splitlines() if "interrupted" in text.lower()]
+    assert f"run manage.py {command[0]}" in line and "again" in line, line
+
+
+def _is_working(command, clickhouse):
+    """True once the command is past its start-up, doing its long work."""
+    if command == "flush_clickhouse_outbox":
+        return not OutboxEntry.objects.exists()
+    if command == "load_test_tracking_events":
+        return clickhouse.query("SELECT count() FROM load_test_runs")[0][0] > 0
+    if command == "dump_data_to_clickhouse":
+        return physical_rows("user_profile") > 0
+    return physical_rows("tracking_events") > 0
