@@ -54,6 +54,21 @@ CONFIG_ERROR_CODES = {
     516: "authentication failed: wrong ClickHouse username or password",
 }
 
+# The driver logs a full traceback at ERROR for every value it cannot serialise, on each attempt
+# (splitting a refused batch in halves makes a dozen attempts per bad row), then raises. We raise
+# that error as one line naming the table, column and reason (ClickHouseDataError), and whoever
+# keeps the row logs its traceback at DEBUG, once: the driver's copies only hide the signal.
+_DRIVER_SERIALIZATION_LOGGERS = ("clickhouse_connect.driver.transform", "clickhouse_connect.driver.rustcodec")
+
+
+def _without_traceback(record):
+    """Logging filter: drop the driver's serialisation tracebacks (see above); keep everything else."""
+    return record.exc_info is None
+
+
+for _name in _DRIVER_SERIALIZATION_LOGGERS:
+    logging.getLogger(_name).addFilter(_without_traceback)
+
 _CODE_RE = re.compile(r"[Cc]ode: (\d+)")
 _HTTP_STATUS_RE = re.compile(r"HTTP status (\d+)")
 _EXCEPTION_TEXT_RE = re.compile(r"DB::Exception: (.*?)(?: \(version [^)]*\))?(?: \(for url [^)]*\))?$", re.S)
@@ -83,10 +98,17 @@ class ClickHouseQueryError(ClickHouseError):
 class ClickHouseDataError(ClickHouseError):
     """A row could not be converted for its column; nothing of the insert was written."""
 
-    def __init__(self, message, table, column=None):
+    def __init__(self, message, table, column=None, column_type=None, reason=""):
         super().__init__(message)
         self.table = table
         self.column = column
+        self.column_type = column_type
+        self.reason = reason or message
+
+    def one_line(self):
+        """``table T, column C (Type): reason`` on one line, for logs an operator reads."""
+        column = f", column {self.column!r} ({self.column_type or '?'})" if self.column else ""
+        return f"table {self.table.rsplit('.', 1)[-1]}{column}: {' '.join(str(self.reason).split())[:500]}"
 
 
 @dataclass(frozen=True)
@@ -249,6 +271,8 @@ class ClickHouse:
             f"Bad row for {table}:{col_part}: {reason}; nothing of this insert was written",
             table=table,
             column=column,
+            column_type=types.get(column),
+            reason=reason,
         )
 
     # -- public API ----------------------------------------------------------------------------

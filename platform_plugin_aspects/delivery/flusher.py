@@ -175,9 +175,9 @@ def _insert_isolating(clickhouse, table, columns, rows, origins, errors):
         if len(rows) == 1:
             errors[origins[0]] = str(exc)
             # One line per refused row; the driver's traceback only for whoever debugs the client.
-            log.error("ClickHouse refused the row of %s:%s (table %s): %s; the entry is kept as failed "
-                      "(flush_clickhouse_outbox --list-failed)", origins[0][0], origins[0][1], exc.table, exc)
-            log.debug("Traceback of the refusal of %s:%s", origins[0][0], origins[0][1], exc_info=exc)
+            log.error("ClickHouse refused the row of %s:%s, %s; the entry is kept as failed "
+                      "(flush_clickhouse_outbox --list-failed)", origins[0][0], origins[0][1], exc.one_line())
+            log.debug("Driver traceback for the refused row of %s:%s", origins[0][0], origins[0][1], exc_info=exc)
             return 0
         middle = len(rows) // 2
         return (_insert_isolating(clickhouse, table, columns, rows[:middle], origins[:middle], errors)

@@ -163,6 +163,9 @@ def _die_with_parent():
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+    # Ctrl-C reaches the whole process group: only the loader reacts (once, see ResumableCommand);
+    # a worker's chunk in flight is simply not checkpointed, and the next run reads it again.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if os.getppid() == 1:  # the parent died before we got here
         os._exit(0)  # pylint: disable=protected-access
 

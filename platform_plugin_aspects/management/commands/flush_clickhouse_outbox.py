@@ -11,9 +11,12 @@ from ...delivery.cadence import Cadence
 from ...delivery.flusher import drain
 from ...models import OutboxEntry
 from ..arguments import RawHelpMixin
+from ..interrupt import ResumableCommand
 
 
-class Command(RawHelpMixin, BaseCommand):
+class Command(ResumableCommand, RawHelpMixin, BaseCommand):
+    resume_hint = ("changes not delivered yet stay in the outbox (a flush cut short is redone, never "
+                   "double-counted): run manage.py {name} again to deliver them")
     help = (
         "Deliver the changes waiting in the plugin's outbox to ClickHouse.\n\n"
         "Receivers only record 'this object changed' in the LMS database; a Celery task normally "
@@ -30,7 +33,9 @@ class Command(RawHelpMixin, BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--now", action="store_true", help="deliver entries still in back-off too")
-        parser.add_argument("--loop", action="store_true", help="keep running, polling the outbox (Ctrl-C stops)")
+        parser.add_argument("--loop", action="store_true",
+                            help="keep running, polling the outbox (SIGTERM stops after the current flush; Ctrl-C "
+                                 "stops at once, exit status 130)")
         parser.add_argument("--interval", type=float, default=0.25,
                             help="with --loop, seconds between looks at an empty outbox (inserts themselves keep "
                                  "ASPECTS_MIN_FLUSH_INTERVAL_SECS apart)")
@@ -60,14 +65,18 @@ class Command(RawHelpMixin, BaseCommand):
             raise CommandError(f"ClickHouse unavailable, entries kept for later: {result.error}")
 
     def _loop(self, idle_poll, ignore_schedule):
-        """Deliver until stopped, on the same insert cadence as the Celery task (shared schedule)."""
+        """
+        Deliver until stopped, on the same insert cadence as the Celery task (shared schedule).
+
+        SIGTERM (a supervisor stopping the service) ends it after the current flush, exit status 0;
+        Ctrl-C interrupts at once (see ``ResumableCommand``).
+        """
         stop = {"now": False}
 
         def request_stop(*_):
             stop["now"] = True
 
         signal.signal(signal.SIGTERM, request_stop)
-        signal.signal(signal.SIGINT, request_stop)
         self.stdout.write(f"delivering continuously, at most one insert per table every {Cadence().interval}s "
                           f"(ASPECTS_MIN_FLUSH_INTERVAL_SECS); Ctrl-C to stop")
         while not stop["now"]:

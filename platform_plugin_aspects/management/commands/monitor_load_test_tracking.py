@@ -12,6 +12,7 @@ from ... import tracking
 from ...clickhouse import ClickHouseError
 from ...models import OutboxEntry
 from ..arguments import RawHelpMixin, non_negative_float, positive_int
+from ..interrupt import ResumableCommand
 from ..options import add_connection_arguments, clickhouse_for
 from .load_test_tracking_events import runs_table, stats_table
 
@@ -84,7 +85,9 @@ def drained(stats):
             and not stats.get("tracking_queue"))
 
 
-class Command(RawHelpMixin, BaseCommand):
+class Command(ResumableCommand, RawHelpMixin, BaseCommand):
+    resume_hint = "samples so far are in load_test_stats: run manage.py {name} --run_id <run> again to keep watching"
+
     help = (
         "Watch a load test (load_test_tracking_events) and record how far delivery lags behind.\n\n"
         "Every --sleep_time seconds it samples: changes waiting in the outbox and the age of the oldest "
