@@ -520,3 +520,87 @@ def test_send_never_raises_into_the_request(clickhouse, backend, caplog):
     backend.send(make_event(user_id=2))
     wait_until(lambda: count(clickhouse) == 1, what="the good event")
     assert "cannot be written as JSON" in caplog.text
+
+
+# -- a bug is not the data's fault -----------------------------------------------------------------
+def stored_ids(clickhouse):
+    """The event ids ClickHouse currently has, as strings."""
+    return {str(event_id) for (event_id,) in clickhouse.query("SELECT event_id FROM tracking_events FINAL")}
+
+
+def fails_for(username, monkeypatch, module):
+    """Inject a bug into ``module``'s row builder for events of ``username`` (a fault we cannot cause for real)."""
+    real = module.row_from_json
+
+    def row_from_json(text, *args, **kwargs):
+        if f'"{username}"' in text:
+            raise AttributeError("'NoneType' object has no attribute 'get'")
+        return real(text, *args, **kwargs)
+
+    monkeypatch.setattr(module, "row_from_json", row_from_json)
+
+
+@pytest.mark.django_db
+def test_a_bug_keeps_live_events_retries_them_and_never_rejects_them(clickhouse, enabled, tmp_path, monkeypatch):
+    from platform_plugin_aspects.tracking import store as store_module  # pylint: disable=import-outside-toplevel
+    from platform_plugin_aspects.tracking.events import event_id  # pylint: disable=import-outside-toplevel
+
+    enabled.ASPECTS_TRACKING_SPOOL_DIR = spool = str(tmp_path / "spool")
+    fails_for("tripwire", monkeypatch, store_module)
+    backend = ClickHouseTrackingBackend(spool_dir=spool, flush_interval_secs=0.05, retry_max_secs=0.5)
+    events = [make_event(user_id=1, username="ada"), make_event(user_id=2, username="tripwire"),
+              make_event(user_id=3, username="bob")]
+    expected = {str(event_id(json.loads(serialize(event)))) for event in events}
+    try:
+        for event in events:
+            backend.send(event)
+        wait_until(lambda: backend.sender.stats["held"] >= 1 and count(clickhouse) == 2, what="2 stored, 1 held")
+        assert count(clickhouse, table="tracking_rejects") == 0  # never a reject for our bug
+        report = StringIO()
+        with pytest.raises(CommandError, match="UNHEALTHY"):
+            call_command("aspects_status", "--json", stdout=report)
+        tracking = json.loads(report.getvalue())["tracking"]
+        assert tracking["held"] == 1 and "AttributeError" in tracking["held_error"]
+
+        monkeypatch.undo()  # the fix is deployed: the held event is retried and arrives
+        wait_until(lambda: stored_ids(clickhouse) == expected, what="the held event after the fix")
+        assert Spool(os.path.join(spool, "held")).count_events() == 0
+        assert count(clickhouse, table="tracking_rejects") == 0
+    finally:
+        backend.close()
+
+
+def test_a_bug_stops_the_log_load_without_rejecting_and_the_rerun_resumes(clickhouse, tmp_path, monkeypatch):
+    from platform_plugin_aspects.tracking import loader as loader_module  # pylint: disable=import-outside-toplevel
+
+    events = activity(COURSE, [(1, "ada"), (2, "tripwire")], per_learner=5)
+    path = write_log(tmp_path / "tracking.log", [log_line(e) for e in events])
+    fails_for("tripwire", monkeypatch, loader_module)
+    with pytest.raises(AttributeError):
+        load(path, workers=0)
+    assert count(clickhouse, table="tracking_rejects") == 0
+    monkeypatch.undo()
+    load(path, workers=0)
+    assert count(clickhouse) == len(events) and count(clickhouse, table="tracking_rejects") == 0
+
+
+def test_a_bug_while_inserting_never_turns_good_events_into_rejects(clickhouse, tmp_path, monkeypatch):
+    """Only ClickHouse's refusal of a value is the data's fault; before, any exception made every event a reject."""
+    from platform_plugin_aspects.clickhouse import ClickHouse  # pylint: disable=import-outside-toplevel
+
+    events = activity(COURSE, [(1, "ada")], per_learner=8)
+    path = write_log(tmp_path / "tracking.log", [log_line(e) for e in events])
+    real_insert = ClickHouse.insert
+
+    def buggy_insert(self, table, rows, column_names):
+        if table == "tracking_events":
+            raise TypeError("unsupported operand type(s)")  # injected: a bug on our side of the driver
+        return real_insert(self, table, rows, column_names)
+
+    monkeypatch.setattr(ClickHouse, "insert", buggy_insert)
+    with pytest.raises(TypeError):
+        load(path, workers=0)
+    assert count(clickhouse, table="tracking_rejects") == 0
+    monkeypatch.undo()
+    load(path, workers=0)
+    assert count(clickhouse) == len(events) and count(clickhouse, table="tracking_rejects") == 0

@@ -17,6 +17,7 @@ Every other module asks :func:`get_clickhouse` for a :class:`ClickHouse` and cal
 import logging
 import os
 import re
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from urllib.parse import urlparse
 import clickhouse_connect
 from clickhouse_connect.driver import exceptions as ch_exc
 from django.conf import settings
+
+from ..retry import backoff_secs
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +71,9 @@ def _without_traceback(record):
 
 for _name in _DRIVER_SERIALIZATION_LOGGERS:
     logging.getLogger(_name).addFilter(_without_traceback)
+
+# What the driver raises, outside its own DataError, for a value it cannot encode into its column.
+_VALUE_ERRORS = (UnicodeError, ValueError, OverflowError, struct.error)
 
 _CODE_RE = re.compile(r"[Cc]ode: (\d+)")
 _HTTP_STATUS_RE = re.compile(r"HTTP status (\d+)")
@@ -225,6 +231,12 @@ class ClickHouse:
                 return operation(self._get_client())
             except ch_exc.DataError as exc:
                 raise self._data_error(exc, table) from exc
+            except _VALUE_ERRORS as exc:
+                if table is None:  # not an insert: a parameter, i.e. our own code
+                    raise
+                # Raised by the driver while encoding a row (e.g. a lone surrogate in a String):
+                # the row's value does not fit, as with DataError.
+                raise self._data_error(exc, table) from exc
             except (ch_exc.OperationalError, ch_exc.DatabaseError) as exc:
                 if _server_code(exc) in CONFIG_ERROR_CODES:
                     raise self._config_error(exc) from exc
@@ -235,7 +247,7 @@ class ClickHouse:
                         f"ClickHouse at {self.config.where} unavailable after {attempts} attempts ({what}): "
                         f"{self._short_reason(exc)}"
                     ) from exc
-                delay = self.config.retry_backoff_secs * (2 ** (attempt - 1))
+                delay = backoff_secs(attempt, first=self.config.retry_backoff_secs)
                 log.warning("ClickHouse %s failed (attempt %d/%d), retrying in %.2fs: %s",
                             what, attempt, attempts, delay, self._short_reason(exc))
                 self.close()

@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from ..clickhouse import ClickHouseDataError, ClickHouseError, get_clickhouse
 from ..models import DeliveryStatus, OutboxEntry
+from ..retry import backoff_secs
 from ..sinks import META_COLUMNS, RowBatch, get_sink
 from ..sinks.base import format_timestamp
 
@@ -77,8 +78,8 @@ class FlushResult:
 
 
 def backoff(attempts):
-    """Seconds before the next attempt: 1, 2, 4 ... capped at five minutes."""
-    return min(MAX_BACKOFF_SECS, 2 ** max(0, attempts - 1))
+    """Seconds before an entry's next attempt: 1, 2, 4 ... capped at five minutes."""
+    return backoff_secs(attempts, first=1.0, cap=MAX_BACKOFF_SECS)
 
 
 @dataclass(slots=True)
