@@ -2,8 +2,9 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ...backfill import DEFAULT_BATCH_SIZE, DEFAULT_BATCH_SIZES, Backfill, Progress
+from ...backfill import DEFAULT_BATCH_SIZE, DEFAULT_BATCH_SIZES, Backfill
 from ...clickhouse import ClickHouseError
+from ...progress import Progress
 from ...sinks import all_sinks, get_sink
 from ..arguments import RawHelpMixin, non_negative_float, positive_int
 from ..interrupt import ResumableCommand
