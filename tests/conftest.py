@@ -47,3 +47,15 @@ def huge_tag_ids():
     from .factories import rewind_ids  # pylint: disable=import-outside-toplevel
 
     rewind_ids(Tag)
+
+
+@pytest.fixture
+def own_clickhouse(tmp_path, settings, clickhouse_server):
+    """A ClickHouse server of this test's own (migrated, the plugin pointed at it), so stopping it disturbs nobody."""
+    server, url = start_local_server(tmp_path / "own-clickhouse")
+    original = dict(settings.EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG)
+    point_settings_at(url, "outage_sink", retries=1, retry_backoff_secs=0.01)
+    migrate()
+    yield server
+    server.stop()
+    point_settings_at(original["url"], original["database"])

@@ -27,7 +27,6 @@ from platform_plugin_aspects.sinks import get_sink
 from tests.lms.student.models import CourseEnrollment, UserProfile
 
 from .celery_worker import real_worker, shared_cache, subprocess_env
-from .clickhouse_server import migrate, point_settings_at, start_local_server
 from .factories import make_user
 from .sink_helpers import (
     current,
@@ -38,20 +37,11 @@ from .sink_helpers import (
     profiles_in_clickhouse,
     profiles_in_lms,
     repeated_rows,
+    wait_for,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
 COURSE = "course-v1:OpenedX+Outage+2026"
-
-
-def wait_for(condition, timeout=30.0, interval=0.05):
-    """Poll ``condition`` until it is truthy or ``timeout`` passes; return its last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
 
 
 @contextmanager
@@ -85,18 +75,6 @@ def gaps_between_inserts(clickhouse, table):
     sent = sorted(datetime.fromisoformat(text).timestamp() for (text,) in clickhouse.query(
         f"SELECT any(time_last_dumped) FROM {table} GROUP BY dump_id"))
     return [later - earlier for earlier, later in zip(sent, sent[1:])]
-
-
-@pytest.fixture
-def own_clickhouse(tmp_path, settings, clickhouse_server):
-    """A ClickHouse of this test's own, so stopping it disturbs nobody."""
-    server, url = start_local_server(tmp_path / "ch")
-    original = dict(settings.EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG)
-    point_settings_at(url, "outage_sink", retries=1, retry_backoff_secs=0.01)
-    migrate()
-    yield server
-    server.stop()
-    point_settings_at(original["url"], original["database"])
 
 
 def beat_until_delivered(timeout=120):

@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from io import StringIO
 from pathlib import Path
 
@@ -25,7 +24,6 @@ from platform_plugin_aspects.sinks import get_sink
 from tests.lms.student.models import CourseEnrollment
 
 from .celery_worker import real_worker, subprocess_env
-from .clickhouse_server import migrate, point_settings_at, start_local_server
 from .factories import make_user
 from .sink_helpers import (
     current,
@@ -35,21 +33,12 @@ from .sink_helpers import (
     physical_rows,
     profiles_in_clickhouse,
     profiles_in_lms,
+    wait_for,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
 COURSE = "course-v1:OpenedX+Faults+2026"
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def wait_for(condition, timeout=30.0, interval=0.05):
-    """Poll ``condition`` until it is truthy or ``timeout`` passes; return its last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
 
 
 def queued_without_flushing(settings):
@@ -173,18 +162,6 @@ def test_delete_reenroll_and_delete_again_leaves_no_current_row(settings, clickh
     CourseEnrollment.enroll(user, COURSE).delete()
     deliver_with_a_real_worker(settings)
     assert enrollments_in_clickhouse() == enrollments_in_lms() == []
-
-
-@pytest.fixture
-def own_clickhouse(tmp_path, settings, clickhouse_server):
-    """A ClickHouse of this test's own, so stopping it disturbs nobody."""
-    server, url = start_local_server(tmp_path / "ch")
-    original = dict(settings.EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG)
-    point_settings_at(url, "faults_sink", retries=1, retry_backoff_secs=0.01)
-    migrate()
-    yield server
-    server.stop()
-    point_settings_at(original["url"], original["database"])
 
 
 def test_delete_and_reenroll_during_an_outage_leaves_one_current_row(settings, own_clickhouse):
