@@ -85,7 +85,7 @@ def test_a_row_that_cannot_be_built_fails_alone_and_is_replayed_after_the_fix(se
     [entry] = OutboxEntry.objects.all()
     assert (entry.object_key, entry.failed, entry.attempts) == (str(bad.profile.id), True, 1)
     assert entry.last_error == "KeyError: 'language_proficiencies'"
-    assert "delivered 2, rejected 1" in out.getvalue()
+    assert "delivered 2, failed 1" in out.getvalue()
     status = DeliveryStatus.objects.get(sink="user_profile")
     assert status.delivered == 2 and "KeyError: 'language_proficiencies'" in status.last_error
     report = StringIO()
@@ -210,7 +210,7 @@ def test_refused_rows_log_one_line_each_and_no_driver_traceback(settings, clickh
     for tag_id in (2**33, 2**34):
         [line] = [line for line in lines if f"the row of tag:{tag_id}," in line]
         assert "table tag, column 'id' (Int32): " in line and "--list-failed" in line, line
-    assert "delivered 31, rejected 2" in out
+    assert "delivered 31, failed 2" in out
     assert len(current("tag")) == 30
 
     # At DEBUG the driver's traceback is there, once per refused row (not once per insert attempt).
