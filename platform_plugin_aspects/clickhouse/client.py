@@ -73,7 +73,9 @@ for _name in _DRIVER_SERIALIZATION_LOGGERS:
     logging.getLogger(_name).addFilter(_without_traceback)
 
 # What the driver raises, outside its own DataError, for a value it cannot encode into its column.
-_VALUE_ERRORS = (UnicodeError, ValueError, OverflowError, struct.error)
+# Not ValueError or TypeError at large: those also mean rows our code built wrong (a bug), which
+# must never be blamed on the data.
+_VALUE_ERRORS = (UnicodeError, OverflowError, struct.error)
 
 _CODE_RE = re.compile(r"[Cc]ode: (\d+)")
 _HTTP_STATUS_RE = re.compile(r"HTTP status (\d+)")

@@ -65,9 +65,13 @@ def tracking_spool():
     """
     directory = Path(settings.ASPECTS_TRACKING_SPOOL_DIR)
     note = directory / HELD_DIR / HELD_ERROR_FILE
-    return {"spool_dir": str(directory), "spooled": Spool(directory).count_events(),
-            "held": Spool(directory / HELD_DIR).count_events(),
-            "held_error": note.read_text(encoding="utf-8").strip() if note.is_file() else ""}
+    try:
+        return {"spool_dir": str(directory), "spooled": Spool(directory).count_events(),
+                "held": Spool(directory / HELD_DIR).count_events(),
+                "held_error": note.read_text(encoding="utf-8").strip() if note.is_file() else ""}
+    except OSError as exc:  # e.g. another user's spool: say so, the rest of the report stands
+        return {"spool_dir": str(directory), "spooled": 0, "held": 0, "held_error": "",
+                "unreadable": str(exc)}
 
 
 def coverage(clickhouse, existing):
