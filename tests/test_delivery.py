@@ -14,7 +14,6 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
 from django.core.cache import cache
 from django.core.management import call_command
 from django.db import connection, connections, transaction
@@ -26,7 +25,7 @@ from platform_plugin_aspects.models import DeliveryStatus, OutboxEntry
 from platform_plugin_aspects.sinks import get_sink
 from tests.lms.student.models import CourseEnrollment, UserProfile
 
-from .celery_worker import real_worker, shared_cache, subprocess_env
+from .celery_worker import beat_until_delivered, real_worker, shared_cache, subprocess_env
 from .factories import make_user
 from .sink_helpers import (
     current,
@@ -75,17 +74,6 @@ def gaps_between_inserts(clickhouse, table):
     sent = sorted(datetime.fromisoformat(text).timestamp() for (text,) in clickhouse.query(
         f"SELECT any(time_last_dumped) FROM {table} GROUP BY dump_id"))
     return [later - earlier for earlier, later in zip(sent, sent[1:])]
-
-
-def beat_until_delivered(timeout=120):
-    """Send the periodic drain_outbox to the worker, as Celery beat would, until the outbox is empty."""
-    from platform_plugin_aspects.tasks import drain_outbox  # pylint: disable=import-outside-toplevel
-
-    def delivered():
-        drain_outbox.apply_async(queue=django_settings.ASPECTS_CELERY_QUEUE)
-        return wait_for(lambda: not OutboxEntry.objects.exists(), timeout=1.0)
-
-    return wait_for(delivered, timeout=timeout, interval=0)
 
 
 def test_outage_of_clickhouse_loses_nothing_and_counts_once(settings, own_clickhouse):
