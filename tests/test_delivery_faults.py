@@ -10,17 +10,22 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import timedelta
 from io import StringIO
 from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import transaction
+from django.utils import timezone
+from openedx_events.learning.data import CourseData, PersistentCourseGradeData
+from openedx_events.learning.signals import PERSISTENT_GRADE_SUMMARY_CHANGED
 
 from platform_plugin_aspects.clickhouse import reset_connections
 from platform_plugin_aspects.delivery.flusher import drain
 from platform_plugin_aspects.models import DeliveryStatus, OutboxEntry
 from platform_plugin_aspects.sinks import get_sink
+from tests.lms.grades.models import PersistentCourseGrade
 from tests.lms.student.models import CourseEnrollment
 
 from .celery_worker import beat_until_delivered, real_worker, subprocess_env
@@ -185,6 +190,53 @@ def test_delete_and_reenroll_during_an_outage_leaves_one_current_row(settings, o
         assert beat_until_delivered()
     assert enrollments_in_clickhouse() == enrollments_in_lms()
     assert {row[3] for row in enrollments_in_lms()} == {"verified"}
+
+
+def grades_in_lms():
+    return sorted((g.user_id, str(g.course_id), g.percent_grade) for g in PersistentCourseGrade.objects.all())
+
+
+def grades_in_clickhouse():
+    return sorted((r["user_id"], r["course_key"], r["percent_grade"])
+                  for r in current("course_grades", columns="user_id, course_key, percent_grade"))
+
+
+def announce_grade(grade):
+    """PERSISTENT_GRADE_SUMMARY_CHANGED, as the platform sends it after saving a grade."""
+    PERSISTENT_GRADE_SUMMARY_CHANGED.send_event(grade=PersistentCourseGradeData(
+        user_id=grade.user_id, course=CourseData(course_key=grade.course_id), course_edited_timestamp=None,
+        course_version="", grading_policy_hash="h", percent_grade=grade.percent_grade, letter_grade="",
+        passed_timestamp=None))
+
+
+def test_a_delete_delivered_after_the_object_came_back_leaves_it_current(settings, own_clickhouse):
+    """
+    The delete of a grade fails during an outage and backs off; the grade is re-created (the same
+    identity: learner and course) and goes out first. When the older delete goes out, the LMS has
+    the grade again: it stays current, no tombstone hides it.
+    """
+    enable_all(settings)
+    user = make_user("regraded")
+    grade = PersistentCourseGrade.objects.create(user_id=user.id, course_id=COURSE, percent_grade=0.3,
+                                                 letter_grade="", grading_policy_hash="h")
+    announce_grade(grade)  # delivered at once (eager)
+    assert grades_in_clickhouse() == grades_in_lms()
+    queued_without_flushing(settings)
+    port = own_clickhouse.http_port
+    own_clickhouse.stop()
+    grade.delete()
+    assert drain().error  # ClickHouse is down: the delete backs off...
+    OutboxEntry.objects.update(next_attempt_at=timezone.now() + timedelta(minutes=5))  # ...as after a long outage
+    own_clickhouse.start(port=port)
+    reset_connections()
+    grade = PersistentCourseGrade.objects.create(user_id=user.id, course_id=COURSE, percent_grade=0.9,
+                                                 letter_grade="", grading_policy_hash="h")
+    announce_grade(grade)
+    assert drain().delivered == 1 and OutboxEntry.objects.filter(action=OutboxEntry.DELETE).exists()
+    assert grades_in_clickhouse() == grades_in_lms()
+    drain(ignore_schedule=True)  # the delete's turn
+    assert not OutboxEntry.objects.exists()
+    assert grades_in_clickhouse() == grades_in_lms() == [(user.id, COURSE, 0.9)]
 
 
 # -- 4. what the operator reads --------------------------------------------------------------------

@@ -127,7 +127,7 @@ class Change:
     ``(course_key, user_id, id)``. Deleting an enrollment and enrolling again gives a new ``id``
     under the same key, so "the last action wins" alone would drop the old row's tombstone and
     leave two current rows. Every deleted identity therefore survives coalescing, and gets its
-    tombstone unless it is the identity of the row being written.
+    tombstone unless an object has that identity now (see ``_build_sink``).
     """
 
     action: str
@@ -247,11 +247,17 @@ def _build_sink(sink, changes, clickhouse, batch, missing):
     """
     Rows of one sink's ``{key: Change}`` into ``batch``: current rows, then tombstones; returns related changes.
 
-    A deleted identity gets its tombstone unless it is the identity of the object's current row
-    (that row, newer, replaces it anyway); see :class:`Change`.
+    The LMS is the truth, an entry only says where to look: objects under a key that saw a delete
+    are read too, and a deleted identity gets its tombstone only if no object has it now. So a
+    delete that reaches ClickHouse late (it backed off during an outage while the object was
+    re-created and delivered) cannot hide the object again, and the delete of one row and the
+    creation of another under one key (a new enrollment id) both arrive. (A sink without a table
+    of its own, the user fan-out, turns a delete into retirement: it is not read back.)
     """
     upserts = [key for key, change in changes.items() if change.action == OutboxEntry.UPSERT]
-    instances = sink.load(upserts) if upserts else {}
+    recheck = [key for key, change in changes.items() if change.deleted and change.action == OutboxEntry.DELETE
+               and sink.table]
+    instances = sink.load(upserts + recheck) if upserts or recheck else {}
     missing.update((sink.name, key) for key in upserts if key not in instances)
     sink.build(instances, batch, clickhouse)
     tombstones = {}
