@@ -283,10 +283,15 @@ def test_refused_rows_log_one_line_each_and_no_driver_traceback(settings, clickh
     ("load_test_tracking_events", "--num_users", "2", "--run_until_killed", "--sleep_time", "0.05"),
     ("dump_data_to_clickhouse", "--object", "user_profile", "--batch_size", "1", "--sleep_time", "0.5", "--force"),
     ("load_tracking_log", "{log}", "--batch-size", "1", "--workers", "2", "--no-progress"),
+    ("monitor_load_test_tracking", "--sleep_time", "0.2"),
 ])
 def test_ctrl_c_prints_how_to_resume_and_exits_130(settings, clickhouse, tmp_path, command):
     """One shared mechanism: the line names the command to run again, the exit code is 130."""
     from waffle.models import Flag  # pylint: disable=import-outside-toplevel
+
+    from platform_plugin_aspects.management.commands.load_test_tracking_events import (  # pylint: disable=import-outside-toplevel
+        record_run_event,
+    )
 
     from .tracking_factory import activity, log_line  # pylint: disable=import-outside-toplevel
 
@@ -297,6 +302,8 @@ def test_ctrl_c_prints_how_to_resume_and_exits_130(settings, clickhouse, tmp_pat
         make_user(f"interrupted{i}")
     log = tmp_path / "tracking.log"
     log.write_text("".join(log_line(e) for e in activity(COURSE, [(1, "ada")], per_learner=20000)))
+    if command[0] == "monitor_load_test_tracking":
+        record_run_event(clickhouse, "run-to-watch", "start", {})  # what it watches
     args = [str(log) if part == "{log}" else part for part in command]
     process = run_command(*args, env={"PYTHONUNBUFFERED": "1"}, start_new_session=True)
     running = wait_for(lambda: process.poll() is not None or _is_working(command[0], clickhouse), timeout=60)
@@ -315,6 +322,8 @@ def _is_working(command, clickhouse):
         return not OutboxEntry.objects.exists()
     if command == "load_test_tracking_events":
         return clickhouse.query("SELECT count() FROM load_test_runs")[0][0] > 0
+    if command == "monitor_load_test_tracking":
+        return clickhouse.query("SELECT count() FROM load_test_stats")[0][0] > 0
     if command == "dump_data_to_clickhouse":
         return physical_rows("user_profile") > 0
     return physical_rows("tracking_events") > 0
