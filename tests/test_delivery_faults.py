@@ -29,7 +29,7 @@ from tests.lms.grades.models import PersistentCourseGrade
 from tests.lms.student.models import CourseEnrollment
 
 from .celery_worker import beat_until_delivered, real_worker, subprocess_env
-from .factories import make_user
+from .factories import make_course, make_user
 from .sink_helpers import (
     current,
     enable_all,
@@ -123,6 +123,31 @@ def test_a_failing_load_is_isolated_per_object_too(settings, clickhouse, monkeyp
     assert profiles_in_clickhouse() == [row for row in profiles_in_lms() if row[0] != users[3].id]
     [entry] = OutboxEntry.objects.filter(failed=True)
     assert entry.object_key == bad_key and entry.last_error == "ValueError: cannot read profile"
+
+
+def test_a_related_object_that_cannot_be_built_gets_one_failed_entry_of_its_own(settings, clickhouse, monkeypatch):
+    """Tagging a course refreshes the course; if that fails, the tags still arrive and the course is kept to replay."""
+    from tests.lms.tagging.models import ObjectTag, Tag, Taxonomy  # pylint: disable=import-outside-toplevel
+
+    enable_all(settings)
+    make_course(COURSE)  # delivered at once (eager)
+    queued_without_flushing(settings)
+    taxonomy = Taxonomy.objects.create(name="Level")
+    tag = Tag.objects.create(taxonomy=taxonomy, value="Intro")
+    sink = get_sink("course_overviews")
+    monkeypatch.setattr(sink, "row", lambda overview, tags=None: 1 / 0)  # injected: the course's row fails
+    for _ in range(2):  # two flushes each find the course to refresh
+        ObjectTag.objects.create(object_id=COURSE, taxonomy=taxonomy, tag=tag, _value="Intro")
+        drain(ignore_schedule=True)
+    assert len(current("object_tag")) == 2 and len(current("taxonomy")) == 1
+    [entry] = OutboxEntry.objects.all()
+    assert (entry.sink, entry.object_key, entry.failed) == ("course_overviews", COURSE, True)
+    assert entry.last_error == "ZeroDivisionError: division by zero"
+
+    monkeypatch.undo()
+    call_command("flush_clickhouse_outbox", "--retry-failed", stdout=StringIO())
+    [course] = current("course_overviews", columns="course_data_json")
+    assert json.loads(course["course_data_json"])["tags"] == [tag.id] and not OutboxEntry.objects.exists()
 
 
 # -- 2. delete and re-create in one flush ----------------------------------------------------------

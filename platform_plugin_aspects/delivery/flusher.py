@@ -27,7 +27,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
 from ..clickhouse import ClickHouseDataError, ClickHouseError, get_clickhouse
@@ -37,6 +37,11 @@ from ..sinks import META_COLUMNS, RowBatch, get_sink
 from ..sinks.base import format_timestamp
 
 log = logging.getLogger(__name__)
+
+# Errors that say a server is unreachable or busy, not that an object's rows cannot be built: they
+# must not mark entries failed (ClickHouse errors postpone the flush; a lost or locked LMS database
+# connection fails it, and the leased entries are retried).
+INFRASTRUCTURE_ERRORS = (ClickHouseError, OperationalError, InterfaceError)
 
 MAX_BACKOFF_SECS = 300
 MAX_MISSING_ATTEMPTS = 8
@@ -222,8 +227,8 @@ def _build_isolating(sink, changes, clickhouse, batch, missing, errors, logged=N
     part, part_missing = RowBatch(), set()
     try:
         related = _build_sink(sink, changes, clickhouse, part, part_missing)
-    except ClickHouseError:
-        raise
+    except INFRASTRUCTURE_ERRORS:
+        raise  # about a server, not about these objects: the whole flush is retried
     except Exception as exc:  # pylint: disable=broad-except
         if len(changes) > 1:
             keys = list(changes)
@@ -400,8 +405,12 @@ def flush(limit=None, ignore_schedule=False, clickhouse=None, insert_not_before=
     # Errors left belong to related changes (a tag's course...) that have no entry of their own: they
     # get one, failed, so they are seen and replayed like any other.
     claimed = {(entry.sink, entry.object_key) for entry in entries}
+    related_errors = {origin: reason for origin, reason in errors.items() if origin not in claimed}
+    if related_errors:  # (rare) one failed entry per object, however many flushes tried it
+        related_errors = {origin: reason for origin, reason in related_errors.items()
+                          if not OutboxEntry.objects.filter(failed=True, sink=origin[0], object_key=origin[1]).exists()}
     related_failed = [OutboxEntry(sink=sink_name, object_key=key, failed=True, attempts=1, last_error=reason[:2000])
-                      for (sink_name, key), reason in errors.items() if (sink_name, key) not in claimed]
+                      for (sink_name, key), reason in related_errors.items()]
     with transaction.atomic():
         if failed:
             OutboxEntry.objects.bulk_update(failed, ["failed", "last_error", "attempts"])
