@@ -105,5 +105,18 @@ def pytest_sessionfinish(session, exitstatus):
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     skipped = reporter.stats.get("skipped", []) if reporter else []
     if skipped and exitstatus == pytest.ExitCode.OK:
-        reporter.write_line(f"{len(skipped)} test(s) skipped: this suite never skips (see HELPERS.md)", red=True)
+        reporter.write_line(f"{len(skipped)} test(s) skipped: this suite never skips: it runs on real parts "
+                            "or says why it cannot", red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture
+def own_clickhouse(tmp_path, settings, clickhouse_server):
+    """A ClickHouse server of this test's own (migrated, the plugin pointed at it), so stopping it disturbs nobody."""
+    server, url = start_local_server(tmp_path / "own-clickhouse")
+    original = dict(settings.EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG)
+    point_settings_at(url, "outage_sink", retries=1, retry_backoff_secs=0.01)
+    migrate()
+    yield server
+    server.stop()
+    point_settings_at(original["url"], original["database"])

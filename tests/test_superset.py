@@ -346,4 +346,5 @@ def test_instructor_dashboard_page_has_the_reports_tab_for_staff_only(superset_s
 
 def test_json_error_bodies_are_json(superset_settings, users):
     response = get_as(None, token_url())
-    assert json.loads(response.content) == response.json()
+    assert response.status_code == 403 and response["Content-Type"] == "application/json"
+    assert json.loads(response.content) == {"error": "You do not have permission to view this course's reports."}
