@@ -14,6 +14,7 @@ from pathlib import Path
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.http import JsonResponse
+from django.views.decorators.http import require_GET
 from xblock.exceptions import JsonHandlerError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -149,6 +150,16 @@ def gone(request):
     return _error(410, "gone")
 
 
+@require_GET
+def cached(request):
+    """Never 405 by hand: Django's decorator says which methods."""
+
+
+def test_the_methods_of_a_view_come_from_djangos_decorators():
+    assert reference.view_methods(cached) == ["GET"]
+    assert reference._readable_route(r"^a/(?P<key>[^/]+(?:/[^/)]+/(x|y))?)/(?P<n>\d+)/$") == "a/<key>/<n>/"
+
+
 def test_an_endpoint_error_missing_from_its_docstring_is_reported():
     assert reference.view_statuses(gone) == [403, 410]
     assert reference.endpoint_problems([("/aspects/gone/", "gone", gone)]) == [
@@ -157,9 +168,10 @@ def test_an_endpoint_error_missing_from_its_docstring_is_reported():
 
 
 def test_every_endpoint_is_in_the_reference():
-    routes = {route: reference.view_methods(view) for route, _name, view in reference.endpoints()}
-    assert routes["/aspects/superset_guest_token/<course_id>/"] == ["GET"]
-    assert "/aspects/superset_in_context_dashboard/<usage_id>/" in routes
+    routes = {route: view for route, _name, view in reference.endpoints()}
+    assert {"/aspects/superset_guest_token/<course_id>/", "/aspects/superset_in_context_dashboard/<usage_id>/",
+            "/aspects/<path>"} <= set(routes)
+    assert reference.view_statuses(routes["/aspects/superset_guest_token/<course_id>/"]) == [400, 403, 404, 405]
     handlers = {(block, name): handler for block, name, handler in reference.xblock_handlers()}
     assert list(handlers) == [("superset", "get_superset_guest_token")]  # not the inherited Studio save
     assert reference.view_statuses(handlers["superset", "get_superset_guest_token"]) == [403, 404, 503]

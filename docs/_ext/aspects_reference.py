@@ -549,9 +549,28 @@ def endpoints():
 
 
 def _readable_route(pattern):
-    text = str(pattern)
-    text = re.sub(r"\(\?P<(\w+)>[^)]*\)", r"<\1>", text)
-    return text.lstrip("^").rstrip("$")
+    """``^guest/(?P<course_id>[^/]+(?:/x)?)/$`` → ``guest/<course_id>/`` (``path()`` routes stay as written)."""
+    text, out, i = str(pattern), [], 0
+    while i < len(text):
+        match = re.match(r"\(\?P<(\w+)>", text[i:])
+        if not match:
+            out.append(text[i])
+            i += 1
+            continue
+        out.append(f"<{match[1]}>")
+        i, depth, in_class = i + match.end(), 1, False
+        while i < len(text) and depth:  # skip to the group's closing parenthesis
+            char = text[i]
+            if char == "\\":
+                i += 1
+            elif char == "[":
+                in_class = True
+            elif char == "]":
+                in_class = False
+            elif not in_class:
+                depth += {"(": 1, ")": -1}.get(char, 0)
+            i += 1
+    return "".join(out).removeprefix("^").removesuffix("$")
 
 
 def view_methods(view):
@@ -660,12 +679,10 @@ class Endpoints(SphinxDirective):
                 result.append(modules[module.__name__])
             section = nodes.section("", ids=[f"endpoint-{name or function.__name__}"])
             section += nodes.title(text=route)
-            methods = view_methods(view)
-            section += self._fields([
-                ("URL name", f"{PACKAGE}:{name}" if name else "(unnamed)"),
-                ("Methods", ", ".join(methods) + " (others: 405)" if methods else "any"),
-                ("View", f"{function.__module__}.{function.__qualname__}"),
-            ])
+            methods = view_methods(view)  # None when a decorator of the project's own decides (see the docstrings)
+            section += self._fields([("URL name", f"{PACKAGE}:{name}" if name else "(unnamed)")]
+                                    + ([("Methods", ", ".join(methods) + " (others: 405)")] if methods else [])
+                                    + [("View", f"{function.__module__}.{function.__qualname__}")])
             section += self._parse(inspect.getdoc(function) or "", inspect.getsourcefile(function))
             modules[module.__name__] += section
         if handlers:
