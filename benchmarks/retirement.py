@@ -58,19 +58,29 @@ def connect(url, database):
     return get_clickhouse()
 
 
-def generate(clickhouse, events, learners):
-    """``events`` rows over 2026 (12 monthly partitions), as the PII-on pipeline writes them."""
+def generate(clickhouse, events, learners, pii=True):
+    """
+    ``events`` rows over 2026 (12 monthly partitions), as the pipeline writes them with
+    ASPECTS_ENABLE_PII on (names in the columns and the JSON) or off (de-identified: no name, no IP,
+    hashed session, agent family).
+    """
     table = clickhouse.qualified(TABLE)
     clickhouse.command(f"TRUNCATE TABLE {table}")
+    person = ("username, ip, session, {agent:String}, "
+              "concat('{\"user_id\": ', toString(user_id), ', \"username\": \"', username, '\", \"course_id\": \"', "
+              "course, '\", \"org_id\": \"', org, '\", \"path\": \"/event\", \"ip\": \"', ip, '\"}'), "
+              "concat('{\"id\": \"', block, '\", \"code\": \"html5\", \"currentTime\": ', toString(number % 600), "
+              "', \"email\": \"', username, '@example.org\"}')") if pii else (
+        "'', '', substring(hex(SHA256(session)), 1, 32), 'Chrome on Linux', "
+        "concat('{\"user_id\":', toString(user_id), ',\"course_id\":\"', course, '\",\"org_id\":\"', org, "
+        "'\",\"path\":\"/event\"}'), "
+        "concat('{\"id\":\"', block, '\",\"code\":\"html5\",\"currentTime\":', toString(number % 600), '}')")
     clickhouse.command(
-        f"INSERT INTO {table} (event_id, time, name, event_type, event_source, user_id, username, course_key, org, "
-        "block_id, session, page, referer, agent, ip, host, context, event, loaded_from) "
-        "SELECT generateUUIDv4(number), time, name, name, 'browser', user_id, username, course, org, block, session, "
-        "page, page, {agent:String}, ip, 'lms.example.com', "
-        "concat('{\"user_id\": ', toString(user_id), ', \"username\": \"', username, '\", \"course_id\": \"', course, "
-        "'\", \"org_id\": \"', org, '\", \"path\": \"/event\", \"ip\": \"', ip, '\"}'), "
-        "concat('{\"id\": \"', block, '\", \"code\": \"html5\", \"currentTime\": ', toString(number % 600), "
-        "', \"email\": \"', username, '@example.org\"}'), 'bench' "
+        f"INSERT INTO {table} (event_id, time, name, event_type, event_source, user_id, course_key, org, "
+        "block_id, page, referer, username, ip, session, agent, context, event, host, loaded_from) "
+        f"SELECT generateUUIDv4(number), time, name, name, 'browser', user_id, course, org, block, page, page, "
+        f"{person}, "
+        "'lms.example.com', 'bench' "
         "FROM (SELECT number, toDateTime64('2026-01-01 00:00:00', 6, 'UTC') "
         "+ toIntervalSecond(intDiv(number * 31535000, {events:UInt64})) AS time, "
         "(cityHash64(number) % {learners:UInt64}) + 1 AS user_id, concat('learner', toString(user_id)) AS username, "
@@ -156,7 +166,7 @@ def run(strategy, base, trial, server_dir, user_ids, expected):
     return retired, applied, written, before_bytes, left, counts_kept
 
 
-def main():
+def main():  # pylint: disable=too-many-locals
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", help="ClickHouse URL (default: the server of var/bench-clickhouse)")
     parser.add_argument("--server-dir", default=str(ROOT / "var" / "bench-clickhouse"),
@@ -165,28 +175,36 @@ def main():
     parser.add_argument("--events", type=int, default=10_000_000, help="rows in tracking_events (default 10M)")
     parser.add_argument("--learners", type=int, default=100_000, help="distinct learners (default 100k)")
     parser.add_argument("--retire", type=int, default=100, help="learners retired in one batch (default 100)")
-    parser.add_argument("--reuse", action="store_true", help="keep the generated table if it has --events rows")
+    parser.add_argument("--reuse", action="store_true", help="keep a generated table that has --events rows")
+    parser.add_argument("--data", choices=("pii-on", "pii-off", "both"), default="both",
+                        help="events as written with ASPECTS_ENABLE_PII on, off, or both (default)")
     parser.add_argument("--strategies", default=",".join(STRATEGIES), help=f"comma-separated, of {STRATEGIES}")
     args = parser.parse_args()
     url = args.url or f"http://127.0.0.1:{(Path(args.server_dir) / 'http_port').read_text().strip()}"
+    print(f"ClickHouse {url}; {os.cpu_count()} CPUs shared with other work (figures are noisy)")
+    for data in (("pii-on", "pii-off") if args.data == "both" else (args.data,)):
+        database = args.database + ("" if data == "pii-on" else "_nopii")
+        bench(url, database, data, args)
 
-    base = connect(url, args.database)
+
+def bench(url, database, data, args):
+    """Generate (or reuse) one base table, then run every strategy on a copy of it."""
+    base = connect(url, database)
     MigrationRunner(base).run()
     base.forget_schema()
     if not (args.reuse and base.query(f"SELECT count() FROM {base.qualified(TABLE)}")[0][0] == args.events):
         started = time.perf_counter()
-        generate(base, args.events, args.learners)
-        print(f"generated {args.events:,} events in {time.perf_counter() - started:.1f} s")
+        generate(base, args.events, args.learners, pii=data == "pii-on")
+        print(f"generated {args.events:,} events ({data}) in {time.perf_counter() - started:.1f} s")
     size, parts = table_bytes(base)
-    print(f"ClickHouse {url}: {args.database}.{TABLE} {args.events:,} events, {size / 1e6:,.0f} MB on disk in "
-          f"{parts} parts; {os.cpu_count()} CPUs shared with other work (figures are noisy)")
-    base.command(f"CREATE DATABASE IF NOT EXISTS {args.database}_trial")
-    trial = connect(url, f"{args.database}_trial")
     user_ids = list(range(1, args.retire + 1))
     expected = dict(base.query(f"SELECT user_id, count() FROM {base.qualified(TABLE)} "
                                "WHERE user_id IN {ids:Array(Int64)} GROUP BY user_id", {"ids": user_ids}))
-    rows = sum(expected.values())
-    print(f"retiring {len(user_ids)} learners ({rows:,} of their events) in one batch:")
+    print(f"{database}.{TABLE}: {args.events:,} events written with ASPECTS_ENABLE_PII {data[4:]}, "
+          f"{size / 1e6:,.0f} MB on disk in {parts} parts; retiring {len(user_ids)} learners "
+          f"({sum(expected.values()):,} of their events) in one batch:")
+    base.command(f"CREATE DATABASE IF NOT EXISTS {database}_trial")
+    trial = connect(url, f"{database}_trial")
     results = {}
     for strategy in args.strategies.split(","):
         retired, applied, written, before, left, kept = run(strategy, base, trial, Path(args.server_dir),

@@ -297,7 +297,10 @@ def test_retirement_covers_extra_pii_models_and_discovered_tables(clickhouse, se
                       ["user_id", "note"])
     clickhouse.insert(facts, [
         [person.user_id, COURSE, 12, person.username, person.full_name, f'{{"email": "{person.email}"}}',
-         [person.username]] for person in (ADA, BOB)],
+         [person.username]] for person in (ADA, BOB)] + [
+        # Someone whose name *contains* ADA's and who mentions her: only the mention goes.
+        [903, COURSE, 3, f"{ADA.username}x", "Carl", f'{{"voted_for": "{ADA.username}", "me": "{ADA.username}x"}}',
+         []]],
         ["user_id", "course_key", "events", "username", "display", "notes", "tags"])
 
     statements = retire_users([ADA.user_id], clickhouse)
@@ -306,8 +309,9 @@ def test_retirement_covers_extra_pii_models_and_discovered_tables(clickhouse, se
     rows = clickhouse.query(f"SELECT user_id, events, username, display, notes, tags FROM {facts} ORDER BY user_id")
     assert rows == [
         (ADA.user_id, 12, "", None, '{"email": ""}', []),
-        (BOB.user_id, 12, BOB.username, BOB.full_name, f'{{"email": "{BOB.email}"}}', [BOB.username])]
-    assert scan(clickhouse, needles(ADA)) == set()
+        (BOB.user_id, 12, BOB.username, BOB.full_name, f'{{"email": "{BOB.email}"}}', [BOB.username]),
+        (903, 3, f"{ADA.username}x", "Carl", f'{{"voted_for": "[redacted]", "me": "{ADA.username}x"}}', [])]
+    assert scan(clickhouse, needles(ADA)[1:]) == set()  # (her username is part of Carl's, which stays)
     # One statement per table for the batch, whatever the number of users.
     assert len(statements) == len(retire_users([ADA.user_id, BOB.user_id, 12345], clickhouse))
 

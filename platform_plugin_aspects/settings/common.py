@@ -219,6 +219,14 @@ def plugin_settings(settings):
     # .. toggle_use_cases: open_edx
     # .. toggle_creation_date: 2026-11-24
     _default(settings, "ASPECTS_ENABLE_PII", False)
+    # .. setting_name: ASPECTS_RETIREMENT_MUTATIONS
+    # .. setting_default: "lightweight"
+    # .. setting_description: How retirement clears a batch of users in ClickHouse (one statement per
+    #    table). "lightweight": UPDATE ... SET / DELETE FROM (patch parts and delete masks: small writes,
+    #    queries stop seeing the data at once, the old bytes leave the disk at the next merge of each
+    #    part). "heavyweight": ALTER TABLE ... UPDATE/DELETE (rewrites the touched columns of every
+    #    part at once; far more I/O). benchmarks/retirement.py measures both.
+    _default(settings, "ASPECTS_RETIREMENT_MUTATIONS", "lightweight")
     # .. setting_name: ASPECTS_USER_PROFILE_META_KEYS
     # .. setting_default: []
     # .. setting_description: Keys of UserProfile.meta (JSON) copied to user_profile.meta; everything

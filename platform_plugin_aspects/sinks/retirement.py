@@ -11,8 +11,11 @@ the database (docs/concepts/privacy.rst, "Retirement"):
 2. Any other table with a ``user_id`` column: in the users' rows, the columns named like personal
    data (:data:`PERSONAL_COLUMNS`) or whose COMMENT starts with ``pii:blank`` get their type's
    default value; the free-text/JSON columns (:data:`SCRUBBED_COLUMNS`, or COMMENT ``pii:scrub``)
-   lose personal keys, e-mail addresses and the row's own username, IP and session id. The
-   numeric ``user_id`` and everything else stay, so anonymous activity still counts.
+   lose personal keys, e-mail addresses, the row's own username, IP and session id and the users'
+   known names. The numeric ``user_id`` and everything else stay, so anonymous activity still
+   counts. Other users' rows that *mention* one of the users' names (a forum vote's target, an
+   instructor event's "student") lose those names and nothing else. A table with a ``username``
+   column where no row has one was written de-identified: its text columns are not even read.
 3. ``tracking_rejects`` (no ``user_id``: raw lines): lines naming one of the users (their user id,
    or a username/e-mail found in the tables above before they were cleared) are deleted.
 
@@ -25,6 +28,7 @@ DELETED MASK`` force it). ``ASPECTS_RETIREMENT_MUTATIONS = "heavyweight"`` rewri
 """
 
 import logging
+import re
 
 from django.conf import settings
 
@@ -53,29 +57,43 @@ def _text(column):
     return f"CAST(ifNull({column}, '') AS String)"  # LowCardinality/Nullable: arrayFold wants plain String
 
 
-def _without(needles, text):
-    """SQL: ``text`` with every value of the array expression ``needles`` replaced."""
-    return (f"arrayFold((acc, v) -> replaceAll(acc, v, '[redacted]'), arrayFilter(v -> length(v) > 1, {needles}), "
-            f"{text})")
+# A value stands alone: "ada" in "ada@x" or "/u/ada", never inside "adam" or "learner10" for "learner1".
+_EDGE = r"[^\pL\pN_-]"
+_REDACT = r"'\\1[redacted]\\2'"
+
+
+def values_pattern(values):
+    """RE2: any of ``values`` standing alone (the boundary characters are captured and put back)."""
+    if not values:
+        return r"[^\s\S]"  # matches nothing
+    return f"(^|{_EDGE})(?:" + "|".join(re.escape(v) for v in values) + f")($|{_EDGE})"
+
+
+def _without_values(text):
+    """SQL: ``text`` without the batch's values (twice: two values side by side share a boundary)."""
+    once = f"replaceRegexpAll({text}, {{values_re:String}}, {_REDACT})"
+    return f"replaceRegexpAll({once}, {{values_re:String}}, {_REDACT})"
 
 
 def scrub_expression(column, own_columns):
     """
-    SQL: ``column`` without personal key/values, e-mails and profile URLs, and without any of the
-    batch's known personal values (``{values:Array(String)}``) or the row's own ``own_columns``.
+    SQL: ``column`` without personal key/values, e-mails and profile URLs, the batch's known names
+    (``{values_re}``) and the row's own ``own_columns`` (its username, IP, session id).
     """
     expression = (f"replaceRegexpAll(replaceRegexpAll(replaceRegexpAll(replaceRegexpAll({_text(column)}, "
                   "{key_string:String}, '\\\\1\\\\2\\\\2'), {key_scalar:String}, '\\\\1null'), "
                   "{email:String}, '[email]'), {user_url:String}, '\\\\1[user]')")
-    own = ", ".join(f"toString({c})" for c in own_columns)
-    return _without(f"arrayConcat({{values:Array(String)}}, [{own}])", expression)
+    if own_columns:
+        own = ", ".join(f"toString({c})" for c in own_columns)
+        expression = (f"arrayFold((acc, v) -> replaceAll(acc, v, '[redacted]'), arrayFilter(v -> length(v) > 1, "
+                      f"[{own}]), {expression})")
+    return expression
 
 
 def mentions(column, count):
-    """SQL: whether ``column`` holds one of the ``count`` batch values (multiSearchAny takes at most 255)."""
-    if count <= 255:
-        return f"multiSearchAny({_text(column)}, {{values:Array(String)}})"
-    return f"arrayExists(v -> position({_text(column)}, v) > 0, {{values:Array(String)}})"
+    """SQL: whether ``column`` holds one of the batch's values standing alone (a cheap multi-search first)."""
+    exact = f"match({_text(column)}, {{values_re:String}})"
+    return f"(multiSearchAny({_text(column)}, {{values:Array(String)}}) AND {exact})" if count <= 255 else exact
 
 
 def _is_string(type_name):
@@ -111,6 +129,16 @@ class Table:
                 assignments[column] = f"defaultValueOfTypeName('{type_name}')"
         return ("update", assignments, scrubbed) if assignments else None
 
+    def written_with_names(self, clickhouse):
+        """
+        Whether any row carries a username (rows written with ASPECTS_ENABLE_PII on). Tables without
+        a username column are assumed to: their scrubbed columns are always rewritten.
+        """
+        if "username" not in self.columns:
+            return True
+        return bool(clickhouse.query(f"SELECT count() FROM (SELECT 1 FROM {clickhouse.qualified(self.name)} "
+                                     "WHERE username != '' LIMIT 1)")[0][0])
+
     def update(self, qualified, assignments, scrubbed, values, lightweight):
         """
         One UPDATE: the users' rows are cleared; other rows that *mention* one of the users' values
@@ -119,9 +147,9 @@ class Table:
         where = "user_id IN {ids:Array(Int64)}"
         if values and scrubbed:
             where += "".join(f" OR {mentions(column, len(values))}" for column in scrubbed)
-            assignments = {column: (f"if(user_id IN {{ids:Array(Int64)}}, {expression}, "
-                                    + (_without("{values:Array(String)}", _text(column)) if column in scrubbed
-                                       else f"`{column}`") + ")")
+            assignments = {column: ("if(user_id IN {ids:Array(Int64)}, "
+                                    + (f"{_without_values(expression)}, {_without_values(_text(column))})"
+                                       if column in scrubbed else f"{expression}, `{column}`)"))
                            for column, expression in assignments.items()}
         sets = ", ".join(f"`{column}` = {expression}" for column, expression in assignments.items())
         if lightweight:
@@ -175,7 +203,7 @@ def retire_users(user_ids, clickhouse):
     tables = discover(clickhouse)
     values = personal_values(clickhouse, tables, user_ids)
     heavyweight = getattr(settings, "ASPECTS_RETIREMENT_MUTATIONS", "lightweight") == "heavyweight"
-    parameters = {"ids": user_ids, "values": values, **REGEX_PARAMETERS}
+    parameters = {"ids": user_ids, "values": values, "values_re": values_pattern(values), **REGEX_PARAMETERS}
     statements = []
     pii = pii_tables()
 
@@ -193,6 +221,11 @@ def retire_users(user_ids, clickhouse):
         if kind == "delete":
             statements.append(delete(table.name, "user_id IN {ids:Array(Int64)}"))
         else:
+            if scrubbed and not table.written_with_names(clickhouse):
+                # De-identified when written (ASPECTS_ENABLE_PII was never on for it): its text holds
+                # no names, so it is not read at all: only the small personal columns are blanked.
+                assignments = {k: v for k, v in assignments.items() if k not in scrubbed}
+                scrubbed = []
             statements.append(table.update(clickhouse.qualified(table.name), assignments, scrubbed, values,
                                            table.lightweight and not heavyweight))
     if REJECTS_TABLE in tables:
