@@ -108,7 +108,8 @@ def bench_latency(clickhouse, rate, seconds, spool_dir):
     def poll():
         while len(seen) < total and not done.is_set():
             rows = clickhouse.query(
-                "SELECT user_id, time FROM tracking_events WHERE loaded_from = 'live' AND username = 'latency'")
+                "SELECT user_id, time FROM tracking_events WHERE loaded_from = 'live' "
+                "AND course_key = 'course-v1:Bench+Latency+2026'")  # (not the username: de-identified by default)
             now = datetime.now(timezone.utc)
             for user_id, sent in rows:
                 if user_id not in seen:
@@ -124,7 +125,8 @@ def bench_latency(clickhouse, rate, seconds, spool_dir):
         delay = target - time.monotonic()
         if delay > 0:
             time.sleep(delay)
-        backend.send(make_event("play_video", user_id=i, username="latency", time=datetime.now(timezone.utc)))
+        backend.send(make_event("play_video", user_id=i, username="latency", course_key="course-v1:Bench+Latency+2026",
+                                time=datetime.now(timezone.utc)))
     poller.join(30 + seconds)
     done.set()
     backend.close()
