@@ -14,6 +14,10 @@ copy starts from the same parts) and retires the same ``--retire`` learners:
 * ``lightweight+apply``: the same, then ``ALTER TABLE ... APPLY PATCHES`` to force the old bytes off
   the disk at once instead of at the next merge.
 
+``--strategies`` also takes ``delete-lightweight``/``delete-heavyweight`` (``DELETE FROM`` against
+``ALTER TABLE ... DELETE``, what tables of personal rows get) and ``heavyweight-by-partition`` (the
+mutation scoped with ``IN PARTITION``, one statement per partition holding the learners' rows).
+
 For each: seconds, bytes written to the table's directory (files created by the operation,
 hard links not counted, read from the local server's data directory), and a check that no
 personal value of the retired learners is left while their event counts are unchanged.
@@ -23,6 +27,8 @@ Start a local ClickHouse first, then run::
     python -m platform_plugin_aspects.clickhouse.local_server start --data-dir var/bench-clickhouse
     .venv/bin/python benchmarks/retirement.py                       # 10M events, retire 100
     .venv/bin/python benchmarks/retirement.py --events 1000000      # a smaller run
+    .venv/bin/python benchmarks/retirement.py --reuse --data pii-off \
+        --strategies delete-lightweight,delete-heavyweight,heavyweight-by-partition
 """
 
 import argparse
@@ -48,6 +54,28 @@ from platform_plugin_aspects.sinks.retirement import retire_users  # noqa: E402
 TABLE = "tracking_events"
 AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 STRATEGIES = ("heavyweight", "lightweight", "lightweight+apply")
+_IDS = "user_id IN {ids:Array(Int64)}"
+_BLANK = "username = '', ip = '', session = '', agent = ''"
+
+
+def _by_partition(trial, user_ids):
+    """ALTER TABLE ... UPDATE scoped to each partition holding the learners' rows (one statement each)."""
+    partitions = [p for (p,) in trial.query(f"SELECT DISTINCT _partition_id FROM {trial.qualified(TABLE)} "
+                                            f"WHERE {_IDS}", {"ids": user_ids})]
+    for partition in partitions:
+        trial.command(f"ALTER TABLE {trial.qualified(TABLE)} UPDATE {_BLANK} IN PARTITION ID '{partition}' "
+                      f"WHERE {_IDS}", {"ids": user_ids}, settings={"mutations_sync": 2})
+
+
+# Other ways ClickHouse offers, for comparison (--strategies): row deletes (what PII tables get) and
+# a partition-scoped mutation (the blanking of the de-identified case, one statement per partition).
+OTHER_OPTIONS = {
+    "delete-lightweight": lambda trial, ids: trial.command(
+        f"DELETE FROM {trial.qualified(TABLE)} WHERE {_IDS}", {"ids": ids}),
+    "delete-heavyweight": lambda trial, ids: trial.command(
+        f"ALTER TABLE {trial.qualified(TABLE)} DELETE WHERE {_IDS}", {"ids": ids}, settings={"mutations_sync": 2}),
+    "heavyweight-by-partition": _by_partition,
+}
 
 
 def connect(url, database):
@@ -148,7 +176,7 @@ def check(clickhouse, user_ids, expected_counts):
         "OR position(event, '@example.org') > 0 OR position(context, '\"ip\": \"1') > 0)", {"ids": user_ids})[0][0]
     counts = dict(clickhouse.query(f"SELECT user_id, count() FROM {clickhouse.qualified(TABLE)} "
                                    "WHERE user_id IN {ids:Array(Int64)} GROUP BY user_id", {"ids": user_ids}))
-    return left, counts == expected_counts
+    return left, counts == expected_counts if counts else "rows deleted"
 
 
 def run(strategy, base, trial, server_dir, user_ids, expected):
@@ -158,7 +186,10 @@ def run(strategy, base, trial, server_dir, user_ids, expected):
     settings.ASPECTS_RETIREMENT_MUTATIONS = "heavyweight" if strategy == "heavyweight" else "lightweight"
     since = time.time() - 0.01
     started = time.perf_counter()
-    retire_users(user_ids, trial)
+    if strategy in OTHER_OPTIONS:
+        OTHER_OPTIONS[strategy](trial, user_ids)
+    else:
+        retire_users(user_ids, trial)
     retired = time.perf_counter() - started
     applied = 0.0
     if strategy == "lightweight+apply":
@@ -182,7 +213,8 @@ def main():  # pylint: disable=too-many-locals
     parser.add_argument("--reuse", action="store_true", help="keep a generated table that has --events rows")
     parser.add_argument("--data", choices=("pii-on", "pii-off", "both"), default="both",
                         help="events as written with ASPECTS_ENABLE_PII on, off, or both (default)")
-    parser.add_argument("--strategies", default=",".join(STRATEGIES), help=f"comma-separated, of {STRATEGIES}")
+    parser.add_argument("--strategies", default=",".join(STRATEGIES),
+                        help=f"comma-separated, of {STRATEGIES + tuple(OTHER_OPTIONS)}")
     args = parser.parse_args()
     url = args.url or f"http://127.0.0.1:{(Path(args.server_dir) / 'http_port').read_text().strip()}"
     print(f"ClickHouse {url}; {os.cpu_count()} CPUs shared with other work (figures are noisy)")
