@@ -363,3 +363,30 @@ def test_ip_network_session_key_and_agent_settings(settings):
                         "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1") == "Safari on iOS"
     assert agent_family("Googlebot/2.1 (+http://www.google.com/bot.html)") == "bot"
     assert Deidentifier(b"k").ip("203.0.113.77") == ""  # no network asked: no IP at all
+
+
+def test_nested_and_double_encoded_fields_are_found_and_the_event_is_left_untouched(settings):
+    """The rules reach any depth and JSON inside JSON strings; the id is the original event's."""
+    import copy  # pylint: disable=import-outside-toplevel
+
+    from platform_plugin_aspects.tracking import events  # pylint: disable=import-outside-toplevel
+
+    settings.ASPECTS_ENABLE_PII = False
+    inner = json.dumps({"profile": {"user": {"username": ADA.username, "email": ADA.email}}, "note": "hi"})
+    event = make_event("edx.custom.event", user_id=ADA.user_id, username=ADA.username, session=ADA.session,
+                       payload={"items": [{"target_username": BOB.username}, {"data": inner}],
+                                "free_text": f"mail {BOB.email} or ping {ADA.username}!",
+                                "also": f"{ADA.username}x is someone else"})
+    event["context"]["module"] = {"display_name": "Unit", "usage_key": block_key(COURSE, "problem", "p1")}
+    event = events.loads(events.serialize(event))  # as the sender thread and the loader parse it
+    original = copy.deepcopy(event)
+    row = dict(zip(events.EVENT_COLUMNS, events.event_row(event)))
+    assert event == original  # nothing mutated: other backends and the id see the event as sent
+    assert row["event_id"] == events.event_id(original).int
+    payload = json.loads(row["event"])
+    assert payload["items"][0] == {}
+    assert json.loads(payload["items"][1]["data"]) == {"profile": {"user": {}}, "note": "hi"}
+    assert payload["free_text"] == "mail [email] or ping [user]!"
+    assert payload["also"] == f"{ADA.username}x is someone else"  # a longer name is not the learner's
+    assert json.loads(row["context"])["module"]["usage_key"] == block_key(COURSE, "problem", "p1")
+    assert (row["username"], row["ip"]) == ("", "") and row["session"] != ADA.session
