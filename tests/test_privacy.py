@@ -90,6 +90,15 @@ def personal_events(person, other, when):
                        "files_names": [f"{person.full_name} essay.pdf"], "file_keys": ["k"]}}),
         event("edx.ui.lms.link_clicked", json.dumps({"current_url": profile, "target_url": f"{profile}?tab=about",
                                                      "username": person.username}), source="browser"),
+        # The shape event-routing-backends' fixtures show: "data" and "timestamp", the request's
+        # fields in the context, keys in any case.
+        {"name": "edx.course.enrollment.activated", "timestamp": when.isoformat(),
+         "data": {"course_id": COURSE, "mode": "audit", "user_id": person.user_id, "Password": "xyz",
+                  "Full_Name": person.full_name},
+         "context": {"course_id": COURSE, "org_id": "Org", "user_id": person.user_id, "path": "/change_enrollment",
+                     "username": person.username, "ip": person.ip, "session": person.session,
+                     "agent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:109.0) Gecko/20100101 Firefox/114.0",
+                     "host": "lms.example.com", "referer": profile, "accept_language": "en-US", "client_id": None}},
         event("edx.video.played", {"id": block_key(COURSE, "video", "v1"), "currentTime": 3}, source="mobile",
               context={"user_id": person.user_id, "course_id": COURSE, "org_id": "Org", "username": person.username,
                        "ip": person.ip, "session": person.session, "application": {"name": "edx.mobileapp"},
@@ -174,7 +183,9 @@ def test_nothing_personal_is_stored_without_pii(tracking_on, settings, tmp_path)
     assert {r["user_id"] for r in rows} == {ADA.user_id, BOB.user_id}
     assert {r["username"] for r in rows} == {""} and {r["ip"] for r in rows} == {""}
     assert len({r["session"] for r in rows}) == 2 and all(len(r["session"]) == 32 for r in rows)
-    assert {r["agent"] for r in rows} == {"Chrome on Linux"}
+    assert {r["agent"] for r in rows} == {"Chrome on Linux", "Firefox on macOS"}
+    enrolled = json.loads(next(r["event"] for r in rows if r["name"] == "edx.course.enrollment.activated"))
+    assert enrolled == {"course_id": COURSE, "mode": "audit", "user_id": ADA.user_id}
     by_name = {r["name"]: r for r in rows if r["user_id"] == ADA.user_id}
     assert json.loads(by_name["edx.forum.response.voted"]["event"])["vote_value"] == "up"
     language = [json.loads(r["event"]) for r in rows if r["name"] == "edx.user.settings.changed"

@@ -45,8 +45,8 @@ SCRUBBED_COLUMNS = {EVENTS_TABLE: ("name", "event_type", "page", "referer", "con
 _SYNC = {"mutations_sync": 2}
 _KEYS = "|".join(sorted(PERSONAL_KEYS))
 # "key": "value" (also \"key\": \"value\" inside a JSON string): the value emptied, quoting kept.
-_KEY_STRING_RE = r'(\\?"(?:' + _KEYS + r')\\?"\s*:\s*)(\\?")(?:[^"\\]|\\.)*?\\?"'
-_KEY_SCALAR_RE = r'(\\?"(?:' + _KEYS + r')\\?"\s*:\s*)(?:-?\d[\d.eE+-]*|true|false)'
+_KEY_STRING_RE = r'(\\?"(?i:' + _KEYS + r')\\?"\s*:\s*)(\\?")(?:[^"\\]|\\.)*?\\?"'
+_KEY_SCALAR_RE = r'(\\?"(?i:' + _KEYS + r')\\?"\s*:\s*)(?:-?\d[\d.eE+-]*|true|false)'
 _EMAIL_RE = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
 _USER_URL_RE = r'(/u/|/accounts/|/preferences/|[?&](?:username|email|user|student)=)[^/?&#"\s\\]+'
 REGEX_PARAMETERS = {"key_string": _KEY_STRING_RE, "key_scalar": _KEY_SCALAR_RE, "email": _EMAIL_RE,

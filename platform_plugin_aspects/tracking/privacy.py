@@ -29,7 +29,8 @@ import orjson
 from django.conf import settings
 from django.core.signals import setting_changed
 
-# Keys removed at any depth of ``context`` and ``event`` (dict keys, exact, case-sensitive).
+# Keys removed at any depth of ``context`` and ``event`` (dict keys; as written here or in their
+# Capitalised, Title_Case and UPPER spellings, see :func:`spellings`).
 PERSONAL_KEYS = frozenset((
     # who: names and contact
     "username", "user_name", "email", "email_address", "secondary_email", "full_name", "fullname",
@@ -44,6 +45,13 @@ PERSONAL_KEYS = frozenset((
     "fileName", "file_name", "files_names", "files_name",
     "password",
 ))
+
+
+def spellings(keys):
+    """``keys`` as written, lower, Capitalised, Title_Case and UPPER: a set lookup stays one lookup."""
+    return frozenset(v for k in keys for v in (k, k.lower(), k.capitalize(), k.title(), k.upper()))
+
+
 # Extra keys for some events, by event-name prefix: "name" is personal only there (elsewhere it is
 # a rubric criterion, a tab, a tool...).
 EVENT_KEYS = (
@@ -56,6 +64,7 @@ EVENT_KEYS = (
 SAFE_SETTINGS = frozenset(("language", "pref-lang", "time_zone", "dark-lang", "account_privacy",
                            "level_of_education", "gender", "country"))
 
+_OLD_NEW = spellings(("old", "new"))
 _USER_URL = re.compile(r'(/u/|/accounts/|/preferences/|[?&](?:username|email|user|student)=)([^/?&#"\s\\]+)')
 _EMAIL_DOMAIN = re.compile(r"@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")  # starts with "@": fast
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
@@ -127,8 +136,8 @@ class Deidentifier:  # pylint: disable=too-many-instance-attributes
     def __init__(self, session_key, ip_bits=None, extra_keys=()):
         self.session_key = session_key
         self.ip_bits = ip_bits or {}
-        self.keys = PERSONAL_KEYS | frozenset(extra_keys)
-        self.event_keys = tuple((prefix, self.keys | extra) for prefix, extra in EVENT_KEYS)
+        self.keys = spellings(PERSONAL_KEYS | frozenset(extra_keys))
+        self.event_keys = tuple((prefix, self.keys | spellings(extra)) for prefix, extra in EVENT_KEYS)
         self._sessions, self._ips, self._agents = {}, {}, {}
 
     # -- columns ----------------------------------------------------------------------------
@@ -230,7 +239,7 @@ class Deidentifier:  # pylint: disable=too-many-instance-attributes
         """A copy of ``value`` without the ``keys`` (any depth); JSON strings inside are scrubbed too."""
         if isinstance(value, dict):
             if settings_event and value.get("setting") in SAFE_SETTINGS:
-                keys = keys - {"old", "new"}
+                keys = keys - _OLD_NEW
             return {k: self.scrub(v, keys) for k, v in value.items() if k not in keys}
         if isinstance(value, list):
             return [self.scrub(v, keys) for v in value]
@@ -286,7 +295,7 @@ class Deidentifier:  # pylint: disable=too-many-instance-attributes
 
 # What a line that does not parse may still say about a person: "username": "ada" and the like.
 _IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.])")
-_KEY_VALUE = re.compile(r'(\\?"(?:%s)\\?"\s*:\s*)(?:\\?"(?:[^"\\]|\\.)*?\\?"|[^,}\]\s]+)'
+_KEY_VALUE = re.compile(r'(?i)(\\?"(?:%s)\\?"\s*:\s*)(?:\\?"(?:[^"\\]|\\.)*?\\?"|[^,}\]\s]+)'
                         % "|".join(sorted(re.escape(k) for k in PERSONAL_KEYS)))
 
 
