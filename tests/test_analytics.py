@@ -11,10 +11,11 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from platform_plugin_aspects import analytics
 from platform_plugin_aspects.tracking.backend import ClickHouseTrackingBackend
-from platform_plugin_aspects.tracking.events import event_row, serialize
+from platform_plugin_aspects.tracking.events import EVENT_COLUMNS, event_row, serialize
 from platform_plugin_aspects.tracking.store import parse_texts, store
 
 from .analytics_course import AS_OF, COURSE, P1, P2, P3, S1, S1A, S1B, S2, S2A, V1, V2, at, events, seed_sinks
@@ -370,3 +371,91 @@ def test_video_short_ids_in_other_course_key_forms():
     assert block_of(make_event("play_video", course_key="ccx-v1:Org+C+R+ccx@3", payload=json.dumps({"id": "v9"}))) \
         == "ccx-block-v1:Org+C+R+ccx@3+type@video+block@v9"
     assert block_of(make_event("play_video", course_key="", payload=json.dumps({"id": "v9"}))) == ""
+
+
+# -- rebuild ------------------------------------------------------------------------------------------
+MODEL_TABLES = ("analytics_learner_activity", "analytics_course_daily", "analytics_enrollment_daily",
+                "analytics_block_activity", "analytics_problem_learner", "analytics_video_learner")
+
+
+def empty_model(clickhouse):
+    """As if the events had been stored before the model existed."""
+    for table in MODEL_TABLES:
+        clickhouse.command(f"TRUNCATE TABLE {clickhouse.qualified(table)}")
+
+
+def rebuild(*args):
+    out = StringIO()
+    call_command("aspects_rebuild_analytics", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_rebuild_fills_the_model_from_stored_events_and_twice_changes_nothing(course):
+    expected = figures()
+    empty_model(course)
+    assert analytics.funnel(COURSE, AS_OF).active == 0
+    output = rebuild()
+    assert "[1/" in output and "ETA" in output and "Analytics model rebuilt" in output
+    assert figures() == expected
+    rebuild()
+    assert figures() == expected
+
+
+def test_rebuild_of_one_course_since_a_day(course):
+    other = "course-v1:Org+Other+2026"
+    send(course, [make_event("play_video", user_id=1, course_key=other, time=at(1),
+                             payload=json.dumps({"id": "v1", "currentTime": 0}))])
+    empty_model(course)
+    rebuild("--course", COURSE, "--since", str(AS_OF - timedelta(days=10)))
+    # Only events of the last 10 days: eve (7 days ago), fay (6), ada (1); cid (12) is left out.
+    assert [w.active_learners for w in analytics.weekly_active_learners(COURSE, AS_OF, 3)] == [0, 1, 2]
+    assert course.query("SELECT count() FROM analytics_learner_activity WHERE course_key = {c:String}",
+                        {"c": other}) == [(0,)]
+    with pytest.raises(CommandError, match="not a course key"):
+        rebuild("--course", "nonsense")
+    with pytest.raises(CommandError, match="not a date"):
+        rebuild("--since", "last week")
+
+
+def test_rebuild_gives_old_rows_their_block_id(clickhouse):
+    seed_sinks(clickhouse)
+    rows = [event_row(json.loads(serialize(e)), "tracking.log.1") for e in events()]
+    block = EVENT_COLUMNS.index("block_id")
+    for row in rows:
+        if row[2] in ("play_video", "pause_video", "seek_video", "stop_video", "seq_goto"):
+            row[block] = ""  # what the loader stored before browser payloads were understood
+    clickhouse.insert("tracking_events", rows, EVENT_COLUMNS)
+    assert analytics.video_stats(COURSE) == [] and analytics.section_reach(COURSE)[1].learners == 3
+    output = rebuild()
+    assert "14 stored events got their block id" in output  # 13 video events and a seq_goto
+    assert [(v.video_id, v.viewers) for v in analytics.video_stats(COURSE)] == [(V1, 2), (V2, 2)]
+    assert analytics.section_reach(COURSE)[1].learners == 4  # fay's seq_goto now names Intro
+    assert clickhouse.query("SELECT count() FROM tracking_events FINAL WHERE block_id = '' AND name = 'play_video'"
+                            ) == [(0,)]
+
+
+def test_interrupted_rebuild_says_how_to_resume_and_resumes(course):
+    """A real Ctrl-C (SIGINT) in the middle of a run, then the same command again."""
+    import os  # pylint: disable=import-outside-toplevel
+    import signal  # pylint: disable=import-outside-toplevel
+    import subprocess  # pylint: disable=import-outside-toplevel
+    import sys  # pylint: disable=import-outside-toplevel
+
+    expected = figures()
+    empty_model(course)
+    command = [sys.executable, "manage.py", "aspects_rebuild_analytics", "--course", COURSE, "--chunk-events", "1"]
+    cwd = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
+        wait_until(lambda: course.query("SELECT count() FROM analytics_rebuild_checkpoints")[0][0] >= 1
+                   or process.poll() is not None, timeout=60, what="the first chunk")
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "To resume, run the same command again:" in stderr
+    assert f"aspects_rebuild_analytics --course {COURSE}" in stderr
+    finished = course.query("SELECT count() FROM analytics_rebuild_checkpoints")[0][0]
+    assert 1 <= finished < 15  # 15 days with events: one chunk each
+    output = rebuild("--course", COURSE, "--chunk-events", "1")
+    assert f"{finished} finished by an earlier run" in output
+    assert figures() == expected
+    assert course.query("SELECT count() FROM analytics_rebuild_checkpoints FINAL")[0][0] == 0
