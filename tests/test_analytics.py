@@ -459,3 +459,41 @@ def test_interrupted_rebuild_says_how_to_resume_and_resumes(course):
     assert f"{finished} finished by an earlier run" in output
     assert figures() == expected
     assert course.query("SELECT count() FROM analytics_rebuild_checkpoints FINAL")[0][0] == 0
+
+
+def test_course_blocks_in_course_order(course):
+    problems = analytics.course_blocks(COURSE, "problem")
+    assert [(b.block_id, b.display_name, b.section_name, b.subsection_name, b.graded) for b in problems] == [
+        (P1, "Warm-up", "Week 1", "Intro", True), (P2, "Hard one", "Week 1", "Practice", True),
+        (P3, "Final check", "Week 2", "Deep dive", True)]
+    assert len(analytics.course_blocks(COURSE)) == 14
+
+
+def test_demo_report_reads_the_model_through_the_query_module(course, tmp_path):
+    from .lms.demo.analytics_demo import run_analytics_demo  # pylint: disable=import-outside-toplevel
+
+    learners = [(u, f"learner{u}") for u in range(1, 9)]
+    out = StringIO()
+    sent = run_analytics_demo(out, COURSE, learners, as_of=AS_OF, log_dir=str(tmp_path))
+    text = out.getvalue()
+    report = analytics.course_report(COURSE, AS_OF, weeks=5, hardest=5, at_risk_limit=10)
+    f = report.funnel
+    assert sent > 50 and f"{sent} events stored" in text
+    assert f"Funnel: {f.enrolled} enrolled → {f.active} active → {f.attempted_problem} attempted" in text
+    for problem in report.hardest_problems:
+        assert f"{problem.display_name} ({problem.section_name} › {problem.subsection_name})" in text
+    assert f"Most abandoned video: {report.most_abandoned_video.display_name}" in text
+    assert f"At-risk learners: {report.at_risk_count}" in text
+    for learner in report.at_risk:
+        assert learner.reasons in text
+    run_analytics_demo(StringIO(), COURSE, learners, as_of=AS_OF, log_dir=str(tmp_path))
+    assert analytics.course_report(COURSE, AS_OF, weeks=5, hardest=5, at_risk_limit=10) == report  # rerun: same
+
+
+def test_hardest_and_most_abandoned_only_count_blocks_still_in_the_course(course):
+    gone = P1.replace("@p1", "@removed")
+    send(course, [make_event("problem_check", user_id=1, course_key=COURSE, time=at(1), source="server", block=gone,
+                             payload={"problem_id": gone, "attempts": 1, "grade": 0, "max_grade": 1,
+                                      "success": "incorrect"})])
+    assert gone in [p.problem_id for p in analytics.problem_stats(COURSE)]  # still reported in the full list
+    assert [p.problem_id for p in analytics.hardest_problems(COURSE, 5)] == [P2, P1, P3]
