@@ -141,7 +141,8 @@ FROM
         -- each learner stays for a share of the period (some drop out early: at-risk candidates)
         0.15 + 0.85 * (sipHash64(u, c, 9) % 1000) / 1000 AS stay,
         {{start:DateTime64(6)}} + toIntervalSecond(toUInt64(h2 % toUInt64({{span:UInt32}} * stay))) AS t,
-        bitShiftRight(h1, 20) % 20 AS v, bitShiftRight(h1, 24) % 30 AS p, bitShiftRight(h1, 28) % 10 AS s, bitShiftRight(h2, 16) % 600 AS pos,
+        bitShiftRight(h1, 20) % 20 AS v, bitShiftRight(h1, 24) % 30 AS p, bitShiftRight(h1, 28) % 10 AS s,
+        bitShiftRight(h2, 16) % 600 AS pos,
         1 + bitShiftRight(h2, 40) % 3 AS attempt, toUInt8(bitShiftRight(h2, 8) % 100 < 25 + 2 * p) AS correct,
         multiIf(kind < 15, 'play_video', kind < 30, 'pause_video', kind < 35, 'seek_video', kind < 40, 'stop_video',
                 kind < 60, 'problem_check', kind < 80, 'seq_goto',
