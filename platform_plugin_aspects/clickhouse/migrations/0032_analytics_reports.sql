@@ -203,24 +203,36 @@ CREATE VIEW IF NOT EXISTS ${database}.analytics_learner_videos_for ${on_cluster}
 SELECT
     org, course_key, video_id, user_id, plays, duration, watched_seconds,
     if(duration > 0, least(watched_seconds / duration, 1), 0) AS watched_share,
-    segments, first_viewed_at, last_viewed_at
+    arrayZip(
+        arrayFilter((x, n, before) -> n > 0 AND before = 0, positions, depth, arrayPopBack(arrayPushFront(depth, 0))),
+        arrayFilter((x, n) -> n = 0, positions, depth)) AS segments,
+    first_viewed_at, last_viewed_at
 FROM
 (
     SELECT
         org, course_key, video_id, user_id, first_viewed_at, last_viewed_at,
-        length(arrayFilter(p -> p.2 = 1, pts)) AS plays,
-        arraySort(s -> s.1, arrayFilter(s -> s.2 > s.1, arrayMap(i -> (
-            toFloat64(if(pts[i].2 = 3, pts[i].4, pts[i].3)),
-            toFloat64(multiIf(pts[i + 1].2 = 5 AND pts[i + 1].3 = 0, raw_duration, pts[i + 1].3))),
-            arrayFilter(i -> i < length(pts) AND (pts[i].2 = 1 OR (pts[i].2 = 3 AND i > 1 AND pts[i - 1].2 IN (1, 3))),
-                        arrayEnumerate(pts))))) AS raw_segments,
-        greatest(raw_duration, arrayMax(arrayPushBack(arrayMap(s -> s.2, raw_segments), 0.))) AS duration,
-        arrayFold((acc, s) -> if(s.1 > acc.3, (acc.1 + acc.3 - acc.2, s.1, s.2), (acc.1, acc.2, greatest(acc.3, s.2))),
-                  raw_segments, (0., 0., 0.)) AS folded,
-        folded.1 + folded.3 - folded.2 AS watched_seconds,
-        arrayFold((acc, s) -> if(empty(acc) OR s.1 > acc[-1].2, arrayPushBack(acc, s),
-                                 arrayPushBack(arrayPopBack(acc), (acc[-1].1, greatest(acc[-1].2, s.2)))),
-                  raw_segments, CAST([], 'Array(Tuple(Float64, Float64))')) AS segments
+        countEqual(pts.2, 1) AS plays,
+        -- Each point next to the one before and after it (0: none), all as whole arrays.
+        pts.2 AS kinds, pts.3 AS positions_at, pts.4 AS seek_targets,
+        arrayPopBack(arrayPushFront(kinds, toUInt8(0))) AS previous_kinds,
+        arrayPopFront(arrayPushBack(kinds, toUInt8(0))) AS next_kinds,
+        arrayPopFront(arrayPushBack(positions_at, toFloat32(0))) AS next_positions,
+        arrayFilter((segment, kind, previous, next) -> next != 0 AND segment.2 > segment.1
+                        AND (kind = 1 OR (kind = 3 AND previous IN (1, 3))),
+                    arrayZip(arrayMap((kind, at, target) -> toFloat64(if(kind = 3, target, at)),
+                                      kinds, positions_at, seek_targets),
+                             arrayMap((next, at) -> toFloat64(if(next = 5 AND at = 0, raw_duration, at)),
+                                      next_kinds, next_positions)),
+                    kinds, previous_kinds, next_kinds) AS raw_segments,
+        greatest(raw_duration, arrayMax(arrayPushBack(raw_segments.2, 0.))) AS duration,
+        -- Merge overlapping segments with a sweep: +1 at each start, -1 at each end (starts first
+        -- at equal positions, so touching segments merge); covered where the running depth > 0.
+        arraySort(e -> (e.1, -e.2), arrayConcat(arrayMap(s -> (s.1, 1), raw_segments),
+                                                arrayMap(s -> (s.2, -1), raw_segments))) AS sweep,
+        sweep.1 AS positions,
+        arrayCumSum(sweep.2) AS depth,
+        arraySum((gap, n) -> if(n > 0, gap, 0), arrayPopFront(arrayDifference(positions)), arrayPopBack(depth))
+            AS watched_seconds
     FROM
     (
         SELECT
