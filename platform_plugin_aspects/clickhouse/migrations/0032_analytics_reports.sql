@@ -180,17 +180,24 @@ SELECT * FROM ${database}.analytics_learner_problems_for(course_key = '');
 -- score, 0..1), learners who solved it.
 CREATE VIEW IF NOT EXISTS ${database}.analytics_problem_stats_for ${on_cluster} AS
 SELECT
-    any(l.org) AS org, l.course_key AS course_key, l.problem_id AS problem_id,
-    any(b.display_name) AS display_name, any(b.course_order) AS course_order,
-    any(b.section_number) AS section_number, any(b.subsection_number) AS subsection_number,
-    any(b.section_name) AS section_name, any(b.subsection_name) AS subsection_name,
-    count() AS learners, sum(l.attempts) AS attempts,
-    avg(l.first_attempt_correct) AS first_attempt_success_rate,
-    avg(l.best_score) AS average_score, sum(l.solved) AS solved_learners
-FROM ${database}.analytics_learner_problems_for(course_key = {course_key:String}) AS l
+    l.org AS org, l.course_key AS course_key, l.problem_id AS problem_id,
+    b.display_name AS display_name, b.course_order AS course_order,
+    b.section_number AS section_number, b.subsection_number AS subsection_number,
+    b.section_name AS section_name, b.subsection_name AS subsection_name,
+    l.learners AS learners, l.total_attempts AS attempts, l.first_attempt_success_rate AS first_attempt_success_rate,
+    l.average_score AS average_score, l.solved_learners AS solved_learners
+FROM
+(
+    SELECT
+        any(org) AS org, course_key, problem_id, count() AS learners, sum(attempts) AS total_attempts,
+        avg(first_attempt_correct) AS first_attempt_success_rate, avg(best_score) AS average_score,
+        sum(solved) AS solved_learners
+    FROM ${database}.analytics_learner_problems_for(course_key = {course_key:String})
+    GROUP BY course_key, problem_id
+) AS l
 LEFT JOIN ${database}.analytics_course_blocks_for(course_key = {course_key:String}) AS b
     ON b.course_key = l.course_key AND b.block_id = l.problem_id
-GROUP BY l.course_key, l.problem_id;
+SETTINGS join_use_nulls = 0;
 
 CREATE VIEW IF NOT EXISTS ${database}.analytics_problem_stats ${on_cluster} AS
 SELECT * FROM ${database}.analytics_problem_stats_for(course_key = '');
@@ -256,18 +263,26 @@ SELECT * FROM ${database}.analytics_learner_videos_for(course_key = '');
 -- viewers who watched at least 90% (completed), abandonment rate = 1 - completed / viewers.
 CREATE VIEW IF NOT EXISTS ${database}.analytics_video_stats_for ${on_cluster} AS
 SELECT
-    any(l.org) AS org, l.course_key AS course_key, l.video_id AS video_id,
-    any(b.display_name) AS display_name, any(b.course_order) AS course_order,
-    any(b.section_number) AS section_number, any(b.subsection_number) AS subsection_number,
-    any(b.section_name) AS section_name, any(b.subsection_name) AS subsection_name,
-    countIf(l.plays > 0) AS viewers, sum(l.plays) AS plays, max(l.duration) AS duration,
-    avgIf(l.watched_share, l.plays > 0) AS average_watched_share,
-    countIf(l.plays > 0 AND l.watched_share >= 0.9) AS completed_viewers,
-    if(viewers > 0, 1 - completed_viewers / viewers, 0) AS abandonment_rate
-FROM ${database}.analytics_learner_videos_for(course_key = {course_key:String}) AS l
+    l.org AS org, l.course_key AS course_key, l.video_id AS video_id,
+    b.display_name AS display_name, b.course_order AS course_order,
+    b.section_number AS section_number, b.subsection_number AS subsection_number,
+    b.section_name AS section_name, b.subsection_name AS subsection_name,
+    l.viewers AS viewers, l.total_plays AS plays, l.max_duration AS duration,
+    l.average_watched_share AS average_watched_share, l.completed_viewers AS completed_viewers,
+    if(l.viewers > 0, 1 - l.completed_viewers / l.viewers, 0) AS abandonment_rate
+FROM
+(
+    SELECT
+        any(org) AS org, course_key, video_id,
+        countIf(plays > 0) AS viewers, sum(plays) AS total_plays, max(duration) AS max_duration,
+        avgIf(watched_share, plays > 0) AS average_watched_share,
+        countIf(plays > 0 AND watched_share >= 0.9) AS completed_viewers
+    FROM ${database}.analytics_learner_videos_for(course_key = {course_key:String})
+    GROUP BY course_key, video_id
+) AS l
 LEFT JOIN ${database}.analytics_course_blocks_for(course_key = {course_key:String}) AS b
     ON b.course_key = l.course_key AND b.block_id = l.video_id
-GROUP BY l.course_key, l.video_id;
+SETTINGS join_use_nulls = 0;
 
 CREATE VIEW IF NOT EXISTS ${database}.analytics_video_stats ${on_cluster} AS
 SELECT * FROM ${database}.analytics_video_stats_for(course_key = '');
