@@ -58,7 +58,12 @@ MODEL_TABLES = ("analytics_learner_activity", "analytics_course_daily", "analyti
 
 
 class Measured(ClickHouse):
-    """The plugin's client, keeping the server's summary (elapsed, memory_usage) of every query."""
+    """
+    The plugin's client, keeping the server's summary (elapsed, memory_usage) of every query
+    (``wait_end_of_query``: the summary header then covers the whole query, not its first block).
+    """
+
+    SETTINGS = {"wait_end_of_query": 1}
 
     def __init__(self, config):
         super().__init__(config)
@@ -69,11 +74,12 @@ class Measured(ClickHouse):
         return result
 
     def query(self, sql, parameters=None):
-        return self._run("a query", lambda c: self._keep(c.query(sql, parameters=parameters or {})).result_rows)
+        return self._run("a query", lambda c: self._keep(
+            c.query(sql, parameters=parameters or {}, settings=self.SETTINGS)).result_rows)
 
     def query_dicts(self, sql, parameters=None):
         return self._run("a query", lambda c: list(
-            self._keep(c.query(sql, parameters=parameters or {})).named_results()))
+            self._keep(c.query(sql, parameters=parameters or {}, settings=self.SETTINGS)).named_results()))
 
 
 # -- the site ---------------------------------------------------------------------------------------------
