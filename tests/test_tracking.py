@@ -588,8 +588,10 @@ def test_a_bug_keeps_live_events_retries_them_and_never_rejects_them(clickhouse,
         assert tracking["held"] == 1 and "AttributeError" in tracking["held_error"]
 
         monkeypatch.undo()  # the fix is deployed: the held event is retried and arrives
-        wait_until(lambda: stored_ids(clickhouse) == expected, what="the held event after the fix")
-        assert Spool(os.path.join(spool, "held")).count_events() == 0
+        # The spool file goes once the insert has landed: wait for both, not only the first.
+        held = Spool(os.path.join(spool, "held"))
+        wait_until(lambda: stored_ids(clickhouse) == expected and held.count_events() == 0,
+                   what="the held event stored after the fix, and gone from the spool")
         assert count(clickhouse, table="tracking_rejects") == 0
     finally:
         backend.close()
