@@ -9,11 +9,14 @@ lets ReplacingMergeTree fold the live copy and the copy loaded later from ``trac
 
 import hashlib
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
 import orjson
+
+from . import privacy
 
 # Fixed forever: changing it changes every event id and breaks deduplication.
 EVENT_ID_NAMESPACE = uuid.UUID("6f6a2f62-5b1e-4b8e-9d7e-2c1f0e0a7a51")
@@ -31,7 +34,7 @@ REJECT_RAW_LIMIT = 64 * 1024
 TRACKING_MARKER = "[tracking]"
 _MIN_YEAR, _MAX_YEAR = 1900, 2262  # what DateTime64(6) can hold
 _INT64_MAX = 2**63 - 1
-_BLOCK_KEY_PREFIXES = ("block-v1:", "i4x://", "lb:", "lct:")
+_BLOCK_KEY_PREFIXES = ("block-v1:", "ccx-block-v1:", "i4x://", "lb:", "lct:")
 
 
 class Rejected(ValueError):
@@ -49,12 +52,18 @@ class Reject:
     source_offset: int = 0
 
     def row(self):
-        """The ``tracking_rejects`` row (``REJECT_COLUMNS`` order); the raw text is cut at 64 KiB."""
-        raw = self.raw if len(self.raw) <= REJECT_RAW_LIMIT else self.raw[:REJECT_RAW_LIMIT]
+        """
+        The ``tracking_rejects`` row (``REJECT_COLUMNS`` order); the raw text is cut at 64 KiB and,
+        with ASPECTS_ENABLE_PII off, scrubbed like an event first (a reject is no back door).
+        """
+        deidentifier = privacy.current()
+        raw = self.raw if deidentifier is None else deidentifier.text(self.raw)
+        raw = raw if len(raw) <= REJECT_RAW_LIMIT else raw[:REJECT_RAW_LIMIT]
         raw = raw.encode("utf-8", "backslashreplace").decode("utf-8")  # lone surrogates cannot be sent
-        key = f"{self.source_file}\0{self.source_offset}\0{self.reason}\0{raw}"
+        reason = self.reason[:1000] if deidentifier is None else deidentifier.plain_text(self.reason[:1000])
+        key = f"{self.source_file}\0{self.source_offset}\0{reason}\0{raw}"
         reject_id = uuid.uuid5(EVENT_ID_NAMESPACE, key.encode("utf-8", "backslashreplace").decode("utf-8"))
-        return [reject_id, self.reason[:1000], raw, self.raw_size, self.source_file, self.source_offset]
+        return [reject_id, reason, raw, self.raw_size, self.source_file, self.source_offset]
 
 
 def encode_json(value):
@@ -188,20 +197,68 @@ def org_from_course_key(course_key):
     return ""
 
 
-def _block_id(context, payload):
+_BLOCK_PAYLOAD_KEYS = ("usage_key", "problem_id", "block_id", "block_key", "id", "problem", "item_id")
+_VIDEO_EVENT_PREFIXES = ("edx.video.", "play_video", "pause_video", "seek_video", "stop_video", "load_video",
+                         "complete_video", "speed_change_video", "show_transcript", "hide_transcript",
+                         "video_")
+_JUMP_TO_RE = re.compile(r"(?:ccx-)?block-v1:[^/?#\s\"']+|i4x://[^?#\s\"']+")
+
+
+def _video_key(course_key, short_id):
+    """The usage key of a video named by its short id (``event.id``) in ``course_key``."""
+    if short_id.startswith("i4x-") and "-video-" in short_id:  # old courses: i4x-Org-Course-video-<id>
+        short_id = short_id.split("-video-", 1)[1]
+    if course_key.startswith("course-v1:"):
+        return f"block-v1:{course_key[10:]}+type@video+block@{short_id}"
+    if course_key.startswith("ccx-v1:"):
+        return f"ccx-block-v1:{course_key[7:]}+type@video+block@{short_id}"
+    if "/" in course_key and ":" not in course_key:
+        org, course = course_key.split("/")[:2]
+        return f"i4x://{org}/{course}/video/{short_id}"
+    return ""
+
+
+def block_id_of(context, payload, name="", course_key=""):
+    """
+    The usage key of the block an event concerns, or ''.
+
+    Browser events carry their payload as a JSON *string*; video events name their block by its
+    short id (``event.id``), made into a usage key with the course key; navigation events name
+    the sequence (``id``) or a ``jump_to`` URL (``target_url``).
+    """
     module = context.get("module")
     if isinstance(module, dict) and isinstance(module.get("usage_key"), str):
         return module["usage_key"]
-    if isinstance(payload, dict):
-        for key in ("usage_key", "problem_id", "block_id", "id"):
-            value = payload.get(key)
-            if isinstance(value, str) and value.startswith(_BLOCK_KEY_PREFIXES):
-                return value
+    if isinstance(payload, str) and payload.startswith("{"):
+        try:
+            payload = loads(payload)
+        except ValueError:
+            return ""
+    if not isinstance(payload, dict):
+        return ""
+    for key in _BLOCK_PAYLOAD_KEYS:
+        value = payload.get(key)
+        if isinstance(value, str) and value.startswith(_BLOCK_KEY_PREFIXES):
+            return value
+    short_id = payload.get("id")
+    if (isinstance(short_id, str) and short_id and course_key and name.startswith(_VIDEO_EVENT_PREFIXES)
+            and ":" not in short_id and "/" not in short_id and "+" not in short_id):
+        return _video_key(course_key, short_id)
+    target = payload.get("target_url")
+    if isinstance(target, str) and ("block-v1:" in target or "i4x:" in target):
+        match = _JUMP_TO_RE.search(target)
+        if match:
+            return match.group(0)
     return ""
 
 
 def event_row(event, loaded_from="live"):
-    """The ``tracking_events`` row (``EVENT_COLUMNS`` order) of a parsed event; Rejected if unusable."""
+    """
+    The ``tracking_events`` row (``EVENT_COLUMNS`` order) of a parsed event; Rejected if unusable.
+
+    The id is computed from the event as sent; with ASPECTS_ENABLE_PII off the row is then
+    de-identified (``privacy.Deidentifier.row``), so live and loaded copies still share one id.
+    """
     if not isinstance(event, dict):
         raise Rejected(f"not a JSON object but a {type(event).__name__}")
     context = event.get("context")
@@ -211,17 +268,18 @@ def event_row(event, loaded_from="live"):
     time = parse_time(event.get("time") or event.get("timestamp"))
     course_key = _text(context.get("course_id"))
     event_type = _text(event.get("event_type"))
-    return [
+    name = _text(event.get("name")) or event_type
+    row = [
         _event_id_int(event),
         time,
-        _text(event.get("name")) or event_type,
+        name,
         event_type,
         _text(event.get("event_source")),
         _user_id(context.get("user_id")),
         _text(event.get("username") or context.get("username")),
         course_key,
         _text(context.get("org_id")) or org_from_course_key(course_key),
-        _block_id(context, payload),
+        block_id_of(context, payload, name, course_key),
         _text(event.get("session") or context.get("session")),
         _text(event.get("page") or context.get("page")),
         _text(event.get("referer") or context.get("referer")),
@@ -232,6 +290,8 @@ def event_row(event, loaded_from="live"):
         _text(payload),
         loaded_from,
     ]
+    deidentifier = privacy.current()
+    return row if deidentifier is None else deidentifier.row(row, context, payload)
 
 
 def json_part(line):
