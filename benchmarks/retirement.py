@@ -24,7 +24,7 @@ personal value of the retired learners is left while their event counts are unch
 
 Start a local ClickHouse first, then run::
 
-    python -m platform_plugin_aspects.clickhouse.local_server start --data-dir var/bench-clickhouse
+    python -m devstack.local_clickhouse start --data-dir var/bench-clickhouse
     .venv/bin/python benchmarks/retirement.py                       # 10M events, retire 100
     .venv/bin/python benchmarks/retirement.py --events 1000000      # a smaller run
     .venv/bin/python benchmarks/retirement.py --reuse --data pii-off \

@@ -82,6 +82,7 @@ def test_learner_engagement(course):
     assert (ada.events, ada.active_days, ada.first_activity_at, ada.last_activity_at) == (7, 2, at(20), at(1, 60))
     assert {u: r.events for u, r in rows.items()} == {1: 7, 2: 5, 3: 3, 4: 1, 5: 4, 6: 2, 7: 1}
     assert rows[6].active_days == 2 and rows[6].last_activity_at == at(-2)  # all time, after AS_OF too
+    assert [r.user_id for r in analytics.learner_engagement(COURSE, limit=2, offset=3)] == [4, 5]
 
 
 def test_section_reach_in_course_order(course):

@@ -8,6 +8,7 @@ Each test here reproduced a defect of issue 14 on the code before its fix.
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from datetime import timedelta
@@ -301,6 +302,21 @@ def test_refused_rows_log_one_line_each_and_no_driver_traceback(settings, clickh
     _, err = process.communicate(timeout=120)
     assert err.count("Driver traceback for the refused row of tag:") == 2, err
     assert "Error serializing column" not in err  # the driver's own copy, once per attempt
+
+
+def test_clickhouse_down_logs_our_lines_not_the_drivers(settings, clickhouse):
+    """An operator draining during an outage reads one line per attempt and the reason, no driver noise."""
+    enable_all(settings)
+    queued_without_flushing(settings)
+    make_user("waiting-out-the-outage")
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    process = run_command("flush_clickhouse_outbox", "--now", env={"CLICKHOUSE_URL": f"http://127.0.0.1:{port}"})
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 1 and "ClickHouse unavailable, entries kept for later" in err, err
+    assert "Unexpected Http Driver Exception" not in err and "Traceback" not in err, err
+    assert OutboxEntry.objects.filter(failed=False).count() == 1  # kept, backing off
 
 
 @pytest.mark.parametrize("command", [

@@ -261,6 +261,10 @@ def test_retirement_reaches_every_copy_and_keeps_anonymous_activity(tracking_on,
     figures = "SELECT user_id, course_key, count() FROM tracking_events FINAL GROUP BY user_id, course_key ORDER BY 1"
     activity_before = clickhouse.query(figures)
     daily_before = clickhouse.query("SELECT sum(events), sum(active_learners) FROM tracking_daily_activity")
+    learner_figures = ("SELECT user_id, length(any(active_days)) > 0, uniqExactMerge(events) "
+                       "FROM analytics_learner_activity GROUP BY user_id ORDER BY user_id")
+    analytics_before = clickhouse.query(learner_figures)
+    assert [r[0] for r in analytics_before] == [ada.id, bob.id]
 
     USER_RETIRE_LMS_MISC.send(sender=None, user=ada)
 
@@ -269,6 +273,7 @@ def test_retirement_reaches_every_copy_and_keeps_anonymous_activity(tracking_on,
     assert scan(clickhouse, needles(BOB)) == STORED_WITH_PII
     assert clickhouse.query(figures) == activity_before
     assert clickhouse.query("SELECT sum(events), sum(active_learners) FROM tracking_daily_activity") == daily_before
+    assert clickhouse.query(learner_figures) == analytics_before  # the analytics model still counts her
     assert clickhouse.query("SELECT user_id, percent_grade FROM course_grades FINAL ORDER BY user_id") == [
         (ada.id, 0.8), (bob.id, 0.8)]
     assert clickhouse.query("SELECT user_id, mode, username FROM course_enrollment FINAL ORDER BY user_id") == [

@@ -156,14 +156,18 @@ def weekly_active_learners(course_key, as_of=None, weeks=8, clickhouse=None):
                                                                                           params["weeks"])]
 
 
-def learner_engagement(course_key, clickhouse=None):
-    """Per enrolled learner with any activity: first and last activity, active days, distinct events."""
+def learner_engagement(course_key, clickhouse=None, limit=None, offset=0):
+    """
+    Per enrolled learner with any activity, by user id: first and last activity, active days,
+    distinct events; a page of ``limit`` rows from ``offset`` when given.
+    """
     return [LearnerEngagement(**{**r, "first_activity_at": _utc(r["first_activity_at"]),
                                  "last_activity_at": _utc(r["last_activity_at"])})
             for r in _rows(clickhouse, (
                 "SELECT user_id, first_activity_at, last_activity_at, active_days, events "
-                "FROM analytics_learner_engagement_for(course_key = {course_key:String}) ORDER BY user_id"),
-                _params(course_key))]
+                "FROM analytics_learner_engagement_for(course_key = {course_key:String}) ORDER BY user_id "
+                "LIMIT {limit:UInt64} OFFSET {offset:UInt64}"),
+                _params(course_key, limit=_ALL if limit is None else int(limit), offset=int(offset)))]
 
 
 def course_blocks(course_key, block_type=None, clickhouse=None):

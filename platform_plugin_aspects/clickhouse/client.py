@@ -57,20 +57,24 @@ CONFIG_ERROR_CODES = {
     516: "authentication failed: wrong ClickHouse username or password",
 }
 
-# The driver logs a full traceback at ERROR for every value it cannot serialise, on each attempt
-# (splitting a refused batch in halves makes a dozen attempts per bad row), then raises. We raise
-# that error as one line naming the table, column and reason (ClickHouseDataError), and whoever
-# keeps the row logs its traceback at DEBUG, once: the driver's copies only hide the signal.
-_DRIVER_SERIALIZATION_LOGGERS = ("clickhouse_connect.driver.transform", "clickhouse_connect.driver.rustcodec")
+# Driver log records our client reports better itself, so they only hide the signal:
+# * a full traceback at ERROR for every value it cannot serialise, on each attempt (splitting a
+#   refused batch in halves makes a dozen attempts per bad row), then it raises: we raise that as
+#   one line naming the table, column and reason (ClickHouseDataError), and whoever keeps the row
+#   logs its traceback at DEBUG, once;
+# * "Unexpected Http Driver Exception" (with a traceback) for every request to a server that is
+#   down: our client logs each retry in one line and raises ClickHouseUnavailable with the reason.
+_DRIVER_LOGGERS = ("clickhouse_connect.driver.transform", "clickhouse_connect.driver.rustcodec",
+                   "clickhouse_connect.driver._backend.http_sync")
 
 
-def _without_traceback(record):
-    """Logging filter: drop the driver's serialisation tracebacks (see above); keep everything else."""
-    return record.exc_info is None
+def _not_reported_by_us(record):
+    """Logging filter: drop the driver's records listed above; keep everything else."""
+    return record.exc_info is None and record.msg != "Unexpected Http Driver Exception"
 
 
-for _name in _DRIVER_SERIALIZATION_LOGGERS:
-    logging.getLogger(_name).addFilter(_without_traceback)
+for _name in _DRIVER_LOGGERS:
+    logging.getLogger(_name).addFilter(_not_reported_by_us)
 
 # What the driver raises, outside its own DataError, for a value it cannot encode into its column.
 # Not ValueError or TypeError at large: those also mean rows our code built wrong (a bug), which
@@ -250,8 +254,8 @@ class ClickHouse:
                         f"{self._short_reason(exc)}"
                     ) from exc
                 delay = backoff_secs(attempt, first=self.config.retry_backoff_secs)
-                log.warning("ClickHouse %s failed (attempt %d/%d), retrying in %.2fs: %s",
-                            what, attempt, attempts, delay, self._short_reason(exc))
+                log.warning("ClickHouse at %s: %s failed (attempt %d/%d), retrying in %.2fs: %s",
+                            self.config.where, what, attempt, attempts, delay, self._short_reason(exc))
                 self.close()
                 time.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
