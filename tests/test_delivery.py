@@ -61,10 +61,19 @@ def is_claimed(entry):
     return OutboxEntry.objects.filter(id=entry.id, next_attempt_at__gt=timezone.now()).exists()
 
 
-def enroll_steadily(users):
-    """Enroll ``users`` one request at a time, 40 ms apart; True once every row is in ClickHouse."""
-    for user in users:
+def enroll_steadily(users, first_alone=False):
+    """
+    Enroll ``users`` one request at a time, 40 ms apart; True once every row is in ClickHouse.
+
+    ``first_alone``: wait until the first enrollment is in ClickHouse before the others, so the
+    deliverer is known to be running and the others come in later inserts (on a loaded machine a
+    deliverer that starts slowly would otherwise find all of them at once: a single insert, no gap
+    to measure).
+    """
+    for number, user in enumerate(users):
         CourseEnrollment.enroll(user, COURSE)
+        if first_alone and number == 0:
+            wait_for(lambda: len(current("course_enrollment")) == 1, timeout=120)
         time.sleep(0.04)
     return wait_for(lambda: len(current("course_enrollment")) == len(users)
                     and not OutboxEntry.objects.exists())  # (the outbox is cleared just after the insert)
@@ -249,7 +258,7 @@ def test_a_real_worker_keeps_inserts_one_interval_apart_under_steady_changes(set
     clickhouse.command("TRUNCATE TABLE course_enrollment")
     users = [make_user(f"steady{i}") for i in range(60)]
     with real_worker():
-        delivered = enroll_steadily(users)
+        delivered = enroll_steadily(users, first_alone=True)
     assert delivered
     gaps = gaps_between_inserts(clickhouse, "course_enrollment")
     assert len(gaps) >= 2 and min(gaps) >= interval - 0.001, gaps  # batched, and never closer than the interval
@@ -268,7 +277,7 @@ def test_the_loop_command_delivers_without_celery_on_the_same_cadence(settings, 
         env={**subprocess_env(), "ASPECTS_MIN_FLUSH_INTERVAL_SECS": str(interval)})
     try:
         with no_flush_from_this_process():
-            delivered = enroll_steadily(users)
+            delivered = enroll_steadily(users, first_alone=True)
     finally:
         loop.send_signal(signal.SIGTERM)
         output, _ = loop.communicate(timeout=30)
@@ -341,7 +350,7 @@ def test_worker_processes_sharing_a_cache_keep_one_insert_per_interval(settings,
     users = [make_user(f"shared{i}") for i in range(60)]
     # With a per-process cache instead, each process keeps its own schedule and inserts collide.
     with shared_cache() as cache_env, real_worker(processes=2, env=cache_env):
-        delivered = enroll_steadily(users)
+        delivered = enroll_steadily(users, first_alone=True)
     assert delivered
     gaps = gaps_between_inserts(clickhouse, "course_enrollment")
     assert len(gaps) >= 2 and min(gaps) >= interval - 0.001, gaps
