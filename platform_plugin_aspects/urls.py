@@ -3,6 +3,7 @@
 from django.urls import re_path
 
 from . import views
+from .digest.views import digest_unsubscribe
 
 app_name = "platform_plugin_aspects"
 
@@ -14,4 +15,5 @@ urlpatterns = [
             name="superset_instructor_dashboard"),
     re_path(r"^superset_in_context_dashboard/(?P<usage_id>[^/]+)/$", views.superset_in_context_dashboard,
             name="superset_in_context_dashboard"),
+    re_path(r"^digest/unsubscribe/(?P<token>[^/]+)/$", digest_unsubscribe, name="digest_unsubscribe"),
 ]
