@@ -48,7 +48,7 @@ class BlockFigure:
 
     name: str
     place: str
-    value: float  # problems: first-attempt success rate; video: average share watched (0..1)
+    value: float  # problems: first-attempt success rate; video: share of viewers who stopped before the end
     learners: int
 
     @property
