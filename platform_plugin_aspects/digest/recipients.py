@@ -66,24 +66,7 @@ def _supported(code):
         return settings.LANGUAGE_CODE
 
 
-def learner_labels(user_ids, with_names):
-    """
-    ``{user_id: label}`` for learners a digest may mention; retired or unknown users are left out.
-
-    The label is the learner's full name (else username) while ``with_names`` (ASPECTS_ENABLE_PII), else
-    their numeric user id, which staff can look up in the Instructor Dashboard.
-    """
-    users = get_user_model().objects.filter(id__in=list(user_ids))
-    if with_names:
-        users = users.select_related("profile") if _has_profile() else users
-    labels = {}
-    for user in users:
-        if is_retired(user):
-            continue
-        profile_name = getattr(getattr(user, "profile", None), "name", "") if with_names else ""
-        labels[user.id] = (profile_name or user.username) if with_names else None
-    return labels
-
-
-def _has_profile():
-    return get_model("user_profile") is not None
+def mentionable_learners(user_ids):
+    """The ids among ``user_ids`` a digest may mention: users the LMS still has and has not retired."""
+    users = get_user_model().objects.filter(id__in=list(user_ids)).only("id", "username", "email", "is_active")
+    return {user.id for user in users if not is_retired(user)}
