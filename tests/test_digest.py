@@ -8,11 +8,9 @@ import io
 import re
 
 import pytest
-from django.core.management import call_command
 from PIL import Image
 
 from platform_plugin_aspects.digest.sending import DigestRun
-from platform_plugin_aspects.models import DigestDelivery
 
 from .digest_course import COURSE, EXPECTED, NOT_RECIPIENTS, RECIPIENTS, WEEK, SyntheticCourse, digest_on
 from .sink_helpers import enable_all
