@@ -108,7 +108,7 @@ class Renderer:
                 "chart_alt": alt,
                 "pii": bool(getattr(settings, "ASPECTS_ENABLE_PII", False)),
             }
-            subject = _("Weekly digest of {course}: week of {date}").format(
+            subject = _("Weekly digest for the week of {date} — {course}").format(
                 course=digest.course_name, date=context["week_start"])
             text = render_to_string("platform_plugin_aspects/digest_email.txt", context)
             html = render_to_string("platform_plugin_aspects/digest_email.html", {**context, "subject": subject})
