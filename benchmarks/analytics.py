@@ -141,8 +141,9 @@ FROM
         -- each learner stays for a share of the period (some drop out early: at-risk candidates)
         0.15 + 0.85 * (sipHash64(u, c, 9) % 1000) / 1000 AS stay,
         {{start:DateTime64(6)}} + toIntervalSecond(toUInt64(h2 % toUInt64({{span:UInt32}} * stay))) AS t,
-        (h1 >> 20) % 20 AS v, (h1 >> 24) % 30 AS p, (h1 >> 28) % 10 AS s, (h2 >> 16) % 600 AS pos,
-        1 + (h2 >> 40) % 3 AS attempt, toUInt8((h2 >> 8) % 100 < 25 + 2 * p) AS correct,
+        bitShiftRight(h1, 20) % 20 AS v, bitShiftRight(h1, 24) % 30 AS p, bitShiftRight(h1, 28) % 10 AS s,
+        bitShiftRight(h2, 16) % 600 AS pos,
+        1 + bitShiftRight(h2, 40) % 3 AS attempt, toUInt8(bitShiftRight(h2, 8) % 100 < 25 + 2 * p) AS correct,
         multiIf(kind < 15, 'play_video', kind < 30, 'pause_video', kind < 35, 'seek_video', kind < 40, 'stop_video',
                 kind < 60, 'problem_check', kind < 80, 'seq_goto',
                 kind < 97, concat('/courses/', ck, '/courseware/s', toString(s), '/'),
@@ -219,8 +220,9 @@ def build_site(clickhouse, args):
                   *MODEL_TABLES):
         clickhouse.command(f"TRUNCATE TABLE {clickhouse.qualified(table)}")
     started = time.monotonic()
-    for sql in (OVERVIEWS_SQL, BLOCKS_SQL, ENROLLMENTS_SQL, GRADES_SQL):
+    for sql in (OVERVIEWS_SQL, BLOCKS_SQL, ENROLLMENTS_SQL):
         clickhouse.command(sql, params)
+    clickhouse.command(GRADES_SQL)
     print(f"sink state: {clickhouse.query('SELECT count() FROM course_enrollment')[0][0]:,} enrollments, "
           f"{clickhouse.query('SELECT count() FROM course_grades')[0][0]:,} grades, "
           f"{clickhouse.query('SELECT count() FROM course_blocks')[0][0]:,} blocks "
@@ -491,6 +493,8 @@ def main():  # pylint: disable=too-many-locals
     try:
         clickhouse = Measured(ConnectionConfig(url=url, database=args.database, timeout_secs=30, retries=2))
         settings.EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG = {"url": url, "database": args.database}
+        if MigrationRunner(clickhouse).changed():  # a site built with an older model: start over
+            clickhouse.command(f"DROP DATABASE {args.database}")
         MigrationRunner(clickhouse).run()
         clickhouse.forget_schema()
         print(f"ClickHouse {url} database {args.database}; {os.cpu_count()} CPUs shared with other work, "

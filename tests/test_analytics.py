@@ -231,6 +231,7 @@ def test_learner_identities_only_with_pii(course, settings):
 
 # -- what dashboards read ---------------------------------------------------------------------------------
 DASHBOARD_VIEWS = ("analytics_course_blocks", "analytics_learner_status", "analytics_at_risk_learners",
+                   "analytics_learner_engagement",
                    "analytics_learner_problems", "analytics_problem_stats", "analytics_learner_videos",
                    "analytics_video_stats", "analytics_video_dropoff", "analytics_section_reach",
                    "analytics_daily_activity", "analytics_enrollment_changes", "analytics_enrollment_modes",

@@ -161,12 +161,8 @@ def learner_engagement(course_key, clickhouse=None):
     return [LearnerEngagement(**{**r, "first_activity_at": _utc(r["first_activity_at"]),
                                  "last_activity_at": _utc(r["last_activity_at"])})
             for r in _rows(clickhouse, (
-                "SELECT a.user_id AS user_id, min(a.first_activity_at) AS first_activity_at, "
-                "max(a.last_activity_at) AS last_activity_at, groupBitmapMerge(a.active_days) AS active_days, "
-                "uniqExactMerge(a.events) AS events FROM analytics_learner_activity AS a "
-                "INNER JOIN (SELECT DISTINCT toInt64(user_id) AS user_id FROM course_enrollment FINAL "
-                "WHERE course_key = {course_key:String}) AS e ON e.user_id = a.user_id "
-                "WHERE a.course_key = {course_key:String} GROUP BY a.user_id ORDER BY a.user_id"),
+                "SELECT user_id, first_activity_at, last_activity_at, active_days, events "
+                "FROM analytics_learner_engagement_for(course_key = {course_key:String}) ORDER BY user_id"),
                 _params(course_key))]
 
 
