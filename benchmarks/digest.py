@@ -8,8 +8,9 @@ in one run:
 
 * figures: ``digest.content.build_digest`` for every course (what the digest reads through the
   analytics query module), courses/s, p50/p95 per course, and the slowest query;
-* a full ``send_course_digests`` run mailing every digest to a real SMTP server on loopback
-  (aiosmtpd): courses/s and emails/s, rendering, chart and claims included;
+* full ``send_course_digests`` runs mailing every digest to a real SMTP server on loopback
+  (aiosmtpd), reading one course's figures at a time, then ``--concurrency`` courses at a time
+  (ASPECTS_DIGEST_CONCURRENCY): courses/s and emails/s, rendering, chart and claims included;
 * a second run of the same week (everything already sent): what a rerun costs;
 * the baseline: a ``SELECT 1`` round trip to the same ClickHouse times the queries one digest makes,
   the floor no digest can beat.
@@ -117,6 +118,7 @@ def main():  # pylint: disable=too-many-locals,too-many-statements
     parser.add_argument("--mooc-learners", type=int, default=10_000)
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--staff", type=int, default=2, help="staff members (recipients) per course")
+    parser.add_argument("--concurrency", type=int, default=4, help="ASPECTS_DIGEST_CONCURRENCY of the second full run")
     parser.add_argument("--url", help="an existing ClickHouse (default: start one in var/bench-digest)")
     parser.add_argument("--database", default="bench_digest")
     parser.add_argument("--regenerate", action="store_true", help="build the ClickHouse site even if it exists")
@@ -178,14 +180,18 @@ def main():  # pylint: disable=too-many-locals,too-many-statements
         for seconds, sql in clickhouse.timings:
             by_query.setdefault(" ".join(sql.split())[:90], []).append(seconds)
 
-        # 2. the full run into a real SMTP server, 3. the same week again
+        # 2. full runs into a real SMTP server, one course at a time then --concurrency at once; 3. a rerun
+        runs = {}
         with smtp_server() as (inbox, port):
             settings.ASPECTS_DIGEST_EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
             settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
-            began = time.perf_counter()
-            report = DigestRun(week).run()
-            full_secs = time.perf_counter() - began
-            received = len(inbox.messages)
+            for concurrency in (1, args.concurrency):
+                DigestDelivery.objects.all().delete()
+                inbox.messages.clear()
+                settings.ASPECTS_DIGEST_CONCURRENCY = concurrency
+                began = time.perf_counter()
+                report = DigestRun(week).run()
+                runs[concurrency] = (report, time.perf_counter() - began, len(inbox.messages))
             began = time.perf_counter()
             rerun = DigestRun(week).run()
             rerun_secs = time.perf_counter() - began
@@ -197,9 +203,11 @@ def main():  # pylint: disable=too-many-locals,too-many-statements
               f"{args.courses / figures_secs:,.1f} courses/s; per course p50 {percentile(times, .5) * 1000:.1f} ms, "
               f"p95 {percentile(times, .95) * 1000:.1f} ms, slowest {max(per_course)[0] * 1000:.1f} ms "
               f"({max(per_course)[1]})")
-        print(f"full run (figures, chart, HTML+text, claim, SMTP): {report.courses} courses, {report.sent} emails "
-              f"({received} received, {report.quiet} quiet courses skipped) in {full_secs:.1f} s = "
-              f"{report.courses / full_secs:,.1f} courses/s, {report.sent / full_secs:,.1f} emails/s")
+        for concurrency, (report, seconds, received) in runs.items():
+            print(f"full run, figures of {concurrency} course(s) at a time (then chart, HTML+text, claim, SMTP): "
+                  f"{report.courses} courses, {report.sent} emails ({received} received, {report.quiet} quiet "
+                  f"courses skipped) in {seconds:.1f} s = {report.courses / seconds:,.1f} courses/s, "
+                  f"{report.sent / seconds:,.1f} emails/s")
         print(f"second run of {week}: {rerun.sent} sent, {rerun.computed} courses read from ClickHouse, "
               f"{rerun_secs:.1f} s = {rerun.courses / rerun_secs:,.0f} courses/s")
         print(f"slowest query: {slowest_time * 1000:.1f} ms: {' '.join(slowest_sql.split())[:300]}")

@@ -86,13 +86,21 @@ class CourseDigest:
         return not (self.enrollments.current or self.unenrollments.current or self.active_learners.current)
 
 
-def build_digest(course_key, week, clickhouse=None):
+@dataclass(frozen=True)
+class Figures:
+    """What the analytics query module answered for one course and week (ClickHouse only, no LMS)."""
+
+    report: object  # analytics.CourseReport as of the week's Sunday
+    enrollment_weeks: tuple  # (previous week, this week): analytics.EnrollmentWeek
+    identities: dict  # {user_id: analytics.LearnerIdentity} of the at-risk learners; empty unless PII is on
+
+
+def fetch_figures(course_key, week, clickhouse=None):
     """
-    The CourseDigest of ``course_key`` for ``week`` (a weeks.Week), read from the analytics model.
+    Ask the analytics query module for one course's figures: ClickHouse only, so any thread may run it.
 
     "This week" is the ISO week (Monday to Sunday, UTC): the query module's 7-day windows end on
-    its Sunday. At-risk learners are as of that Sunday; a retired learner is dropped from the list
-    and the count, and names come only while ASPECTS_ENABLE_PII is on (else the user id).
+    its Sunday, and at-risk learners are as of that Sunday.
     """
     from .. import analytics  # pylint: disable=import-outside-toplevel
 
@@ -100,12 +108,25 @@ def build_digest(course_key, week, clickhouse=None):
     sunday = (week.end - timedelta(days=1)).date()
     report = analytics.course_report(key, as_of=sunday, weeks=CHART_WEEKS, hardest=HARDEST_SHOWN,
                                      at_risk_limit=AT_RISK_SHOWN + RETIRED_MARGIN, clickhouse=clickhouse)
-    before, this = analytics.enrollment_weeks(key, as_of=sunday, weeks=2, clickhouse=clickhouse)
-    at_risk, retired = _mentionable(key, report.at_risk, clickhouse)
+    weeks = tuple(analytics.enrollment_weeks(key, as_of=sunday, weeks=2, clickhouse=clickhouse))
+    identities = analytics.learner_identities(key, [learner.user_id for learner in report.at_risk],
+                                              clickhouse=clickhouse)
+    return Figures(report, weeks, identities)
+
+
+def assemble(course_key, week, figures):
+    """
+    The CourseDigest from ``figures``, with what only the LMS knows: the course's name, and which
+    learners are retired (dropped from the at-risk list and count, never named or numbered).
+    """
+    report, (before, this) = figures.report, figures.enrollment_weeks
+    allowed = mentionable_learners([learner.user_id for learner in report.at_risk])
+    at_risk = [_at_risk(learner, figures.identities.get(learner.user_id))
+               for learner in report.at_risk if learner.user_id in allowed]
     *_, active_before, active_now = report.weekly_active
     video = report.most_abandoned_video
     return CourseDigest(
-        course_key=key,
+        course_key=str(course_key),
         course_name=_course_name(course_key),
         week=week,
         enrollments=Change(this.enrollments, before.enrollments),
@@ -113,7 +134,7 @@ def build_digest(course_key, week, clickhouse=None):
         active_learners=Change(active_now.active_learners, active_before.active_learners),
         passing_learners=report.funnel.passing,
         enrolled_learners=report.funnel.enrolled,
-        at_risk_count=report.at_risk_count - retired,
+        at_risk_count=report.at_risk_count - (len(report.at_risk) - len(allowed)),
         at_risk=at_risk[:AT_RISK_SHOWN],
         hardest_problems=[BlockFigure(p.display_name, _place(p), p.first_attempt_success_rate, p.learners)
                           for p in report.hardest_problems],
@@ -122,25 +143,19 @@ def build_digest(course_key, week, clickhouse=None):
     )
 
 
+def build_digest(course_key, week, clickhouse=None):
+    """The CourseDigest of ``course_key`` for ``week`` (a weeks.Week): fetch_figures, then assemble."""
+    return assemble(course_key, week, fetch_figures(course_key, week, clickhouse))
+
+
 RETIRED_MARGIN = 5  # at-risk rows asked beyond the ten shown, so a retired learner left out leaves no gap
 
 
-def _mentionable(course_key, learners, clickhouse):
-    """(the at-risk learners the digest may show, how many of them were retired and left out)."""
-    from .. import analytics  # pylint: disable=import-outside-toplevel
-
-    ids = [learner.user_id for learner in learners]
-    allowed = mentionable_learners(ids)
-    identities = analytics.learner_identities(course_key, [i for i in ids if i in allowed], clickhouse=clickhouse)
-    shown = []
-    for learner in learners:
-        if learner.user_id not in allowed:
-            continue
-        who = identities.get(learner.user_id)
-        shown.append(AtRiskLearner(
-            learner.user_id, (who.name or who.username) if who else "", learner.days_inactive, learner.grade_status,
-            learner.percent_grade, learner.passing_grade))
-    return shown, len(ids) - len(allowed)
+def _at_risk(learner, identity):
+    """The digest's line for an analytics.AtRiskLearner; named only when the query module gave an identity."""
+    name = (identity.name or identity.username) if identity else ""
+    return AtRiskLearner(learner.user_id, name, learner.days_inactive, learner.grade_status, learner.percent_grade,
+                         learner.passing_grade)
 
 
 def _place(block):

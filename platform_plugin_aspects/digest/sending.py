@@ -22,6 +22,8 @@ import logging
 import smtplib
 import time
 import uuid
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -35,7 +37,7 @@ from opaque_keys.edx.keys import CourseKey
 
 from ..models import DigestDelivery
 from ..platform import get_model
-from .content import build_digest
+from .content import assemble, fetch_figures
 from .message import Renderer
 from .recipients import course_recipients, digest_enabled, languages
 
@@ -101,31 +103,59 @@ class DigestRun:
         return [key for key in keys if preview or digest_enabled(key)]
 
     def run(self):
-        """Send (or plan) every due digest of the week; returns the RunReport."""
-        try:
-            for course_key in self.courses():
-                if self._smtp_down:
-                    break  # the rest waits for the retry
-                self.report.courses += 1
-                self.course(course_key)
-        finally:
-            self._close()
+        """
+        Send (or plan) every due digest of the week; returns the RunReport.
+
+        Figures are read for up to ASPECTS_DIGEST_CONCURRENCY courses at once (ClickHouse work only,
+        in threads), while this thread does the LMS work, renders, claims and sends, course after course.
+        """
+        ahead = max(int(settings.ASPECTS_DIGEST_CONCURRENCY), 1)
+        pending = deque()
+        with ThreadPoolExecutor(max_workers=ahead, thread_name_prefix="aspects-digest") as pool:
+            try:
+                for course_key, recipients in self._due_courses():
+                    pending.append((course_key, recipients, pool.submit(self._fetch, course_key)))
+                    if len(pending) > ahead:
+                        self._finish(*pending.popleft())
+                    if self._smtp_down:
+                        break  # the rest waits for the retry
+                while pending and not self._smtp_down:
+                    self._finish(*pending.popleft())
+            finally:
+                for *_, future in pending:
+                    future.cancel()
+                self._close()
         return self.report
 
+    def _due_courses(self):
+        """(course key, recipients still due) for each course with someone to mail (recipients None: --to)."""
+        for course_key in self.courses():
+            self.report.courses += 1
+            if self.to is not None:
+                yield course_key, None
+                continue
+            recipients = self.due(course_key, course_recipients(course_key))
+            if recipients:
+                yield course_key, recipients
+
+    def _fetch(self, course_key):
+        started = time.perf_counter()
+        return fetch_figures(course_key, self.week), time.perf_counter() - started
+
     # -- one course -------------------------------------------------------------------------
-    def course(self, course_key):
-        """Mail ``course_key``'s digest to each recipient who has not had it this week."""
-        if self.to is not None:
-            digest = self._compute(course_key)
-            if digest is not None and not self.dry_run:
+    def _finish(self, course_key, recipients, future):
+        """Mail ``course_key``'s digest (once its figures are in) to each recipient who has not had it."""
+        figures, seconds = future.result()
+        self.report.computed += 1
+        self.report.compute_secs.append((seconds, str(course_key)))
+        digest = assemble(course_key, self.week, figures)
+        if digest.quiet and settings.ASPECTS_DIGEST_SKIP_QUIET_COURSES:
+            self.report.quiet += 1
+            return
+        if recipients is None:  # a --to preview
+            if not self.dry_run:
                 self._send(Renderer(digest).email(self.to, settings.LANGUAGE_CODE))
                 self.report.sent += 1
-            return
-        recipients = self.due(course_key, course_recipients(course_key))
-        if not recipients:
-            return
-        digest = self._compute(course_key)
-        if digest is None:
             return
         langs = languages(recipients)
         if self.dry_run:
@@ -138,16 +168,6 @@ class DigestRun:
             row = self.claim(course_key, user)
             if row is not None:
                 self._deliver(row, renderer.email(user.email, langs[user.id], user.id))
-
-    def _compute(self, course_key):
-        started = time.perf_counter()
-        digest = build_digest(course_key, self.week)
-        self.report.computed += 1
-        self.report.compute_secs.append((time.perf_counter() - started, str(course_key)))
-        if digest.quiet and settings.ASPECTS_DIGEST_SKIP_QUIET_COURSES:
-            self.report.quiet += 1
-            return None
-        return digest
 
     def due(self, course_key, recipients):
         """The recipients whose digest this run may claim (no row yet, or one this run can take over)."""
