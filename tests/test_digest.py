@@ -275,6 +275,9 @@ def test_a_recipient_the_server_refuses_is_failed_for_good_and_the_others_get_th
         assert refused.user.email == "staff@example.com" and "550" in refused.last_error
         assert DigestRun(WEEK).run().sent == 0
         assert set(received(inbox)) == RECIPIENTS - {"staff@example.com"}
+    out = io.StringIO()
+    call_command("send_course_digests", "--week", str(WEEK), "--list-failed", stdout=out)
+    assert f"user {refused.user_id}\tfailed" in out.getvalue() and "550" in out.getvalue()
 
 
 def test_a_claim_left_by_a_dead_run_is_taken_over_after_the_timeout_only(course, smtp):
@@ -314,3 +317,22 @@ def test_the_command_dry_run_preview_and_bad_input(course, smtp, capsys):
         call_command("send_course_digests", "--course", "nonsense")
     with pytest.raises(CommandError, match="no ISO week 54"):
         call_command("send_course_digests", "--week", "2026-W54")
+
+
+def test_with_clickhouse_down_nothing_is_claimed_and_the_next_run_sends_everything(course, smtp, clickhouse_server):
+    from .clickhouse_server import TEST_DATABASE, point_settings_at  # pylint: disable=import-outside-toplevel
+
+    digest_on()
+    dead = reserve_port()
+    try:
+        point_settings_at(f"http://127.0.0.1:{dead.getsockname()[1]}", TEST_DATABASE, retries=0)
+        report = DigestRun(WEEK).run()
+        assert report.clickhouse_down and report.needs_retry and report.sent == 0
+        assert not smtp.messages and not DigestDelivery.objects.exists()
+        with pytest.raises(CommandError, match="ClickHouse unavailable"):
+            call_command("send_course_digests", "--week", str(WEEK))
+    finally:
+        dead.close()
+        point_settings_at(clickhouse_server, TEST_DATABASE)
+    assert DigestRun(WEEK).run().sent == 3
+    assert per_recipient(smtp) == dict.fromkeys(RECIPIENTS, 1)

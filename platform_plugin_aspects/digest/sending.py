@@ -35,6 +35,7 @@ from django.utils import timezone
 from opaque_keys import InvalidKeyError
 from opaque_keys.edx.keys import CourseKey
 
+from ..clickhouse import ClickHouseError, ClickHouseUnavailable
 from ..models import DigestDelivery
 from ..platform import get_model
 from .content import assemble, fetch_figures
@@ -66,11 +67,13 @@ class RunReport:
     compute_secs: list = field(default_factory=list)  # per computed course: (seconds, course_key)
 
     smtp_down: bool = False  # the run stopped early: SMTP could not be reached
+    clickhouse_down: str = ""  # the run stopped early: ClickHouse could not be reached (the error)
+    errors: list = field(default_factory=list)  # (course_key, reason): courses whose figures could not be read
 
     @property
     def needs_retry(self):
         """Some digest is still to be sent: run again after the retry delay."""
-        return self.retry > 0 or self.smtp_down
+        return self.retry > 0 or self.smtp_down or bool(self.clickhouse_down)
 
 
 class SmtpDown(Exception):
@@ -117,15 +120,19 @@ class DigestRun:
                     pending.append((course_key, recipients, pool.submit(self._fetch, course_key)))
                     if len(pending) > ahead:
                         self._finish(*pending.popleft())
-                    if self._smtp_down:
+                    if self._stopped:
                         break  # the rest waits for the retry
-                while pending and not self._smtp_down:
+                while pending and not self._stopped:
                     self._finish(*pending.popleft())
             finally:
                 for *_, future in pending:
                     future.cancel()
                 self._close()
         return self.report
+
+    @property
+    def _stopped(self):
+        return self._smtp_down or bool(self.report.clickhouse_down)
 
     def _due_courses(self):
         """(course key, recipients still due) for each course with someone to mail (recipients None: --to)."""
@@ -145,7 +152,16 @@ class DigestRun:
     # -- one course -------------------------------------------------------------------------
     def _finish(self, course_key, recipients, future):
         """Mail ``course_key``'s digest (once its figures are in) to each recipient who has not had it."""
-        figures, seconds = future.result()
+        try:
+            figures, seconds = future.result()
+        except ClickHouseUnavailable as exc:
+            self.report.clickhouse_down = str(exc)
+            log.warning("Course digests for %s stopped, ClickHouse is unavailable: %s", self.week, exc)
+            return
+        except (ClickHouseError, ValueError) as exc:  # this course only (a query refused, a key the model rejects)
+            self.report.errors.append((str(course_key), str(exc)))
+            log.error("Course digest of %s for %s not computed: %s", course_key, self.week, exc)
+            return
         self.report.computed += 1
         self.report.compute_secs.append((seconds, str(course_key)))
         digest = assemble(course_key, self.week, figures)

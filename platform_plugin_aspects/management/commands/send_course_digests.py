@@ -2,7 +2,6 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ...clickhouse import ClickHouseError
 from ...digest.sending import DigestRun, SmtpDown, parse_course_key
 from ...digest.weeks import Week
 from ...models import DigestDelivery
@@ -63,10 +62,10 @@ class Command(RawHelpMixin, BaseCommand):
             report = run.run()
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
-        except ClickHouseError as exc:
-            raise CommandError(f"ClickHouse unavailable, nothing sent for the remaining courses: {exc}") from exc
         except SmtpDown as exc:
             raise CommandError(f"SMTP unavailable: {exc}") from exc
+        for course_key, reason in report.errors:
+            self.stderr.write(f"{course_key}: figures not read: {reason}")
         for course_key, email, language in report.planned:
             self.stdout.write(f"would send {course_key} to {email} ({language})")
         slowest = max(report.compute_secs, default=None)
@@ -74,5 +73,10 @@ class Command(RawHelpMixin, BaseCommand):
             f"{week}: {report.courses} courses with the digest on, figures read for {report.computed} "
             f"({report.quiet} quiet, skipped); sent {report.sent}, to retry {report.retry}, failed {report.failed}"
             + (f"; slowest course {slowest[1]} {slowest[0] * 1000:.0f} ms" if slowest else ""))
+        if report.clickhouse_down:
+            raise CommandError(f"ClickHouse unavailable, the remaining courses were not sent; run again later "
+                               f"(what was sent is not sent twice): {report.clickhouse_down}")
         if report.needs_retry:
             raise CommandError("SMTP did not take every digest; run again later (only those will be sent)")
+        if report.errors:
+            raise CommandError(f"{len(report.errors)} course(s) had no digest (see above)")
