@@ -336,3 +336,14 @@ def test_with_clickhouse_down_nothing_is_claimed_and_the_next_run_sends_everythi
         point_settings_at(clickhouse_server, TEST_DATABASE)
     assert DigestRun(WEEK).run().sent == 3
     assert per_recipient(smtp) == dict.fromkeys(RECIPIENTS, 1)
+
+
+def test_an_address_smtp_cannot_take_fails_that_digest_only(course, smtp):
+    digest_on()
+    staff = course.people["staff"]
+    staff.email = "two@signs@example.com"
+    staff.save()
+    report = DigestRun(WEEK).run()
+    assert (report.sent, report.failed) == (2, 1)
+    assert DigestDelivery.objects.get(user=staff).status == DigestDelivery.FAILED
+    assert set(received(smtp)) == RECIPIENTS - {"staff@example.com"}

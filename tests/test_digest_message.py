@@ -123,3 +123,10 @@ def test_the_email_speaks_the_recipients_language(db, french):
     assert message["Content-Language"] == "fr"
     _, english, _, _ = parts(Renderer(sample_digest()).email("staff@example.com", "en", user_id=7))
     assert "New enrollments: 17 (previous week: 11)" in english
+
+
+def test_a_course_name_cannot_add_headers_or_markup(db):
+    evil = sample_digest(course_name='Evil\r\nBcc: attacker@example.com <script>alert(1)</script>')
+    message, text, html, _ = parts(Renderer(evil).email("staff@example.com", "en", user_id=7))
+    assert message["Bcc"] is None and "\n" not in message["Subject"] and "Evil Bcc:" in message["Subject"]
+    assert "<script>" not in html and "&lt;script&gt;" in html

@@ -108,8 +108,9 @@ class Renderer:
                 "chart_alt": alt,
                 "pii": bool(getattr(settings, "ASPECTS_ENABLE_PII", False)),
             }
-            subject = _("Weekly digest for the week of {date} — {course}").format(
-                course=digest.course_name, date=context["week_start"])
+            # One line, whatever the course is called: a line break in a header would end it there.
+            subject = " ".join(_("Weekly digest for the week of {date} — {course}").format(
+                course=digest.course_name, date=context["week_start"]).split())
             text = render_to_string("platform_plugin_aspects/digest_email.txt", context)
             html = render_to_string("platform_plugin_aspects/digest_email.html", {**context, "subject": subject})
         headers = {"Message-ID": message_id(digest, user_id or 0), "Auto-Submitted": "auto-generated",

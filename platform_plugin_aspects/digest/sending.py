@@ -223,6 +223,9 @@ class DigestRun:
             codes = [code for code, _ in exc.recipients.values()]
             self._failed(mine, row, exc, permanent=all(code >= 500 for code in codes))
             return
+        except ValueError as exc:  # an address Django cannot even write into a header
+            self._failed(mine, row, exc, permanent=True)
+            return
         except (smtplib.SMTPException, OSError) as exc:
             self._close()
             self._failed(mine, row, exc, permanent=False)
