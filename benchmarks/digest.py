@@ -8,9 +8,10 @@ in one run:
 
 * figures: ``digest.content.build_digest`` for every course (what the digest reads through the
   analytics query module), courses/s, p50/p95 per course, and the slowest query;
-* full ``send_course_digests`` runs mailing every digest to a real SMTP server on loopback
-  (aiosmtpd), reading one course's figures at a time, then ``--concurrency`` courses at a time
-  (ASPECTS_DIGEST_CONCURRENCY): courses/s and emails/s, rendering, chart and claims included;
+* a full ``send_course_digests`` run mailing every digest to a real SMTP server on loopback
+  (aiosmtpd), reading ``--concurrency`` courses' figures at a time (ASPECTS_DIGEST_CONCURRENCY;
+  ``--compare`` adds a run reading one at a time): courses/s and emails/s, rendering, chart and
+  claims included;
 * a second run of the same week (everything already sent): what a rerun costs;
 * the baseline: a ``SELECT 1`` round trip to the same ClickHouse times the queries one digest makes,
   the floor no digest can beat.
@@ -118,7 +119,8 @@ def main():  # pylint: disable=too-many-locals,too-many-statements
     parser.add_argument("--mooc-learners", type=int, default=10_000)
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--staff", type=int, default=2, help="staff members (recipients) per course")
-    parser.add_argument("--concurrency", type=int, default=4, help="ASPECTS_DIGEST_CONCURRENCY of the second full run")
+    parser.add_argument("--concurrency", type=int, default=4, help="ASPECTS_DIGEST_CONCURRENCY of the full run")
+    parser.add_argument("--compare", action="store_true", help="also a full run reading one course at a time")
     parser.add_argument("--url", help="an existing ClickHouse (default: start one in var/bench-digest)")
     parser.add_argument("--database", default="bench_digest")
     parser.add_argument("--regenerate", action="store_true", help="build the ClickHouse site even if it exists")
@@ -185,7 +187,7 @@ def main():  # pylint: disable=too-many-locals,too-many-statements
         with smtp_server() as (inbox, port):
             settings.ASPECTS_DIGEST_EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
             settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
-            for concurrency in (1, args.concurrency):
+            for concurrency in (1, args.concurrency) if args.compare else (args.concurrency,):
                 DigestDelivery.objects.all().delete()
                 inbox.messages.clear()
                 settings.ASPECTS_DIGEST_CONCURRENCY = concurrency
