@@ -128,6 +128,12 @@ class SyntheticCourse:
             CourseAccessRole.objects.create(user=user, role=role, org=org,
                                             course_id=CourseKey.from_string(course) if course else None)
             self.people[name] = user
+        retired = make_user("retired_staff", email="retired_staff@example.com")
+        CourseAccessRole.objects.create(user=retired, role="instructor", org="DigestX",
+                                        course_id=CourseKey.from_string(COURSE))
+        # Retired the way the platform does it: the address and username replaced, the role kept.
+        User.objects.filter(id=retired.id).update(username=f"retired__user_{retired.id}",
+                                                  email=f"retired__user_{retired.id}@retired.invalid")
         self.people["global_staff"] = make_user("global_staff", email="global_staff@example.com")
         User.objects.filter(id=self.people["global_staff"].id).update(is_staff=True)
         CourseEnrollment.enroll(self.people["beta"], COURSE)  # beta testers are enrolled like learners
@@ -213,5 +219,5 @@ def digest_on_for_org(org, on=True):
 
 
 RECIPIENTS = {"instructor@example.com", "staff@example.com", "org_staff@example.com"}
-NOT_RECIPIENTS = {"beta@example.com", "other_staff@example.com", "other_org_staff@example.com",
+NOT_RECIPIENTS = {"beta@example.com", "retired_staff@example.com", "other_staff@example.com", "other_org_staff@example.com",
                   "global_staff@example.com", "learner_l1@example.com", "outsider@example.com"}

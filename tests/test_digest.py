@@ -80,6 +80,7 @@ def test_each_course_staff_member_gets_one_digest_with_the_hand_computed_figures
     by_address = received(smtp)
     assert set(by_address) == RECIPIENTS
     assert not set(by_address) & NOT_RECIPIENTS
+    assert not any(address.startswith("retired__user_") for address in by_address)
     message = by_address["instructor@example.com"][0]
     text = text_of(message)
     enrolled, unenrolled, active = EXPECTED["enrollments"], EXPECTED["unenrollments"], EXPECTED["active"]
