@@ -219,5 +219,6 @@ def digest_on_for_org(org, on=True):
 
 
 RECIPIENTS = {"instructor@example.com", "staff@example.com", "org_staff@example.com"}
-NOT_RECIPIENTS = {"beta@example.com", "retired_staff@example.com", "other_staff@example.com", "other_org_staff@example.com",
-                  "global_staff@example.com", "learner_l1@example.com", "outsider@example.com"}
+NOT_RECIPIENTS = {"beta@example.com", "retired_staff@example.com", "other_staff@example.com",
+                  "other_org_staff@example.com", "global_staff@example.com", "learner_l1@example.com",
+                  "outsider@example.com"}
