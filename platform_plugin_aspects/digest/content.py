@@ -80,11 +80,6 @@ class CourseDigest:
     abandoned_video: BlockFigure | None = None
     weekly_active: list = field(default_factory=list)  # [(Week, learners)], oldest first, CHART_WEEKS long
 
-    @property
-    def quiet(self):
-        """Nothing happened: no enrollment, no unenrollment, no active learner in the week."""
-        return not (self.enrollments.current or self.unenrollments.current or self.active_learners.current)
-
 
 @dataclass(frozen=True)
 class Figures:
@@ -95,20 +90,32 @@ class Figures:
     identities: dict  # {user_id: analytics.LearnerIdentity} of the at-risk learners; empty unless PII is on
 
 
-def fetch_figures(course_key, week, clickhouse=None):
+def fetch_figures(course_key, week, clickhouse=None, skip_quiet=False):
     """
     Ask the analytics query module for one course's figures: ClickHouse only, so any thread may run it.
 
     "This week" is the ISO week (Monday to Sunday, UTC): the query module's 7-day windows end on
-    its Sunday, and at-risk learners are as of that Sunday.
+    its Sunday, and at-risk learners are as of that Sunday. With ``skip_quiet``, a course with no
+    enrollment, unenrollment or active learner in the week returns None after the two cheapest
+    queries (on most sites most courses are quiet any given week).
     """
     from .. import analytics  # pylint: disable=import-outside-toplevel
 
     key = str(course_key)
     sunday = (week.end - timedelta(days=1)).date()
-    report = analytics.course_report(key, as_of=sunday, weeks=CHART_WEEKS, hardest=HARDEST_SHOWN,
-                                     at_risk_limit=AT_RISK_SHOWN + RETIRED_MARGIN, clickhouse=clickhouse)
     weeks = tuple(analytics.enrollment_weeks(key, as_of=sunday, weeks=2, clickhouse=clickhouse))
+    active = tuple(analytics.weekly_active_learners(key, as_of=sunday, weeks=CHART_WEEKS, clickhouse=clickhouse))
+    if skip_quiet and not (weeks[-1].enrollments or weeks[-1].unenrollments or active[-1].active_learners):
+        return None
+    videos = analytics.most_abandoned_videos(key, 1, clickhouse=clickhouse)
+    report = analytics.CourseReport(
+        course_key=key, as_of=sunday, weekly_active=active,
+        funnel=analytics.funnel(key, sunday, clickhouse=clickhouse),
+        hardest_problems=tuple(analytics.hardest_problems(key, HARDEST_SHOWN, clickhouse=clickhouse)),
+        most_abandoned_video=videos[0] if videos else None,
+        at_risk_count=analytics.at_risk_count(key, sunday, clickhouse=clickhouse),
+        at_risk=tuple(analytics.at_risk_learners(key, sunday, AT_RISK_SHOWN + RETIRED_MARGIN, clickhouse=clickhouse)),
+    )
     identities = analytics.learner_identities(key, [learner.user_id for learner in report.at_risk],
                                               clickhouse=clickhouse)
     return Figures(report, weeks, identities)

@@ -147,7 +147,8 @@ class DigestRun:
 
     def _fetch(self, course_key):
         started = time.perf_counter()
-        return fetch_figures(course_key, self.week), time.perf_counter() - started
+        figures = fetch_figures(course_key, self.week, skip_quiet=settings.ASPECTS_DIGEST_SKIP_QUIET_COURSES)
+        return figures, time.perf_counter() - started
 
     # -- one course -------------------------------------------------------------------------
     def _finish(self, course_key, recipients, future):
@@ -164,10 +165,10 @@ class DigestRun:
             return
         self.report.computed += 1
         self.report.compute_secs.append((seconds, str(course_key)))
-        digest = assemble(course_key, self.week, figures)
-        if digest.quiet and settings.ASPECTS_DIGEST_SKIP_QUIET_COURSES:
+        if figures is None:
             self.report.quiet += 1
             return
+        digest = assemble(course_key, self.week, figures)
         if recipients is None:  # a --to preview
             if not self.dry_run:
                 self._send(Renderer(digest).email(self.to, settings.LANGUAGE_CODE))
