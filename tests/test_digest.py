@@ -230,6 +230,9 @@ def test_a_course_without_activity_sends_nothing_unless_configured(course, smtp,
     digest_on(OTHER_COURSE)
     report = DigestRun(WEEK).run()
     assert (report.sent, report.quiet) == (0, 1) and not smtp.messages and not DigestDelivery.objects.exists()
+    digest_on()
+    week_after = DigestRun(WEEK.__class__(2026, 47)).run()  # the synthetic course was busy the week before only
+    assert (week_after.sent, week_after.quiet) == (0, 2) and not smtp.messages
     settings.ASPECTS_DIGEST_SKIP_QUIET_COURSES = False
     assert DigestRun(WEEK).run().sent == 2  # org staff and the other course's staff
     assert set(received(smtp)) == {"org_staff@example.com", "other_staff@example.com"}
