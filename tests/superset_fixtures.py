@@ -17,8 +17,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from opaque_keys.edx.keys import CourseKey
 
+from devstack.local_superset import ADMIN_PASSWORD, ADMIN_USERNAME, LocalSuperset
 from platform_plugin_aspects.superset.client import SupersetClient, jwt_claims
-from platform_plugin_aspects.superset.local_server import ADMIN_PASSWORD, ADMIN_USERNAME, LocalSuperset
 from tests.lms.course_overviews.models import CourseOverview
 from tests.lms.student.models import CourseAccessRole, CourseEnrollment
 
@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 COURSE = CourseKey.from_string("course-v1:OrgA+Stats101+2026")
 OTHER_COURSE = CourseKey.from_string("course-v1:OrgB+Bio201+2026")
 GUEST_TOKEN_SECONDS = 15
+SUPERSET_HOME = ROOT / "var" / "superset-test"  # the test Superset's config and SQLite metadata
 
 __all__ = ["superset", "superset_admin", "embedded_dashboard", "second_embedded_dashboard", "superset_settings",
            "courses", "users",
@@ -48,7 +49,7 @@ def wait_for(condition, timeout=20.0, interval=0.05, message="condition"):
 def superset():
     """The running Superset's root URL (one server for the whole session)."""
     # Short-lived guest tokens, so the browser test sees the page refresh one before it expires.
-    server = LocalSuperset(ROOT / "var" / "superset-test", ROOT / "var" / "superset-venv",
+    server = LocalSuperset(SUPERSET_HOME, ROOT / "var" / "superset-venv",
                            guest_token_seconds=GUEST_TOKEN_SECONDS)
     url = server.start()
     yield url
