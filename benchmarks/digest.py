@@ -167,8 +167,11 @@ def main():  # pylint: disable=too-many-locals,too-many-statements
             clickhouse.query_dicts("SELECT 1 AS one")
             trips.append(time.perf_counter() - began)
         floor = statistics.median(trips) * per_digest
+        print(f"\nbaseline: a SELECT 1 round trip takes {statistics.median(trips) * 1000:.2f} ms; one digest makes "
+              f"{per_digest} queries, so {floor * 1000:.1f} ms per course = {1 / floor:,.0f} courses/s at best",
+              flush=True)
 
-        # 1. figures only
+        # 1. figures only, one course after another
         clickhouse.timings.clear()
         per_course = []
         began = time.perf_counter()
@@ -177,13 +180,21 @@ def main():  # pylint: disable=too-many-locals,too-many-statements
             build_digest(key, week)
             per_course.append((time.perf_counter() - one, key))
         figures_secs = time.perf_counter() - began
+        times = [t for t, _ in per_course]
+        print(f"figures (build_digest, one course after another): {args.courses} courses in {figures_secs:.1f} s = "
+              f"{args.courses / figures_secs:,.1f} courses/s; per course p50 {percentile(times, .5) * 1000:.1f} ms, "
+              f"p95 {percentile(times, .95) * 1000:.1f} ms, slowest {max(per_course)[0] * 1000:.1f} ms "
+              f"({max(per_course)[1]})")
         slowest_time, slowest_sql = max(clickhouse.timings, key=lambda t: t[0])
+        print(f"slowest query: {slowest_time * 1000:.1f} ms: {' '.join(slowest_sql.split())[:300]}")
         by_query = {}
         for seconds, sql in clickhouse.timings:
             by_query.setdefault(" ".join(sql.split())[:90], []).append(seconds)
+        print("per query (p50 / p95 ms, client side):")
+        for sql, values in sorted(by_query.items(), key=lambda kv: -percentile(kv[1], .95)):
+            print(f"  {percentile(values, .5) * 1000:6.1f} {percentile(values, .95) * 1000:6.1f}  {sql}", flush=True)
 
-        # 2. full runs into a real SMTP server, one course at a time then --concurrency at once; 3. a rerun
-        runs = {}
+        # 2. full runs into a real SMTP server (--compare: one course at a time first); 3. a rerun
         with smtp_server() as (inbox, port):
             settings.ASPECTS_DIGEST_EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
             settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
@@ -193,29 +204,16 @@ def main():  # pylint: disable=too-many-locals,too-many-statements
                 settings.ASPECTS_DIGEST_CONCURRENCY = concurrency
                 began = time.perf_counter()
                 report = DigestRun(week).run()
-                runs[concurrency] = (report, time.perf_counter() - began, len(inbox.messages))
+                seconds = time.perf_counter() - began
+                print(f"full run, figures of {concurrency} course(s) at a time (then chart, HTML+text, claim, SMTP): "
+                      f"{report.courses} courses, {report.sent} emails ({len(inbox.messages)} received, "
+                      f"{report.quiet} quiet courses skipped) in {seconds:.1f} s = {report.courses / seconds:,.1f} "
+                      f"courses/s, {report.sent / seconds:,.1f} emails/s", flush=True)
             began = time.perf_counter()
             rerun = DigestRun(week).run()
             rerun_secs = time.perf_counter() - began
-
-        print(f"\nbaseline: a SELECT 1 round trip takes {statistics.median(trips) * 1000:.2f} ms; one digest makes "
-              f"{per_digest} queries, so {floor * 1000:.1f} ms per course = {1 / floor:,.0f} courses/s at best")
-        times = [t for t, _ in per_course]
-        print(f"figures (build_digest, one course after another): {args.courses} courses in {figures_secs:.1f} s = "
-              f"{args.courses / figures_secs:,.1f} courses/s; per course p50 {percentile(times, .5) * 1000:.1f} ms, "
-              f"p95 {percentile(times, .95) * 1000:.1f} ms, slowest {max(per_course)[0] * 1000:.1f} ms "
-              f"({max(per_course)[1]})")
-        for concurrency, (report, seconds, received) in runs.items():
-            print(f"full run, figures of {concurrency} course(s) at a time (then chart, HTML+text, claim, SMTP): "
-                  f"{report.courses} courses, {report.sent} emails ({received} received, {report.quiet} quiet "
-                  f"courses skipped) in {seconds:.1f} s = {report.courses / seconds:,.1f} courses/s, "
-                  f"{report.sent / seconds:,.1f} emails/s")
         print(f"second run of {week}: {rerun.sent} sent, {rerun.computed} courses read from ClickHouse, "
               f"{rerun_secs:.1f} s = {rerun.courses / rerun_secs:,.0f} courses/s")
-        print(f"slowest query: {slowest_time * 1000:.1f} ms: {' '.join(slowest_sql.split())[:300]}")
-        print("per query (p50 / p95 ms, client side):")
-        for sql, values in sorted(by_query.items(), key=lambda kv: -percentile(kv[1], .95)):
-            print(f"  {percentile(values, .5) * 1000:6.1f} {percentile(values, .95) * 1000:6.1f}  {sql}")
     finally:
         if server:
             server.stop()
