@@ -49,9 +49,9 @@ from django.contrib.auth.models import User  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from opaque_keys.edx.keys import CourseKey  # noqa: E402
 
+from devstack.local_clickhouse import LocalClickHouse  # noqa: E402
 from platform_plugin_aspects.analytics import queries  # noqa: E402
 from platform_plugin_aspects.clickhouse import ConnectionConfig, reset_connections  # noqa: E402
-from platform_plugin_aspects.clickhouse.local_server import LocalClickHouse  # noqa: E402
 from platform_plugin_aspects.clickhouse.migrate import MigrationRunner  # noqa: E402
 from platform_plugin_aspects.digest.content import build_digest  # noqa: E402
 from platform_plugin_aspects.digest.sending import DigestRun  # noqa: E402
