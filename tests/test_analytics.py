@@ -25,8 +25,8 @@ from .tracking_factory import log_line, make_event
 
 def send(clickhouse, batch):
     """Store events the way the live sender does (parse, then one insert)."""
-    pairs, rejects = parse_texts([serialize(e) for e in batch])
-    assert not rejects
+    pairs, rejects, held = parse_texts([serialize(e) for e in batch])
+    assert not rejects and not held
     store(clickhouse, pairs)
 
 
@@ -498,3 +498,10 @@ def test_hardest_and_most_abandoned_only_count_blocks_still_in_the_course(course
                                       "success": "incorrect"})])
     assert gone in [p.problem_id for p in analytics.problem_stats(COURSE)]  # still reported in the full list
     assert [p.problem_id for p in analytics.hardest_problems(COURSE, 5)] == [P2, P1, P3]
+
+
+def test_learner_status_pages(course):
+    everyone = analytics.learner_status(COURSE, AS_OF)
+    pages = analytics.learner_status(COURSE, AS_OF, limit=3) + analytics.learner_status(COURSE, AS_OF, limit=3,
+                                                                                        offset=3)
+    assert pages == everyone[:6] and len(analytics.learner_status(COURSE, AS_OF, limit=5, offset=6)) == 2

@@ -184,9 +184,6 @@ def section_reach(course_key, clickhouse=None):
 
 
 # -- problems --------------------------------------------------------------------------------------
-# Hardest/most abandoned: only blocks still published in the course (when ClickHouse knows its blocks).
-_IN_COURSE = ("(course_order > 0 OR (SELECT count() FROM course_blocks FINAL WHERE course_key = {course_key:String}) "
-              "= 0)")
 _PROBLEM_FIELDS = ("problem_id, display_name, course_order, section_number, subsection_number, section_name, "
                    "subsection_name, learners, attempts, first_attempt_success_rate, average_score, solved_learners")
 
@@ -201,13 +198,14 @@ def problem_stats(course_key, clickhouse=None):
 def hardest_problems(course_key, limit=3, min_learners=1, clickhouse=None):
     """
     The problems with the lowest first-attempt success rate (then lowest average score), among
-    those at least ``min_learners`` learners submitted and still in the course.
+    those at least ``min_learners`` learners submitted and still in the course (when ClickHouse
+    knows the course's blocks): :func:`problem_stats`, ranked.
     """
-    return [ProblemStats(**r) for r in _rows(clickhouse, (
-        f"SELECT {_PROBLEM_FIELDS} FROM analytics_problem_stats_for(course_key = {{course_key:String}}) "
-        f"WHERE learners >= {{min_learners:UInt32}} AND {_IN_COURSE} "
-        "ORDER BY first_attempt_success_rate, average_score, course_order, problem_id LIMIT {limit:UInt32}"),
-        _params(course_key, limit=int(limit), min_learners=int(min_learners)))]
+    stats = [p for p in problem_stats(course_key, clickhouse) if p.learners >= min_learners]
+    if any(p.course_order for p in stats):
+        stats = [p for p in stats if p.course_order]
+    return sorted(stats, key=lambda p: (p.first_attempt_success_rate, p.average_score, p.course_order,
+                                        p.problem_id))[:limit]
 
 
 def learner_problems(course_key, user_id=None, clickhouse=None):
@@ -235,12 +233,15 @@ def video_stats(course_key, clickhouse=None):
 
 
 def most_abandoned_videos(course_key, limit=1, min_viewers=1, clickhouse=None):
-    """The videos still in the course with the highest abandonment rate (then lowest average share watched)."""
-    return [VideoStats(**r) for r in _rows(clickhouse, (
-        f"SELECT {_VIDEO_FIELDS} FROM analytics_video_stats_for(course_key = {{course_key:String}}) "
-        f"WHERE viewers >= {{min_viewers:UInt32}} AND {_IN_COURSE} "
-        "ORDER BY abandonment_rate DESC, average_watched_share, course_order, video_id LIMIT {limit:UInt32}"),
-        _params(course_key, limit=int(limit), min_viewers=int(min_viewers)))]
+    """
+    The videos with the highest abandonment rate (then lowest average share watched), among those
+    at least ``min_viewers`` learners played and still in the course: :func:`video_stats`, ranked.
+    """
+    stats = [v for v in video_stats(course_key, clickhouse) if v.viewers >= min_viewers]
+    if any(v.course_order for v in stats):
+        stats = [v for v in stats if v.course_order]
+    return sorted(stats, key=lambda v: (-v.abandonment_rate, v.average_watched_share, v.course_order,
+                                        v.video_id))[:limit]
 
 
 def learner_videos(course_key, user_id=None, clickhouse=None):
@@ -285,6 +286,7 @@ def passing_learners(course_key, clickhouse=None):
 
 # -- learner status and at-risk --------------------------------------------------------------------
 _STATUS_FIELDS = tuple(LearnerStatus.__dataclass_fields__)
+_ALL = 2**63 - 1  # LIMIT when there is none
 
 
 def _status(row):
@@ -296,10 +298,15 @@ def _status(row):
     return row
 
 
-def learner_status(course_key, as_of=None, clickhouse=None):
-    """Every enrollment of the course (active or not) with its status as of ``as_of``."""
+def learner_status(course_key, as_of=None, clickhouse=None, limit=None, offset=0):
+    """
+    Every enrollment of the course (active or not) with its status as of ``as_of``, by user id;
+    a page of ``limit`` rows from ``offset`` when given (a MOOC has tens of thousands).
+    """
     return [LearnerStatus(**_status(r)) for r in _rows(clickhouse, (
-        f"SELECT {', '.join(_STATUS_FIELDS)} FROM {_STATUS_VIEW} ORDER BY user_id"), _params(course_key, as_of))]
+        f"SELECT {', '.join(_STATUS_FIELDS)} FROM {_STATUS_VIEW} ORDER BY user_id "
+        "LIMIT {limit:UInt64} OFFSET {offset:UInt64}"),
+        _params(course_key, as_of, limit=_ALL if limit is None else int(limit), offset=int(offset)))]
 
 
 def at_risk_learners(course_key, as_of=None, limit=None, clickhouse=None):
@@ -308,7 +315,7 @@ def at_risk_learners(course_key, as_of=None, limit=None, clickhouse=None):
         "SELECT user_id, enrollment_mode, last_activity_at, last_active_day, days_inactive, percent_grade, "
         f"passing_grade, grade_status, at_risk_reasons AS reasons FROM {_STATUS_VIEW} WHERE at_risk "
         "ORDER BY days_inactive DESC, percent_grade ASC NULLS LAST, user_id "
-        "LIMIT {limit:UInt64}"), _params(course_key, as_of, limit=2**63 if limit is None else int(limit)))
+        "LIMIT {limit:UInt64}"), _params(course_key, as_of, limit=_ALL if limit is None else int(limit)))
     return [AtRiskLearner(**{**r, "last_activity_at": _utc(r["last_activity_at"])}) for r in rows]
 
 

@@ -10,7 +10,8 @@
 -- (groupUniqArrayArray of days, of hashed block ids, of video points; uniqExact of event ids),
 -- bitmaps of user ids (groupBitmap). There is no count() or sum() over events anywhere in the model.
 --
--- Fast to read: learner-level columns are SimpleAggregateFunction values and small arrays, which
+-- Fast to read: learner-level tables use granules of 1024 rows (a small course reads little of its
+-- neighbours' rows); learner-level columns are SimpleAggregateFunction values and small arrays, which
 -- FINAL reads without building a state per row; block ids in per-learner sets are sipHash64 values
 -- (8 bytes; a collision among a course's blocks is about 1 in 10^13).
 --
@@ -37,7 +38,8 @@ CREATE TABLE IF NOT EXISTS ${database}.analytics_learner_activity ${on_cluster}
     events AggregateFunction(uniqExact, UUID)
 )
 ENGINE = ${replicated}AggregatingMergeTree
-ORDER BY (course_key, user_id);
+ORDER BY (course_key, user_id)
+SETTINGS index_granularity = 1024;
 
 CREATE TABLE IF NOT EXISTS ${database}.analytics_course_daily ${on_cluster}
 (
@@ -91,7 +93,8 @@ CREATE TABLE IF NOT EXISTS ${database}.analytics_problem_learner ${on_cluster}
     last_attempt_at SimpleAggregateFunction(max, DateTime64(6, 'UTC'))
 )
 ENGINE = ${replicated}AggregatingMergeTree
-ORDER BY (course_key, problem_id, user_id);
+ORDER BY (course_key, problem_id, user_id)
+SETTINGS index_granularity = 1024;
 
 -- points: every play (1), pause (2), seek (3), stop (4) and completion (5) as
 -- (time, kind, position, position after a seek); watched segments are paired from them when read.
@@ -107,7 +110,8 @@ CREATE TABLE IF NOT EXISTS ${database}.analytics_video_learner ${on_cluster}
     last_viewed_at SimpleAggregateFunction(max, DateTime64(6, 'UTC'))
 )
 ENGINE = ${replicated}AggregatingMergeTree
-ORDER BY (course_key, video_id, user_id);
+ORDER BY (course_key, video_id, user_id)
+SETTINGS index_granularity = 1024;
 
 -- The at-risk settings the views below read (the query module passes Django's settings itself);
 -- migrate_clickhouse writes ASPECTS_AT_RISK_INACTIVE_DAYS and
