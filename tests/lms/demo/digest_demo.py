@@ -49,5 +49,5 @@ def run_digest_demo(stdout, course_key, out_dir):
                          encoding="utf-8")
     stdout.write(f"\nWeekly digest of {key} for {week} (send_course_digests, real SMTP on loopback port {port}): "
                  f"{report.sent} sent to {', '.join(sorted({a for rcpt, _ in inbox.messages for a in rcpt}))}\n"
-                 f"  Subject: {message['Subject']}\n"
+                 f"  Subject: {str(message['Subject']).strip()}\n"
                  f"  email: {eml.resolve()}\n  HTML:  {html_file.resolve()} (chart: {png_file.name})\n")
