@@ -85,7 +85,7 @@ gettext:  ## install GNU gettext (Debian) for the message catalog, when missing
 extract_translations: venv gettext  ## rewrite the source (English) catalog conf/locale/en from the marked strings
 	cd platform_plugin_aspects && mkdir -p locale && ../$(VENV)/bin/django-admin makemessages -l en -d django --no-obsolete \
 		&& mkdir -p conf/locale/en/LC_MESSAGES && mv locale/en/LC_MESSAGES/django.po conf/locale/en/LC_MESSAGES/django.po \
-		&& rm -r locale
+		&& rm -r locale && sed -i 's/nplurals=INTEGER; plural=EXPRESSION;/nplurals=2; plural=(n != 1);/' conf/locale/en/LC_MESSAGES/django.po
 
 chromium:  ## install headless Chromium + chromedriver (Debian) for the browser test, when missing
 	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { apt-get update -q && apt-get install -y -q chromium chromium-driver; }

@@ -235,6 +235,7 @@ def plugin_settings(settings):
 
     _tracking_settings(settings)
     _analytics_settings(settings)
+    _digest_settings(settings)
 
 
 def _tracking_settings(settings):
@@ -329,3 +330,47 @@ def _analytics_settings(settings):
     # .. setting_description: The passing grade (0..1) an at-risk reason compares a learner's grade
     #    with when the course has no lowest_passing_grade in course_overviews.
     _default(settings, "ASPECTS_ANALYTICS_DEFAULT_PASSING_GRADE", 0.5)
+
+
+def _digest_settings(settings):
+    """The weekly course digest (docs/how-to/course-digest.rst); the flag aspects.course_digest.enabled turns it on."""
+    # .. setting_name: ASPECTS_DIGEST_FROM_EMAIL
+    # .. setting_default: None
+    # .. setting_description: Sender of the course digests (None: DEFAULT_FROM_EMAIL).
+    _default(settings, "ASPECTS_DIGEST_FROM_EMAIL", None)
+    # .. setting_name: ASPECTS_DIGEST_EMAIL_BACKEND
+    # .. setting_default: None
+    # .. setting_description: Django email backend for the digests (None: EMAIL_BACKEND, the platform's SMTP).
+    _default(settings, "ASPECTS_DIGEST_EMAIL_BACKEND", None)
+    # .. toggle_name: ASPECTS_DIGEST_SKIP_QUIET_COURSES
+    # .. toggle_implementation: DjangoSetting
+    # .. toggle_default: True
+    # .. toggle_description: A course with no enrollment, unenrollment or active learner in the week sends
+    #    no digest. False sends one anyway (all zeros).
+    # .. toggle_use_cases: open_edx
+    # .. toggle_creation_date: 2026-12-01
+    _default(settings, "ASPECTS_DIGEST_SKIP_QUIET_COURSES", True)
+    # .. setting_name: ASPECTS_DIGEST_RETRY_SECS
+    # .. setting_default: 300
+    # .. setting_description: First wait before a digest that SMTP did not take is tried again; doubled
+    #    after each failure, at most 6 hours.
+    _default(settings, "ASPECTS_DIGEST_RETRY_SECS", 300.0)
+    # .. setting_name: ASPECTS_DIGEST_MAX_ATTEMPTS
+    # .. setting_default: 8
+    # .. setting_description: Attempts per digest before it is marked failed (send_course_digests --list-failed).
+    _default(settings, "ASPECTS_DIGEST_MAX_ATTEMPTS", 8)
+    # .. setting_name: ASPECTS_DIGEST_CLAIM_TIMEOUT_SECS
+    # .. setting_default: 3600
+    # .. setting_description: A digest claimed by a run that died before recording the outcome is taken
+    #    over by a later run after this long.
+    _default(settings, "ASPECTS_DIGEST_CLAIM_TIMEOUT_SECS", 3600)
+    # .. setting_name: ASPECTS_DIGEST_REPORTS_URL
+    # .. setting_default: "{lms_root_url}/courses/{course_id}/instructor#view-aspects"
+    # .. setting_description: The Reports tab link in the digest ({lms_root_url} is LMS_ROOT_URL). For the
+    #    Instructor Dashboard app use e.g. "https://apps.example.com/instructor-dashboard/{course_id}/aspects/".
+    _default(settings, "ASPECTS_DIGEST_REPORTS_URL", "{lms_root_url}/courses/{course_id}/instructor#view-aspects")
+    # .. setting_name: ASPECTS_DIGEST_CONCURRENCY
+    # .. setting_default: 4
+    # .. setting_description: Courses whose figures a digest run reads from ClickHouse at the same time
+    #    (threads); sending stays one course after another. 1 reads one course at a time.
+    _default(settings, "ASPECTS_DIGEST_CONCURRENCY", 4)
