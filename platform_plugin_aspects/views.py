@@ -7,8 +7,6 @@ trouble becomes a short JSON error (503 unreachable, 502 refused, 503 misconfigu
 to show; details go to the server log, never to the browser.
 """
 
-import re
-
 from django.conf import settings
 from django.http import JsonResponse
 from django.utils.translation import gettext as _
@@ -27,6 +25,7 @@ from .superset.dashboards import (
     user_locale,
 )
 from .superset.permissions import can_view_course_reports
+from .superset.rison import rison
 
 
 def _error(status, message):
@@ -81,26 +80,6 @@ def superset_instructor_dashboard(request, course_id):
     course_key = _parse_course_key(course_id)
     denied = _denied(request, course_key)
     return denied or JsonResponse(instructor_dashboard_config(request.user, course_key))
-
-
-def rison(value):
-    """Encode ``value`` (dict/list/str/number/bool/None) as Rison, the URL format Superset's filters use."""
-    if value is True:
-        return "!t"
-    if value is False:
-        return "!f"
-    if value is None:
-        return "!n"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, dict):
-        return "(" + ",".join(f"{rison(str(k))}:{rison(v)}" for k, v in sorted(value.items())) + ")"
-    if isinstance(value, (list, tuple)):
-        return "!(" + ",".join(rison(v) for v in value) + ")"
-    text = str(value)
-    if text and re.fullmatch(r"[A-Za-z_./~-][A-Za-z0-9_./~-]*", text):
-        return text
-    return "'" + text.replace("!", "!!").replace("'", "!'") + "'"
 
 
 def _native_filter(filter_id, column, value):
