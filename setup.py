@@ -35,7 +35,7 @@ setup(
     packages=find_packages(include=["platform_plugin_aspects", "platform_plugin_aspects.*"]),
     include_package_data=True,
     package_data={"platform_plugin_aspects": ["clickhouse/migrations/*.sql", "templates/**/*", "static/**/*",
-                                              "conf/locale/*/LC_MESSAGES/*.po"]},
+                                              "conf/locale/*/LC_MESSAGES/*.po", "superset/assets/**/*.yaml"]},
     python_requires=">=3.11",
     install_requires=read_requirements("base"),
     zip_safe=False,

@@ -16,11 +16,13 @@ from opaque_keys import InvalidKeyError
 from opaque_keys.edx.keys import CourseKey, UsageKey
 
 from .platform import get_model
+from .superset.client import SupersetError
 from .superset.dashboards import (
     GuestTokenUnavailable,
+    embeddable,
     instructor_dashboard_config,
     issue_guest_token,
-    localize,
+    reports_unavailable_message,
     superset_public_url,
     user_locale,
 )
@@ -79,7 +81,12 @@ def superset_instructor_dashboard(request, course_id):
     """The Reports tab's configuration (dashboards, Superset URL, token URL) for a course."""
     course_key = _parse_course_key(course_id)
     denied = _denied(request, course_key)
-    return denied or JsonResponse(instructor_dashboard_config(request.user, course_key))
+    if denied:
+        return denied
+    try:
+        return JsonResponse(instructor_dashboard_config(request.user, course_key))
+    except SupersetError as exc:
+        return _error(503 if exc.status_code == 503 else 502, reports_unavailable_message(exc))
 
 
 def _native_filter(filter_id, column, value):
@@ -115,8 +122,12 @@ def superset_in_context_dashboard(request, usage_id):
         filters.append(_native_filter(dashboard["block_filter_key"], settings.IN_CONTEXT_DASHBOARD_BLOCK_ID_COLUMN,
                                       str(usage_key)))
     native_filters = rison({f["id"]: f for f in filters})
+    try:
+        dashboard_id = embeddable(dashboard, user_locale(request.user))["uuid"]
+    except SupersetError as exc:
+        return _error(503 if exc.status_code == 503 else 502, reports_unavailable_message(exc))
     return JsonResponse({
-        "dashboardId": localize(dashboard, user_locale(request.user))["uuid"],
+        "dashboardId": dashboard_id,
         "supersetUrl": superset_public_url(),
         "courseRuns": {course_key.run: {"native_filters": native_filters}},
         "defaultCourseRun": course_key.run,

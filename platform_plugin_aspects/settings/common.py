@@ -31,6 +31,9 @@ DEFAULT_MODEL_CONFIG = {
     "object_tag": {"module": "openedx_tagging.models.base", "model": "ObjectTag"},
 }
 
+# The dashboards the plugin ships (superset/assets, installed by `aspects_superset_sync`), by their
+# dashboard uuids; the LMS looks up the embedded uuids Superset picked. "pii": shown only while
+# ASPECTS_ENABLE_PII is on (the sync installs it only then).
 DEFAULT_INSTRUCTOR_DASHBOARDS = [
     {
         "name": "Course Dashboard",
@@ -39,16 +42,17 @@ DEFAULT_INSTRUCTOR_DASHBOARDS = [
         "allow_translations": True,
     },
     {
+        "name": "At-Risk Learners Dashboard",
+        "slug": "at-risk-learners",
+        "uuid": "8661d20c-cee6-4245-9fcc-610daea5fd24",
+        "allow_translations": True,
+    },
+    {
         "name": "Individual Learner Dashboard",
         "slug": "individual-learner",
         "uuid": "abae8a25-1ba4-4653-81bd-d3937a162a11",
         "allow_translations": True,
-    },
-    {
-        "name": "At-Risk Learners Dashboard",
-        "slug": "learner-groups",
-        "uuid": "8661d20c-cee6-4245-9fcc-610daea5fd24",
-        "allow_translations": True,
+        "pii": True,
     },
 ]
 
@@ -145,7 +149,10 @@ def plugin_settings(settings):
         {"internal_service_url": "http://superset:8088", "username": "superset", "password": "superset"},
     )
     # .. setting_name: ASPECTS_INSTRUCTOR_DASHBOARDS
-    # .. setting_description: Dashboards shown as tabs in the Instructor Dashboard "Reports" section.
+    # .. setting_default: the shipped Course, At-Risk Learners and (PII only) Individual Learner dashboards
+    # .. setting_description: Dashboards shown as tabs in the Instructor Dashboard "Reports" section:
+    #    "name", "slug", "uuid" (the dashboard's uuid, or an embedded uuid), "allow_translations",
+    #    optional "pii" (hidden while ASPECTS_ENABLE_PII is off) and "embedded_uuid" (skips the lookup).
     _default(settings, "ASPECTS_INSTRUCTOR_DASHBOARDS", [dict(d) for d in DEFAULT_INSTRUCTOR_DASHBOARDS])
     # .. toggle_name: SUPERSET_SHOW_INSTRUCTOR_DASHBOARD_LINK
     # .. toggle_implementation: DjangoSetting

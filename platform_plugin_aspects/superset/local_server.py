@@ -24,8 +24,9 @@ import requests
 DEFAULT_VENV = Path("var/superset-venv")
 ADMIN_USERNAME = "admin"
 ADMIN_PASSWORD = "admin"
-# The guest role the tokens act as. Gamma can read dashboards and charts, which the embedded page needs.
-GUEST_ROLE_NAME = "Gamma"
+# The guest role the tokens act as: the plugin's ASPECTS_SUPERSET_GUEST_ROLE, which
+# `aspects_superset_sync` creates with exactly the permissions embedded dashboards need.
+GUEST_ROLE_NAME = "Aspects Guest"
 GUEST_TOKEN_AUDIENCE = "aspects"
 
 _CONFIG_TEMPLATE = '''\
@@ -89,6 +90,9 @@ class LocalSuperset:
         """Write the config and build the metadata DB once (kept between runs)."""
         self.home.mkdir(parents=True, exist_ok=True)
         config = self.home / "superset_config.py"
+        if config.exists() and f"GUEST_ROLE_NAME = {GUEST_ROLE_NAME!r}" not in config.read_text():
+            with open(config, "a", encoding="utf-8") as handle:  # a home made before the role was renamed
+                handle.write(f"GUEST_ROLE_NAME = {GUEST_ROLE_NAME!r}\n")
         if not config.exists():
             config.write_text(
                 _CONFIG_TEMPLATE.format(

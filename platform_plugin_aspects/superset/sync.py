@@ -295,18 +295,18 @@ def export_assets(client, assets, output, only=None):
     """
     sync = SupersetSync(client)
     shipped = {str(c["uuid"]): p for p, c in assets.files.items()}
-    ids = []
+    ids, written = [], []
     for name, spec in sorted(assets.dashboards.items()):
         if only and name not in only:
             continue
         dashboard_id = sync._find("dashboard", assets.files[spec.path]["uuid"])  # pylint: disable=protected-access
         if dashboard_id is None:
-            raise SyncError(f"dashboard {name!r} is not in Superset (run aspects_superset_sync first)")
-        ids.append(dashboard_id)
+            written.append((spec.path, "not in Superset"))
+        else:
+            ids.append(dashboard_id)
     if not ids:
-        return []
+        return written
     exported = read_export(sync._get(f"api/v1/dashboard/export/?q={rison(ids)}").content)  # pylint: disable=protected-access
-    written = []
     for exported_path, config in sorted(exported.items()):
         kind = exported_path.split("/", 1)[0]
         title = config.get("table_name") or config.get("slice_name") or config.get("dashboard_title") or \

@@ -35,5 +35,5 @@ class Command(RawHelpMixin, BaseCommand):
             raise CommandError(str(exc), returncode=1) from None
         for path, state in written:
             self.stdout.write(f"  {state:9} {path}")
-        changed = sum(1 for _, state in written if state != "unchanged")
-        self.stdout.write(f"{changed} file(s) written to {options['output']}, {len(written) - changed} unchanged.")
+        changed = sum(1 for _, state in written if state in ("created", "updated"))
+        self.stdout.write(f"{changed} file(s) written to {options['output']}.")
