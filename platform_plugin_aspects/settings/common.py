@@ -254,6 +254,7 @@ def plugin_settings(settings):
     _default(settings, "ASPECTS_USER_PROFILE_META_KEYS", [])
 
     _tracking_settings(settings)
+    _analytics_settings(settings)
 
 
 def _tracking_settings(settings):
@@ -309,3 +310,19 @@ def _tracking_settings(settings):
         nested.setdefault(TRACKING_BACKEND_NAME, entry)
     else:
         backends.setdefault(TRACKING_BACKEND_NAME, entry)
+
+
+def _analytics_settings(settings):
+    """The course analytics model (docs/reference/analytics.rst): at-risk learners."""
+    # .. setting_name: ASPECTS_AT_RISK_INACTIVE_DAYS
+    # .. setting_default: 7
+    # .. setting_description: An actively enrolled, engaged, not passing learner is at risk when their
+    #    latest active day is this many days or more before the day of the report (last active
+    #    exactly this many days ago: at risk). Read by the analytics queries, and written by
+    #    `migrate_clickhouse` into <database>.analytics_settings for the dashboards' views.
+    _default(settings, "ASPECTS_AT_RISK_INACTIVE_DAYS", 7)
+    # .. setting_name: ASPECTS_ANALYTICS_DEFAULT_PASSING_GRADE
+    # .. setting_default: 0.5
+    # .. setting_description: The passing grade (0..1) an at-risk reason compares a learner's grade
+    #    with when the course has no lowest_passing_grade in course_overviews.
+    _default(settings, "ASPECTS_ANALYTICS_DEFAULT_PASSING_GRADE", 0.5)

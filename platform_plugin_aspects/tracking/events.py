@@ -9,6 +9,7 @@ lets ReplacingMergeTree fold the live copy and the copy loaded later from ``trac
 
 import hashlib
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -31,7 +32,7 @@ REJECT_RAW_LIMIT = 64 * 1024
 TRACKING_MARKER = "[tracking]"
 _MIN_YEAR, _MAX_YEAR = 1900, 2262  # what DateTime64(6) can hold
 _INT64_MAX = 2**63 - 1
-_BLOCK_KEY_PREFIXES = ("block-v1:", "i4x://", "lb:", "lct:")
+_BLOCK_KEY_PREFIXES = ("block-v1:", "ccx-block-v1:", "i4x://", "lb:", "lct:")
 
 
 class Rejected(ValueError):
@@ -188,15 +189,58 @@ def org_from_course_key(course_key):
     return ""
 
 
-def _block_id(context, payload):
+_BLOCK_PAYLOAD_KEYS = ("usage_key", "problem_id", "block_id", "block_key", "id", "problem", "item_id")
+_VIDEO_EVENT_PREFIXES = ("edx.video.", "play_video", "pause_video", "seek_video", "stop_video", "load_video",
+                         "complete_video", "speed_change_video", "show_transcript", "hide_transcript",
+                         "video_")
+_JUMP_TO_RE = re.compile(r"(?:ccx-)?block-v1:[^/?#\s\"']+|i4x://[^?#\s\"']+")
+
+
+def _video_key(course_key, short_id):
+    """The usage key of a video named by its short id (``event.id``) in ``course_key``."""
+    if short_id.startswith("i4x-") and "-video-" in short_id:  # old courses: i4x-Org-Course-video-<id>
+        short_id = short_id.split("-video-", 1)[1]
+    if course_key.startswith("course-v1:"):
+        return f"block-v1:{course_key[10:]}+type@video+block@{short_id}"
+    if course_key.startswith("ccx-v1:"):
+        return f"ccx-block-v1:{course_key[7:]}+type@video+block@{short_id}"
+    if "/" in course_key and ":" not in course_key:
+        org, course = course_key.split("/")[:2]
+        return f"i4x://{org}/{course}/video/{short_id}"
+    return ""
+
+
+def _block_id(context, payload, name="", course_key=""):
+    """
+    The usage key of the block an event concerns, or ''.
+
+    Browser events carry their payload as a JSON *string*; video events name their block by its
+    short id (``event.id``), made into a usage key with the course key; navigation events name
+    the sequence (``id``) or a ``jump_to`` URL (``target_url``).
+    """
     module = context.get("module")
     if isinstance(module, dict) and isinstance(module.get("usage_key"), str):
         return module["usage_key"]
-    if isinstance(payload, dict):
-        for key in ("usage_key", "problem_id", "block_id", "id"):
-            value = payload.get(key)
-            if isinstance(value, str) and value.startswith(_BLOCK_KEY_PREFIXES):
-                return value
+    if isinstance(payload, str) and payload.startswith("{"):
+        try:
+            payload = loads(payload)
+        except ValueError:
+            return ""
+    if not isinstance(payload, dict):
+        return ""
+    for key in _BLOCK_PAYLOAD_KEYS:
+        value = payload.get(key)
+        if isinstance(value, str) and value.startswith(_BLOCK_KEY_PREFIXES):
+            return value
+    short_id = payload.get("id")
+    if (isinstance(short_id, str) and short_id and course_key and name.startswith(_VIDEO_EVENT_PREFIXES)
+            and ":" not in short_id and "/" not in short_id and "+" not in short_id):
+        return _video_key(course_key, short_id)
+    target = payload.get("target_url")
+    if isinstance(target, str) and ("block-v1:" in target or "i4x:" in target):
+        match = _JUMP_TO_RE.search(target)
+        if match:
+            return match.group(0)
     return ""
 
 
@@ -211,17 +255,18 @@ def event_row(event, loaded_from="live"):
     time = parse_time(event.get("time") or event.get("timestamp"))
     course_key = _text(context.get("course_id"))
     event_type = _text(event.get("event_type"))
+    name = _text(event.get("name")) or event_type
     return [
         _event_id_int(event),
         time,
-        _text(event.get("name")) or event_type,
+        name,
         event_type,
         _text(event.get("event_source")),
         _user_id(context.get("user_id")),
         _text(event.get("username") or context.get("username")),
         course_key,
         _text(context.get("org_id")) or org_from_course_key(course_key),
-        _block_id(context, payload),
+        _block_id(context, payload, name, course_key),
         _text(event.get("session") or context.get("session")),
         _text(event.get("page") or context.get("page")),
         _text(event.get("referer") or context.get("referer")),

@@ -2,6 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+from ...analytics.model import sync_settings
 from ...clickhouse import ClickHouseError
 from ...clickhouse.migrate import MigrationRunner
 from ...tracking.retention import sync_ttl
@@ -15,7 +16,8 @@ class Command(RawHelpMixin, BaseCommand):
         "Applies the plugin's ordered SQL migrations that have not been applied yet and records each "
         "in <database>.aspects_schema_migrations, so running it twice is harmless. Run it after every "
         "upgrade of the plugin, before enabling sinks. It also sets the tracking_events TTL from "
-        "ASPECTS_TRACKING_TTL_DAYS (only when it changed: a TTL change rewrites every part's TTL data).\n\n"
+        "ASPECTS_TRACKING_TTL_DAYS (only when it changed: a TTL change rewrites every part's TTL data), "
+        "and copies the at-risk settings (ASPECTS_AT_RISK_INACTIVE_DAYS...) into analytics_settings.\n\n"
         "Examples:\n"
         "  manage.py lms migrate_clickhouse                  # apply what is pending\n"
         "  manage.py lms migrate_clickhouse --dry-run        # print the SQL, change nothing\n"
@@ -64,5 +66,6 @@ class Command(RawHelpMixin, BaseCommand):
                 self.stdout.write("ClickHouse schema is up to date; nothing to apply")
             _, retention = sync_ttl(clickhouse, settings.ASPECTS_TRACKING_TTL_DAYS, cluster)
             self.stdout.write(retention)
+            self.stdout.write(sync_settings(clickhouse))
         except (ClickHouseError, ValueError) as exc:
             raise CommandError(str(exc)) from exc

@@ -1,0 +1,53 @@
+"""
+The course analytics model's query module: one function per metric, plain records back.
+
+The model itself (tables, materialized views, views) lives in ``clickhouse/migrations/0030``-``0032``;
+docs/reference/analytics.rst describes every table, column and metric. Consumers (dashboards'
+datasets, the staff digest, the demo) read metrics through these functions, never their own SQL.
+"""
+
+from .queries import (  # noqa: F401
+    at_risk_count,
+    at_risk_learners,
+    course_report,
+    daily_active_learners,
+    enrollment_by_mode,
+    enrollment_days,
+    enrollment_weeks,
+    funnel,
+    grades,
+    hardest_problems,
+    learner_engagement,
+    learner_identities,
+    learner_problems,
+    learner_status,
+    learner_videos,
+    most_abandoned_videos,
+    passing_learners,
+    problem_stats,
+    section_reach,
+    video_dropoff,
+    video_stats,
+    weekly_active_learners,
+)
+from .records import (  # noqa: F401
+    AtRiskLearner,
+    CourseReport,
+    DailyActive,
+    DropoffPoint,
+    EnrollmentDay,
+    EnrollmentWeek,
+    Funnel,
+    GradeBucket,
+    Grades,
+    LearnerEngagement,
+    LearnerIdentity,
+    LearnerProblem,
+    LearnerStatus,
+    LearnerVideo,
+    ModeCount,
+    ProblemStats,
+    SectionReach,
+    VideoStats,
+    WeeklyActive,
+)

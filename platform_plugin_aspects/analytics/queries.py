@@ -1,0 +1,343 @@
+"""
+The per-course analytics queries every consumer uses (dashboards' datasets read the same views,
+the staff digest, the demo, a future export API).
+
+Each function takes a course key (validated: a malformed key raises ``ValueError`` before any
+query), optional ``as_of`` (a ``date``, default today in UTC) where "recent" matters, and an
+optional ``clickhouse`` connection (default: the plugin's). Values always travel as server-side
+parameters. The SQL of each metric lives once, in the model's views
+(``clickhouse/migrations/0030``-``0032``); this module picks a course, a day and the settings.
+"""
+
+from datetime import date, datetime, timedelta, timezone
+
+from django.conf import settings
+from opaque_keys import InvalidKeyError
+from opaque_keys.edx.keys import CourseKey
+
+from ..clickhouse import get_clickhouse
+from .records import (
+    AtRiskLearner,
+    CourseReport,
+    DailyActive,
+    DropoffPoint,
+    EnrollmentDay,
+    EnrollmentWeek,
+    Funnel,
+    GradeBucket,
+    Grades,
+    LearnerEngagement,
+    LearnerIdentity,
+    LearnerProblem,
+    LearnerStatus,
+    LearnerVideo,
+    ModeCount,
+    ProblemStats,
+    SectionReach,
+    VideoStats,
+    WeeklyActive,
+)
+
+_STATUS_VIEW = (
+    "analytics_learner_status_for(course_key = {course_key:String}, as_of = {as_of:Date}, "
+    "inactive_days = {inactive_days:UInt32}, default_passing_grade = {default_passing_grade:Float64})"
+)
+_ENROLLED = (
+    "(SELECT course_key, groupBitmapState(toUInt64(user_id)) AS enrolled FROM course_enrollment FINAL "
+    "WHERE course_key = {course_key:String} GROUP BY course_key)"
+)
+
+
+def _course(course_key):
+    """The course key as text; ValueError for anything that is not one."""
+    try:
+        return str(CourseKey.from_string(str(course_key)))
+    except InvalidKeyError:
+        raise ValueError(f"not a course key: {course_key!r}") from None
+
+
+def _day(as_of):
+    if as_of is None:
+        return datetime.now(timezone.utc).date()
+    if isinstance(as_of, datetime):
+        return as_of.astimezone(timezone.utc).date() if as_of.tzinfo else as_of.date()
+    if isinstance(as_of, date):
+        return as_of
+    raise ValueError(f"as_of must be a date, not {as_of!r}")
+
+
+def _params(course_key, as_of=None, **extra):
+    """Server-side parameters: the course, the day and the at-risk settings."""
+    return {
+        "course_key": _course(course_key),
+        "as_of": _day(as_of),
+        "inactive_days": int(settings.ASPECTS_AT_RISK_INACTIVE_DAYS),
+        "default_passing_grade": float(settings.ASPECTS_ANALYTICS_DEFAULT_PASSING_GRADE),
+        **extra,
+    }
+
+
+def _rows(clickhouse, sql, params):
+    return (clickhouse or get_clickhouse()).query_dicts(sql, params)
+
+
+def _utc(value):
+    """Naive datetimes from the driver are UTC; say so."""
+    return value.replace(tzinfo=timezone.utc) if isinstance(value, datetime) and value.tzinfo is None else value
+
+
+def _windows(as_of, weeks):
+    """7-day windows ending on ``as_of``, oldest first: ``[(index, start, end)]`` (index 0 = the last)."""
+    return [(i, as_of - timedelta(days=7 * i + 6), as_of - timedelta(days=7 * i)) for i in reversed(range(weeks))]
+
+
+# -- enrollment ------------------------------------------------------------------------------------
+def funnel(course_key, as_of=None, clickhouse=None):
+    """Enrolled → active → attempted a problem → passing, all among current active enrollments."""
+    row = _rows(clickhouse, (
+        "SELECT countIf(is_active) AS enrolled, countIf(is_active AND active_days > 0) AS active, "
+        "countIf(is_active AND problems_attempted > 0) AS attempted_problem, "
+        f"countIf(is_active AND is_passing) AS passing FROM {_STATUS_VIEW}"), _params(course_key, as_of))[0]
+    return Funnel(**row)
+
+
+def enrollment_by_mode(course_key, clickhouse=None):
+    """Current enrollments per mode."""
+    return [ModeCount(**r) for r in _rows(clickhouse, (
+        "SELECT mode, active_learners, learners FROM analytics_enrollment_modes "
+        "WHERE course_key = {course_key:String} ORDER BY mode"), _params(course_key))]
+
+
+def enrollment_days(course_key, start, end, clickhouse=None):
+    """Enrollments, unenrollments and mode changes per day from ``start`` to ``end`` (days without any left out)."""
+    return [EnrollmentDay(**r) for r in _rows(clickhouse, (
+        "SELECT day, enrollments, unenrollments, mode_changes FROM analytics_enrollment_changes "
+        "WHERE course_key = {course_key:String} AND day BETWEEN {start:Date} AND {end:Date} ORDER BY day"),
+        _params(course_key, start=_day(start), end=_day(end)))]
+
+
+def enrollment_weeks(course_key, as_of=None, weeks=2, clickhouse=None):
+    """Enrollment changes per 7-day window, oldest first; the last window ends on ``as_of``."""
+    params = _params(course_key, as_of, weeks=int(weeks))
+    found = {r["w"]: r for r in _rows(clickhouse, (
+        "SELECT intDiv(toUInt32({as_of:Date}) - toUInt32(day), 7) AS w, "
+        "groupBitmapMergeIf(learners, action = 'activated') AS enrollments, "
+        "groupBitmapMergeIf(learners, action = 'deactivated') AS unenrollments, "
+        "groupBitmapMergeIf(learners, action = 'mode_changed') AS mode_changes "
+        "FROM analytics_enrollment_daily WHERE course_key = {course_key:String} "
+        "AND day <= {as_of:Date} AND day > {as_of:Date} - 7 * {weeks:UInt32} GROUP BY w"), params)}
+    return [EnrollmentWeek(start, end, *(int(found.get(i, {}).get(k, 0))
+                                         for k in ("enrollments", "unenrollments", "mode_changes")))
+            for i, start, end in _windows(params["as_of"], params["weeks"])]
+
+
+# -- engagement ------------------------------------------------------------------------------------
+def daily_active_learners(course_key, start, end, clickhouse=None):
+    """Enrolled learners active per day from ``start`` to ``end`` (every day, 0 when nobody was)."""
+    params = _params(course_key, start=_day(start), end=_day(end))
+    found = {r["day"]: r["active_learners"] for r in _rows(clickhouse, (
+        "SELECT day, active_learners FROM analytics_daily_activity_for(course_key = {course_key:String}) "
+        "WHERE day BETWEEN {start:Date} AND {end:Date}"), params)}
+    days = (params["end"] - params["start"]).days + 1
+    return [DailyActive(d, int(found.get(d, 0))) for d in (params["start"] + timedelta(days=i) for i in range(days))]
+
+
+def weekly_active_learners(course_key, as_of=None, weeks=8, clickhouse=None):
+    """Enrolled learners active in each 7-day window, oldest first; the last window ends on ``as_of``."""
+    params = _params(course_key, as_of, weeks=int(weeks))
+    found = {r["w"]: r["active_learners"] for r in _rows(clickhouse, (
+        "SELECT intDiv(toUInt32({as_of:Date}) - toUInt32(d.day), 7) AS w, "
+        "bitmapCardinality(bitmapAnd(groupBitmapMergeState(d.learners), any(e.enrolled))) AS active_learners "
+        f"FROM analytics_course_daily AS d INNER JOIN {_ENROLLED} AS e ON e.course_key = d.course_key "
+        "WHERE d.course_key = {course_key:String} AND d.day <= {as_of:Date} "
+        "AND d.day > {as_of:Date} - 7 * {weeks:UInt32} GROUP BY w"), params)}
+    return [WeeklyActive(start, end, int(found.get(i, 0))) for i, start, end in _windows(params["as_of"],
+                                                                                          params["weeks"])]
+
+
+def learner_engagement(course_key, clickhouse=None):
+    """Per enrolled learner with any activity: first and last activity, active days, distinct events."""
+    return [LearnerEngagement(**{**r, "first_activity_at": _utc(r["first_activity_at"]),
+                                 "last_activity_at": _utc(r["last_activity_at"])})
+            for r in _rows(clickhouse, (
+                "SELECT a.user_id AS user_id, min(a.first_activity_at) AS first_activity_at, "
+                "max(a.last_activity_at) AS last_activity_at, groupBitmapMerge(a.active_days) AS active_days, "
+                "uniqExactMerge(a.events) AS events FROM analytics_learner_activity AS a "
+                "INNER JOIN (SELECT DISTINCT toInt64(user_id) AS user_id FROM course_enrollment FINAL "
+                "WHERE course_key = {course_key:String}) AS e ON e.user_id = a.user_id "
+                "WHERE a.course_key = {course_key:String} GROUP BY a.user_id ORDER BY a.user_id"),
+                _params(course_key))]
+
+
+def section_reach(course_key, clickhouse=None):
+    """Sections and subsections in course order, with the enrolled learners who reached each."""
+    return [SectionReach(**r) for r in _rows(clickhouse, (
+        "SELECT section_number, subsection_number, level, block_id, section_name, subsection_name, "
+        "course_order, learners FROM analytics_section_reach_for(course_key = {course_key:String}) "
+        "ORDER BY course_order, subsection_number"), _params(course_key))]
+
+
+# -- problems --------------------------------------------------------------------------------------
+_PROBLEM_FIELDS = ("problem_id, display_name, course_order, section_number, subsection_number, section_name, "
+                   "subsection_name, learners, attempts, first_attempt_success_rate, average_score, solved_learners")
+
+
+def problem_stats(course_key, clickhouse=None):
+    """Every problem learners submitted, in course order."""
+    return [ProblemStats(**r) for r in _rows(clickhouse, (
+        f"SELECT {_PROBLEM_FIELDS} FROM analytics_problem_stats_for(course_key = {{course_key:String}}) "
+        "ORDER BY course_order, problem_id"), _params(course_key))]
+
+
+def hardest_problems(course_key, limit=3, min_learners=1, clickhouse=None):
+    """
+    The problems with the lowest first-attempt success rate (then lowest average score), among
+    those at least ``min_learners`` learners submitted.
+    """
+    return [ProblemStats(**r) for r in _rows(clickhouse, (
+        f"SELECT {_PROBLEM_FIELDS} FROM analytics_problem_stats_for(course_key = {{course_key:String}}) "
+        "WHERE learners >= {min_learners:UInt32} "
+        "ORDER BY first_attempt_success_rate, average_score, course_order, problem_id LIMIT {limit:UInt32}"),
+        _params(course_key, limit=int(limit), min_learners=int(min_learners)))]
+
+
+def learner_problems(course_key, user_id=None, clickhouse=None):
+    """Per learner and problem (one learner's when ``user_id`` is given)."""
+    return [LearnerProblem(**{**r, "solved": bool(r["solved"]),
+                              "first_attempt_correct": bool(r["first_attempt_correct"])})
+            for r in _rows(clickhouse, (
+                "SELECT user_id, problem_id, attempts, best_score, solved, first_attempt_correct, last_score "
+                "FROM analytics_learner_problems_for(course_key = {course_key:String}) "
+                "WHERE {user_id:Nullable(Int64)} IS NULL OR user_id = {user_id:Nullable(Int64)} "
+                "ORDER BY user_id, problem_id"), _params(course_key, user_id=user_id))]
+
+
+# -- videos ----------------------------------------------------------------------------------------
+_VIDEO_FIELDS = ("video_id, display_name, course_order, section_number, subsection_number, section_name, "
+                 "subsection_name, viewers, plays, duration, average_watched_share, completed_viewers, "
+                 "abandonment_rate")
+
+
+def video_stats(course_key, clickhouse=None):
+    """Every video learners played, in course order."""
+    return [VideoStats(**r) for r in _rows(clickhouse, (
+        f"SELECT {_VIDEO_FIELDS} FROM analytics_video_stats_for(course_key = {{course_key:String}}) "
+        "ORDER BY course_order, video_id"), _params(course_key))]
+
+
+def most_abandoned_videos(course_key, limit=1, min_viewers=1, clickhouse=None):
+    """The videos with the highest abandonment rate (then lowest average share watched)."""
+    return [VideoStats(**r) for r in _rows(clickhouse, (
+        f"SELECT {_VIDEO_FIELDS} FROM analytics_video_stats_for(course_key = {{course_key:String}}) "
+        "WHERE viewers >= {min_viewers:UInt32} "
+        "ORDER BY abandonment_rate DESC, average_watched_share, course_order, video_id LIMIT {limit:UInt32}"),
+        _params(course_key, limit=int(limit), min_viewers=int(min_viewers)))]
+
+
+def learner_videos(course_key, user_id=None, clickhouse=None):
+    """Per learner and video: plays and merged watched segments (one learner's when ``user_id`` is given)."""
+    return [LearnerVideo(**{**r, "segments": tuple(tuple(s) for s in r["segments"])})
+            for r in _rows(clickhouse, (
+                "SELECT user_id, video_id, plays, duration, watched_seconds, watched_share, segments "
+                "FROM analytics_learner_videos_for(course_key = {course_key:String}) "
+                "WHERE {user_id:Nullable(Int64)} IS NULL OR user_id = {user_id:Nullable(Int64)} "
+                "ORDER BY user_id, video_id"), _params(course_key, user_id=user_id))]
+
+
+def video_dropoff(course_key, video_id, clickhouse=None):
+    """Viewers per twentieth of a video (20 points, 0 where nobody watched that part)."""
+    found = {r["bucket"]: r["viewers"] for r in _rows(clickhouse, (
+        "SELECT bucket, viewers FROM analytics_video_dropoff_for(course_key = {course_key:String}) "
+        "WHERE video_id = {video_id:String}"), _params(course_key, video_id=str(video_id)))}
+    return [DropoffPoint(b, b / 20, int(found.get(b, 0))) for b in range(20)]
+
+
+# -- grades ----------------------------------------------------------------------------------------
+def grades(course_key, clickhouse=None):
+    """Distribution of current grades in 10% buckets, passing rate and letter grades."""
+    params = _params(course_key)
+    found = {r["bucket"]: r for r in _rows(clickhouse, (
+        "SELECT bucket, learners, passing_learners FROM analytics_grade_distribution "
+        "WHERE course_key = {course_key:String}"), params)}
+    buckets = tuple(GradeBucket(b / 10, int(found.get(b, {}).get("learners", 0)),
+                                int(found.get(b, {}).get("passing_learners", 0))) for b in range(10))
+    letters = tuple((r["letter_grade"], r["learners"]) for r in _rows(clickhouse, (
+        "SELECT letter_grade, learners FROM analytics_letter_grades WHERE course_key = {course_key:String} "
+        "ORDER BY letter_grade"), params))
+    graded = sum(b.learners for b in buckets)
+    passing = sum(b.passing_learners for b in buckets)
+    return Grades(graded, passing, passing / graded if graded else 0.0, buckets, letters)
+
+
+def passing_learners(course_key, clickhouse=None):
+    """Learners whose current grade is passing."""
+    return grades(course_key, clickhouse).passing
+
+
+# -- learner status and at-risk --------------------------------------------------------------------
+_STATUS_FIELDS = tuple(LearnerStatus.__dataclass_fields__)
+
+
+def _status(row):
+    row = dict(row)
+    for name in ("first_activity_at", "last_activity_at"):
+        row[name] = _utc(row[name])
+    for name in ("is_active", "engaged", "is_passing", "at_risk"):
+        row[name] = bool(row[name])
+    return row
+
+
+def learner_status(course_key, as_of=None, clickhouse=None):
+    """Every enrollment of the course (active or not) with its status as of ``as_of``."""
+    return [LearnerStatus(**_status(r)) for r in _rows(clickhouse, (
+        f"SELECT {', '.join(_STATUS_FIELDS)} FROM {_STATUS_VIEW} ORDER BY user_id"), _params(course_key, as_of))]
+
+
+def at_risk_learners(course_key, as_of=None, limit=None, clickhouse=None):
+    """At-risk learners, longest inactive first, then lowest grade (not graded yet last)."""
+    rows = _rows(clickhouse, (
+        "SELECT user_id, enrollment_mode, last_activity_at, last_active_day, days_inactive, percent_grade, "
+        f"passing_grade, grade_status, at_risk_reasons AS reasons FROM {_STATUS_VIEW} WHERE at_risk "
+        "ORDER BY days_inactive DESC, percent_grade ASC NULLS LAST, user_id "
+        "LIMIT {limit:UInt64}"), _params(course_key, as_of, limit=2**63 if limit is None else int(limit)))
+    return [AtRiskLearner(**{**r, "last_activity_at": _utc(r["last_activity_at"])}) for r in rows]
+
+
+def at_risk_count(course_key, as_of=None, clickhouse=None):
+    """How many learners are at risk."""
+    return int(_rows(clickhouse, f"SELECT countIf(at_risk) AS n FROM {_STATUS_VIEW}",
+                     _params(course_key, as_of))[0]["n"])
+
+
+def learner_identities(course_key, user_ids, clickhouse=None):
+    """
+    ``{user_id: LearnerIdentity}`` for learners of the course, from the PII sink tables; empty
+    unless ASPECTS_ENABLE_PII is on (the dashboards and the digest show user ids otherwise).
+    """
+    if not getattr(settings, "ASPECTS_ENABLE_PII", False) or not user_ids:
+        return {}
+    rows = _rows(clickhouse, (
+        "SELECT e.user_id AS user_id, e.username AS username, p.name AS name, p.email AS email FROM "
+        "(SELECT toInt64(user_id) AS user_id, username FROM course_enrollment FINAL "
+        " WHERE course_key = {course_key:String} AND user_id IN {ids:Array(Int64)}) AS e "
+        "LEFT JOIN (SELECT toInt64(user_id) AS user_id, name, email FROM user_profile FINAL "
+        " WHERE user_id IN {ids:Array(Int64)}) AS p ON p.user_id = e.user_id"),
+        _params(course_key, ids=[int(u) for u in user_ids]))
+    return {r["user_id"]: LearnerIdentity(**r) for r in rows}
+
+
+# -- everything at once ----------------------------------------------------------------------------
+def course_report(course_key, as_of=None, weeks=8, hardest=5, at_risk_limit=10, clickhouse=None):
+    """The funnel, weekly active learners, hardest problems, most abandoned video and at-risk learners."""
+    as_of = _day(as_of)
+    videos = most_abandoned_videos(course_key, 1, clickhouse=clickhouse)
+    return CourseReport(
+        course_key=_course(course_key),
+        as_of=as_of,
+        funnel=funnel(course_key, as_of, clickhouse),
+        weekly_active=tuple(weekly_active_learners(course_key, as_of, weeks, clickhouse)),
+        hardest_problems=tuple(hardest_problems(course_key, hardest, clickhouse=clickhouse)),
+        most_abandoned_video=videos[0] if videos else None,
+        at_risk_count=at_risk_count(course_key, as_of, clickhouse),
+        at_risk=tuple(at_risk_learners(course_key, as_of, at_risk_limit, clickhouse)),
+    )

@@ -1,0 +1,360 @@
+-- The course analytics model (issue 11), part 3: views that join the tables of 0030 with the
+-- current state of the sink tables (course_enrollment, course_grades, course_blocks,
+-- course_overviews). Nothing here stores data.
+--
+-- Each report is a parameterized view `analytics_<report>_for(course_key = ..., ...)` — the query
+-- module calls it with one course (and `as_of` where "recent" matters) — and a plain view
+-- `analytics_<report>` over every course (course_key = '') for dashboards, whose row-level
+-- security adds `org = ...` / `course_key = ...`: ClickHouse pushes that filter down to the
+-- primary key of every table read, so a plain view filtered on one course reads that course only.
+--
+-- Only learners with an enrollment row (active or not) in course_enrollment are learners of a
+-- course: activity of staff or of anyone not enrolled is left out of every learner figure.
+-- No view exposes a username, name or email except analytics_learner_status_pii.
+
+-- Blocks in course order with the names of their section and subsection.
+CREATE VIEW IF NOT EXISTS ${database}.analytics_course_blocks_for ${on_cluster} AS
+SELECT
+    org, course_key, block_id, block_type, display_name, course_order, section_number, subsection_number,
+    unit_number, graded,
+    anyIf(display_name, block_type = 'chapter') OVER (PARTITION BY course_key, section_number) AS section_name,
+    anyIf(display_name, block_type = 'sequential')
+        OVER (PARTITION BY course_key, section_number, subsection_number) AS subsection_name
+FROM
+(
+    SELECT
+        org, course_key, location AS block_id,
+        JSONExtractString(xblock_data_json, 'block_type') AS block_type,
+        display_name, `order` AS course_order,
+        toUInt32(JSONExtractUInt(xblock_data_json, 'section')) AS section_number,
+        toUInt32(JSONExtractUInt(xblock_data_json, 'subsection')) AS subsection_number,
+        toUInt32(JSONExtractUInt(xblock_data_json, 'unit')) AS unit_number,
+        toUInt8(JSONExtractUInt(xblock_data_json, 'graded')) AS graded
+    FROM ${database}.course_blocks FINAL
+    WHERE ({course_key:String} = '' OR course_key = {course_key:String})
+      AND JSONExtractUInt(xblock_data_json, 'detached') = 0
+);
+
+CREATE VIEW IF NOT EXISTS ${database}.analytics_course_blocks ${on_cluster} AS
+SELECT * FROM ${database}.analytics_course_blocks_for(course_key = '');
+
+-- One row per enrollment: mode, state, activity as of `as_of`, grade, counts, at-risk flag and why.
+-- At risk: actively enrolled, did more than open the course home page, not passing (no grade yet
+-- counts as not passing, reported "not graded yet", never "failed"), and the latest active day
+-- is `inactive_days` or more days before `as_of` (last active exactly inactive_days ago: at risk).
+CREATE VIEW IF NOT EXISTS ${database}.analytics_learner_status_for ${on_cluster} AS
+SELECT
+    org, course_key, user_id, enrollment_mode, is_active, enrolled_at,
+    first_activity_at, last_activity_at, last_active_day, days_inactive,
+    active_days, active_days_7, active_days_30, engaged,
+    percent_grade, letter_grade, is_passing, passing_grade, grade_status,
+    problems_attempted, problems_solved, videos_watched,
+    at_risk,
+    if(at_risk, concat('inactive ', toString(days_inactive), ' days; ',
+                       if(grade_status = 'not graded yet', 'not graded yet',
+                          concat('grade ', printf('%.2f', assumeNotNull(percent_grade)), ' below ',
+                                 printf('%.2f', passing_grade)))), '') AS at_risk_reasons
+FROM
+(
+    SELECT
+        if(position(e.course_key, ':') > 0, splitByChar('+', splitByChar(':', e.course_key)[2])[1],
+           splitByChar('/', e.course_key)[1]) AS org,
+        e.course_key AS course_key, e.user_id AS user_id, e.mode AS enrollment_mode, e.is_active AS is_active,
+        e.created AS enrolled_at,
+        if(a.has_activity, a.first_activity_at, NULL) AS first_activity_at,
+        if(a.has_activity, a.last_activity_at, NULL) AS last_activity_at,
+        if(a.day_count > 0, toDate(a.last_day), NULL) AS last_active_day,
+        if(a.day_count > 0, toInt32(toUInt32({as_of:Date}) - a.last_day), NULL) AS days_inactive,
+        a.day_count AS active_days, a.days_7 AS active_days_7, a.days_30 AS active_days_30,
+        a.is_engaged AS engaged,
+        if(g.graded, g.percent_grade, NULL) AS percent_grade,
+        if(g.graded, g.letter_grade, NULL) AS letter_grade,
+        g.graded AND g.is_passing AS is_passing,
+        ifNull(c.lowest_passing_grade, {default_passing_grade:Float64}) AS passing_grade,
+        multiIf(NOT g.graded, 'not graded yet', g.is_passing, 'passing', 'below passing') AS grade_status,
+        a.attempted AS problems_attempted, a.solved AS problems_solved, a.watched AS videos_watched,
+        e.is_active AND a.is_engaged AND NOT (g.graded AND g.is_passing) AND a.day_count > 0
+            AND toUInt32({as_of:Date}) - a.last_day >= {inactive_days:UInt32} AS at_risk
+    FROM
+    (
+        SELECT course_key, toInt64(user_id) AS user_id, mode, is_active, created
+        FROM ${database}.course_enrollment FINAL
+        WHERE ({course_key:String} = '' OR course_key = {course_key:String})
+    ) AS e
+    LEFT JOIN
+    (
+        SELECT
+            course_key, user_id, 1 AS has_activity,
+            min(first_activity_at) AS first_activity_at, max(last_activity_at) AS last_activity_at,
+            bitmapSubsetInRange(groupBitmapMergeState(active_days), toUInt32(0), toUInt32({as_of:Date}) + 1) AS days,
+            bitmapCardinality(days) AS day_count,
+            bitmapMax(days) AS last_day,
+            bitmapCardinality(bitmapSubsetInRange(days, toUInt32(toUInt32({as_of:Date}) - 6), toUInt32({as_of:Date}) + 1))
+                AS days_7,
+            bitmapCardinality(bitmapSubsetInRange(days, toUInt32(toUInt32({as_of:Date}) - 29), toUInt32({as_of:Date}) + 1))
+                AS days_30,
+            bitmapCardinality(bitmapSubsetInRange(groupBitmapMergeState(engaged_days), toUInt32(0),
+                                                  toUInt32({as_of:Date}) + 1)) > 0 AS is_engaged,
+            uniqExactMerge(problems_attempted) AS attempted,
+            uniqExactMerge(problems_solved) AS solved,
+            uniqExactMerge(videos_watched) AS watched
+        FROM ${database}.analytics_learner_activity
+        WHERE ({course_key:String} = '' OR course_key = {course_key:String})
+        GROUP BY course_key, user_id
+    ) AS a ON a.course_key = e.course_key AND a.user_id = e.user_id
+    LEFT JOIN
+    (
+        SELECT course_key, toInt64(user_id) AS user_id, 1 AS graded, percent_grade, letter_grade, is_passing
+        FROM ${database}.course_grades FINAL
+        WHERE ({course_key:String} = '' OR course_key = {course_key:String})
+    ) AS g ON g.course_key = e.course_key AND g.user_id = e.user_id
+    LEFT JOIN
+    (
+        SELECT course_key, JSONExtract(course_data_json, 'lowest_passing_grade', 'Nullable(Float64)')
+            AS lowest_passing_grade
+        FROM ${database}.course_overviews FINAL
+        WHERE ({course_key:String} = '' OR course_key = {course_key:String})
+    ) AS c ON c.course_key = e.course_key
+);
+
+CREATE VIEW IF NOT EXISTS ${database}.analytics_learner_status ${on_cluster} AS
+SELECT * FROM ${database}.analytics_learner_status_for(
+    course_key = '', as_of = today(),
+    inactive_days = (SELECT toUInt32(if(count() = 0, 7, argMax(value, updated_at)))
+                     FROM ${database}.analytics_settings WHERE name = 'at_risk_inactive_days'),
+    default_passing_grade = (SELECT if(count() = 0, 0.5, argMax(value, updated_at))
+                             FROM ${database}.analytics_settings WHERE name = 'default_passing_grade'));
+
+CREATE VIEW IF NOT EXISTS ${database}.analytics_at_risk_learners ${on_cluster} AS
+SELECT org, course_key, user_id, enrollment_mode, last_activity_at, last_active_day, days_inactive,
+       percent_grade, passing_grade, grade_status, at_risk_reasons
+FROM ${database}.analytics_learner_status
+WHERE at_risk;
+
+-- Learner status with who the learner is (username from course_enrollment, name and email from
+-- user_profile): only for dashboards shown when ASPECTS_ENABLE_PII is on (the PII sinks fill
+-- those columns only then).
+CREATE VIEW IF NOT EXISTS ${database}.analytics_learner_status_pii ${on_cluster} AS
+SELECT *
+FROM ${database}.analytics_learner_status AS s
+LEFT JOIN
+(
+    SELECT course_key, toInt64(user_id) AS user_id, username FROM ${database}.course_enrollment FINAL
+) AS e USING (course_key, user_id)
+LEFT JOIN
+(
+    SELECT toInt64(user_id) AS user_id, name, email FROM ${database}.user_profile FINAL
+) AS p USING (user_id);
+
+-- Per learner and problem (enrolled learners only).
+CREATE VIEW IF NOT EXISTS ${database}.analytics_learner_problems_for ${on_cluster} AS
+SELECT
+    any(p.org) AS org, p.course_key AS course_key, p.problem_id AS problem_id, p.user_id AS user_id,
+    max(p.attempts) AS attempts, max(p.best_score) AS best_score, max(p.solved) AS solved,
+    argMinMerge(p.first_attempt) AS first_attempt_correct, argMaxMerge(p.last_score) AS last_score,
+    min(p.first_attempt_at) AS first_attempt_at, max(p.last_attempt_at) AS last_attempt_at
+FROM ${database}.analytics_problem_learner AS p
+INNER JOIN
+(
+    SELECT DISTINCT course_key, toInt64(user_id) AS user_id FROM ${database}.course_enrollment FINAL
+    WHERE ({course_key:String} = '' OR course_key = {course_key:String})
+) AS e ON e.course_key = p.course_key AND e.user_id = p.user_id
+WHERE ({course_key:String} = '' OR p.course_key = {course_key:String})
+GROUP BY p.course_key, p.problem_id, p.user_id;
+
+CREATE VIEW IF NOT EXISTS ${database}.analytics_learner_problems ${on_cluster} AS
+SELECT * FROM ${database}.analytics_learner_problems_for(course_key = '');
+
+-- Per problem, in course order: learners who attempted, attempts, first-attempt success rate
+-- (share of learners whose first attempt was correct), average score (mean of each learner's best
+-- score, 0..1), learners who solved it.
+CREATE VIEW IF NOT EXISTS ${database}.analytics_problem_stats_for ${on_cluster} AS
+SELECT
+    any(l.org) AS org, l.course_key AS course_key, l.problem_id AS problem_id,
+    any(b.display_name) AS display_name, any(b.course_order) AS course_order,
+    any(b.section_number) AS section_number, any(b.subsection_number) AS subsection_number,
+    any(b.section_name) AS section_name, any(b.subsection_name) AS subsection_name,
+    count() AS learners, sum(l.attempts) AS attempts,
+    avg(l.first_attempt_correct) AS first_attempt_success_rate,
+    avg(l.best_score) AS average_score, sum(l.solved) AS solved_learners
+FROM ${database}.analytics_learner_problems_for(course_key = {course_key:String}) AS l
+LEFT JOIN ${database}.analytics_course_blocks_for(course_key = {course_key:String}) AS b
+    ON b.course_key = l.course_key AND b.block_id = l.problem_id
+GROUP BY l.course_key, l.problem_id;
+
+CREATE VIEW IF NOT EXISTS ${database}.analytics_problem_stats ${on_cluster} AS
+SELECT * FROM ${database}.analytics_problem_stats_for(course_key = '');
+
+-- Per learner and video (enrolled learners only): plays, seconds covered by the merged watched
+-- segments, share of the video watched. A segment starts at a play (its position) or at a seek
+-- made while playing (its target) and ends at the next pause, stop, seek (where it left), play or
+-- completion; overlapping segments (re-watching) count once.
+CREATE VIEW IF NOT EXISTS ${database}.analytics_learner_videos_for ${on_cluster} AS
+SELECT
+    org, course_key, video_id, user_id, plays, duration, watched_seconds,
+    if(duration > 0, least(watched_seconds / duration, 1), 0) AS watched_share,
+    segments, first_viewed_at, last_viewed_at
+FROM
+(
+    SELECT
+        org, course_key, video_id, user_id, first_viewed_at, last_viewed_at,
+        length(arrayFilter(p -> p.2 = 1, pts)) AS plays,
+        arraySort(s -> s.1, arrayFilter(s -> s.2 > s.1, arrayMap(i -> (
+            if(pts[i].2 = 3, pts[i].4, pts[i].3),
+            multiIf(pts[i + 1].2 = 5 AND pts[i + 1].3 = 0, raw_duration, pts[i + 1].3)),
+            arrayFilter(i -> i < length(pts) AND (pts[i].2 = 1 OR (pts[i].2 = 3 AND i > 1 AND pts[i - 1].2 IN (1, 3))),
+                        arrayEnumerate(pts))))) AS raw_segments,
+        greatest(raw_duration, arrayMax(arrayPushBack(arrayMap(s -> s.2, raw_segments), 0.))) AS duration,
+        arrayFold((acc, s) -> if(s.1 > acc.3, (acc.1 + acc.3 - acc.2, s.1, s.2), (acc.1, acc.2, greatest(acc.3, s.2))),
+                  raw_segments, (0., 0., 0.)) AS folded,
+        folded.1 + folded.3 - folded.2 AS watched_seconds,
+        arrayFold((acc, s) -> if(empty(acc) OR s.1 > acc[-1].2, arrayPushBack(acc, s),
+                                 arrayPushBack(arrayPopBack(acc), (acc[-1].1, greatest(acc[-1].2, s.2)))),
+                  raw_segments, CAST([], 'Array(Tuple(Float64, Float64))')) AS segments
+    FROM
+    (
+        SELECT
+            any(v.org) AS org, v.course_key AS course_key, v.video_id AS video_id, v.user_id AS user_id,
+            arraySort(p -> (p.1, p.2), groupUniqArrayMerge(v.points)) AS pts,
+            max(v.duration) AS raw_duration,
+            min(v.first_viewed_at) AS first_viewed_at, max(v.last_viewed_at) AS last_viewed_at
+        FROM ${database}.analytics_video_learner AS v
+        INNER JOIN
+        (
+            SELECT DISTINCT course_key, toInt64(user_id) AS user_id FROM ${database}.course_enrollment FINAL
+            WHERE ({course_key:String} = '' OR course_key = {course_key:String})
+        ) AS e ON e.course_key = v.course_key AND e.user_id = v.user_id
+        WHERE ({course_key:String} = '' OR v.course_key = {course_key:String})
+        GROUP BY v.course_key, v.video_id, v.user_id
+    )
+);
+
+CREATE VIEW IF NOT EXISTS ${database}.analytics_learner_videos ${on_cluster} AS
+SELECT * FROM ${database}.analytics_learner_videos_for(course_key = '');
+
+-- Per video, in course order: viewers (learners who played it), plays, average share watched,
+-- viewers who watched at least 90% (completed), abandonment rate = 1 - completed / viewers.
+CREATE VIEW IF NOT EXISTS ${database}.analytics_video_stats_for ${on_cluster} AS
+SELECT
+    any(l.org) AS org, l.course_key AS course_key, l.video_id AS video_id,
+    any(b.display_name) AS display_name, any(b.course_order) AS course_order,
+    any(b.section_number) AS section_number, any(b.subsection_number) AS subsection_number,
+    any(b.section_name) AS section_name, any(b.subsection_name) AS subsection_name,
+    countIf(l.plays > 0) AS viewers, sum(l.plays) AS plays, max(l.duration) AS duration,
+    avgIf(l.watched_share, l.plays > 0) AS average_watched_share,
+    countIf(l.plays > 0 AND l.watched_share >= 0.9) AS completed_viewers,
+    if(viewers > 0, 1 - completed_viewers / viewers, 0) AS abandonment_rate
+FROM ${database}.analytics_learner_videos_for(course_key = {course_key:String}) AS l
+LEFT JOIN ${database}.analytics_course_blocks_for(course_key = {course_key:String}) AS b
+    ON b.course_key = l.course_key AND b.block_id = l.video_id
+GROUP BY l.course_key, l.video_id;
+
+CREATE VIEW IF NOT EXISTS ${database}.analytics_video_stats ${on_cluster} AS
+SELECT * FROM ${database}.analytics_video_stats_for(course_key = '');
+
+-- Drop-off by position: for each video and each twentieth of it (bucket 0 = first 5%), the
+-- viewers whose watched segments cover part of that twentieth.
+CREATE VIEW IF NOT EXISTS ${database}.analytics_video_dropoff_for ${on_cluster} AS
+SELECT org, course_key, video_id, bucket, bucket / 20 AS position_share, count() AS viewers
+FROM
+(
+    SELECT org, course_key, video_id,
+           arrayJoin(arrayDistinct(arrayFlatten(arrayMap(
+               s -> range(toUInt32(least(floor(s.1 / duration * 20), 19)),
+                          toUInt32(least(greatest(ceil(s.2 / duration * 20), floor(s.1 / duration * 20) + 1), 20))),
+               segments)))) AS bucket
+    FROM ${database}.analytics_learner_videos_for(course_key = {course_key:String})
+    WHERE plays > 0 AND duration > 0
+)
+GROUP BY org, course_key, video_id, bucket;
+
+CREATE VIEW IF NOT EXISTS ${database}.analytics_video_dropoff ${on_cluster} AS
+SELECT * FROM ${database}.analytics_video_dropoff_for(course_key = '');
+
+-- Per section and subsection, in course order: enrolled learners who reached it (any activity on
+-- the section/subsection itself or on a block inside it).
+CREATE VIEW IF NOT EXISTS ${database}.analytics_section_reach_for ${on_cluster} AS
+SELECT
+    any(b.org) AS org, b.course_key AS course_key, b.section_number AS section_number,
+    b.level_subsection AS subsection_number,
+    if(b.level_subsection = 0, 'section', 'subsection') AS level,
+    anyIf(b.block_id, b.block_type = if(b.level_subsection = 0, 'chapter', 'sequential')) AS block_id,
+    any(b.section_name) AS section_name,
+    if(b.level_subsection = 0, '', any(b.subsection_name)) AS subsection_name,
+    min(b.course_order) AS course_order,
+    bitmapCardinality(bitmapAnd(groupBitmapMergeState(a.learners), any(e.enrolled))) AS learners
+FROM
+(
+    SELECT org, course_key, block_id, block_type, course_order, section_number, section_name, subsection_name,
+           arrayJoin(arrayDistinct([subsection_number, 0])) AS level_subsection
+    FROM ${database}.analytics_course_blocks_for(course_key = {course_key:String})
+    WHERE section_number > 0
+) AS b
+LEFT JOIN
+(
+    SELECT course_key, block_id, learners FROM ${database}.analytics_block_activity
+    WHERE ({course_key:String} = '' OR course_key = {course_key:String})
+) AS a ON a.course_key = b.course_key AND a.block_id = b.block_id
+INNER JOIN
+(
+    SELECT course_key, groupBitmapState(toUInt64(user_id)) AS enrolled FROM ${database}.course_enrollment FINAL
+    WHERE ({course_key:String} = '' OR course_key = {course_key:String})
+    GROUP BY course_key
+) AS e ON e.course_key = b.course_key
+GROUP BY b.course_key, b.section_number, b.level_subsection
+ORDER BY course_order;
+
+CREATE VIEW IF NOT EXISTS ${database}.analytics_section_reach ${on_cluster} AS
+SELECT * FROM ${database}.analytics_section_reach_for(course_key = '');
+
+-- Learners active per course and day (enrolled learners only; `events` counts distinct events of
+-- anyone in the course that day).
+CREATE VIEW IF NOT EXISTS ${database}.analytics_daily_activity_for ${on_cluster} AS
+SELECT
+    any(d.org) AS org, d.course_key AS course_key, d.day AS day,
+    bitmapCardinality(bitmapAnd(groupBitmapMergeState(d.learners), any(e.enrolled))) AS active_learners
+FROM ${database}.analytics_course_daily AS d
+INNER JOIN
+(
+    SELECT course_key, groupBitmapState(toUInt64(user_id)) AS enrolled FROM ${database}.course_enrollment FINAL
+    WHERE ({course_key:String} = '' OR course_key = {course_key:String})
+    GROUP BY course_key
+) AS e ON e.course_key = d.course_key
+WHERE ({course_key:String} = '' OR d.course_key = {course_key:String})
+GROUP BY d.course_key, d.day;
+
+CREATE VIEW IF NOT EXISTS ${database}.analytics_daily_activity ${on_cluster} AS
+SELECT * FROM ${database}.analytics_daily_activity_for(course_key = '');
+
+-- Enrollments, unenrollments and mode changes per course and day (distinct learners, from the
+-- platform's enrollment events).
+CREATE VIEW IF NOT EXISTS ${database}.analytics_enrollment_changes ${on_cluster} AS
+SELECT
+    any(org) AS org, course_key, day,
+    groupBitmapMergeIf(learners, action = 'activated') AS enrollments,
+    groupBitmapMergeIf(learners, action = 'deactivated') AS unenrollments,
+    groupBitmapMergeIf(learners, action = 'mode_changed') AS mode_changes
+FROM ${database}.analytics_enrollment_daily
+GROUP BY course_key, day;
+
+-- Current enrollment by mode (active enrollments).
+CREATE VIEW IF NOT EXISTS ${database}.analytics_enrollment_modes ${on_cluster} AS
+SELECT
+    if(position(course_key, ':') > 0, splitByChar('+', splitByChar(':', course_key)[2])[1],
+       splitByChar('/', course_key)[1]) AS org,
+    course_key, mode, countIf(is_active) AS active_learners, count() AS learners
+FROM ${database}.course_enrollment FINAL
+GROUP BY course_key, mode;
+
+-- Current grades: one row per course and 10% bucket (bucket 0 = [0, 0.1), 9 = [0.9, 1.0]).
+CREATE VIEW IF NOT EXISTS ${database}.analytics_grade_distribution ${on_cluster} AS
+SELECT any(org) AS org, course_key, toUInt8(least(floor(percent_grade * 10), 9)) AS bucket,
+       bucket / 10 AS lower_bound, count() AS learners, countIf(is_passing) AS passing_learners
+FROM ${database}.course_grades FINAL
+GROUP BY course_key, bucket;
+
+-- Current letter grades per course ('' = no letter).
+CREATE VIEW IF NOT EXISTS ${database}.analytics_letter_grades ${on_cluster} AS
+SELECT any(org) AS org, course_key, letter_grade, count() AS learners
+FROM ${database}.course_grades FINAL
+GROUP BY course_key, letter_grade;
