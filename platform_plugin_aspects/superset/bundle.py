@@ -249,6 +249,7 @@ class Bundle:
     embedded: list  # (name, locale or None, dashboard uuid, slug) of the dashboards to embed
     guest_datasets: list  # table names of the datasets the guest role may read
     skipped: list  # (path, why) of shipped files left out (PII off, --only)
+    removed: list = field(default_factory=list)  # (path, uuid) of PII-only files to delete while PII is off
 
     def zip_bytes(self):
         """The ZIP ``POST /api/v1/assets/import/`` takes (with ``metadata.yaml``)."""
@@ -344,8 +345,16 @@ def render_bundle(assets=None, only=None, pii=None, locales=None):
             if spec.embed:
                 embedded.append((name, locale, str(dashboard["uuid"]), dashboard["slug"]))
     guest = [assets.files[p]["table_name"] for p in assets.guest_dataset_paths(pii=pii)]
+    removed = []
+    if not pii:  # what an earlier sync with PII on installed must go (dashboards first, then charts, datasets)
+        pii_paths = {s.path for s in assets.dashboards.values() if s.pii} | assets.pii_files
+        order = {"dashboards": 0, "charts": 1, "datasets": 2}
+        for path in sorted(pii_paths, key=lambda p: (order[p.split("/", 1)[0]], p)):
+            for locale in [None] + translated_locales:
+                uuid = str(assets.files[path]["uuid"])
+                removed.append((localized_path(path, locale), uuid if locale is None else localized_uuid(uuid, locale)))
     return Bundle(files=files, database_path=assets.database_path, password=connection.get("password") or "",
-                  embedded=embedded, guest_datasets=guest, skipped=sorted(set(skipped)))
+                  embedded=embedded, guest_datasets=guest, skipped=sorted(set(skipped)), removed=removed)
 
 
 # -- normalizing what Superset exports ---------------------------------------------------------------

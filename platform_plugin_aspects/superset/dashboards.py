@@ -125,7 +125,13 @@ def embeddable(dashboard, locale):
     """``localize(dashboard, locale)`` with ``uuid`` replaced by the uuid to embed (``dashboard_uuid`` keeps it)."""
     dashboard = localize(dashboard, locale)
     dashboard["dashboard_uuid"] = dashboard["uuid"]
-    dashboard["uuid"] = dashboard.get("embedded_uuid") or embedded_uuid(dashboard["uuid"])
+    found = dashboard.get("embedded_uuid") or embedded_uuid(dashboard["uuid"])
+    try:
+        # Superset lets a token naming a dashboard's *numeric id* open it even if it is not embedded
+        # (the Operator dashboard...): only uuids ever go into a token.
+        dashboard["uuid"] = str(UUID(str(found)))
+    except ValueError:
+        raise ImproperlyConfigured(f"dashboard {dashboard.get('name')!r}: {found!r} is not a uuid") from None
     return dashboard
 
 

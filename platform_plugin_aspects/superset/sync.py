@@ -27,12 +27,12 @@ import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import yaml
 from django.conf import settings
 
-from .bundle import differences, dump_yaml, normalize
+from .bundle import PASSWORD_MASK, differences, dump_yaml, normalize
 from .client import SupersetError
 from .rison import rison
 
@@ -81,8 +81,9 @@ def _require(response, what, ok=(200,)):
 class SupersetSync:
     """One sync run against the Superset ``client`` (a logged-in SupersetClient)."""
 
-    def __init__(self, client, allowed_domains=(), guest_role="Aspects Guest", dry_run=False):
+    def __init__(self, client, allowed_domains=(), guest_role="Aspects Guest", dry_run=False, force=False):
         self.client = client
+        self.force = force
         self.allowed_domains = sorted(set(allowed_domains))
         self.guest_role = guest_role
         self.dry_run = dry_run
@@ -146,6 +147,21 @@ class SupersetSync:
         _require(response, "the asset import (POST /api/v1/assets/import/)")
 
     # -- 3. connection -------------------------------------------------------------------------
+    def credentials_problem(self, bundle):
+        """None when ClickHouse accepts the configured connection (tested by Superset), else why not."""
+        database = bundle.files[bundle.database_path]
+        uri = database["sqlalchemy_uri"].replace(f":{PASSWORD_MASK}@", f":{quote(bundle.password, safe='')}@")
+        response = self.client.request("POST", "api/v1/database/test_connection/", json={
+            "database_name": database["database_name"], "sqlalchemy_uri": uri, "impersonate_user": False})
+        if response.status_code == 200:
+            return None
+        try:
+            body = response.json()
+            reason = body.get("message") or "; ".join(e.get("message", "") for e in body.get("errors", []))
+        except ValueError:
+            reason = response.text
+        return str(reason).replace(bundle.password, "***")[:300] if bundle.password else str(reason)[:300]
+
     def connection_problem(self, bundle):
         """None when Superset can query ClickHouse with what it stored, else Superset's reason."""
         database_id = self._find("database", bundle.files[bundle.database_path]["uuid"])
@@ -232,7 +248,13 @@ class SupersetSync:
     # -- the whole run ---------------------------------------------------------------------------
     def run(self, bundle):
         """Compare, import when needed, check the connection, embed, set the guest role."""
+        problem = self.credentials_problem(bundle)
+        if problem:
+            raise SyncError(f"ClickHouse refuses the connection Superset would use "
+                            f"({bundle.files[bundle.database_path]['sqlalchemy_uri']}): {problem}")
         plan = self.plan(bundle)
+        if self.force and not plan:
+            plan = [("update", bundle.database_path, ["--force"])]
         for action, path, details in plan:
             self.report.add(action, path + (f" ({', '.join(details[:4])})" if details else ""))
         imported = False
@@ -250,7 +272,19 @@ class SupersetSync:
                                 f"{bundle.files[bundle.database_path]['sqlalchemy_uri']}: {problem}")
         self.embed(bundle)
         self.guest_role_sync(bundle, bundle.files[bundle.database_path]["database_name"])
+        self.remove(bundle)
         return self.report
+
+    def remove(self, bundle):
+        """Delete what only PII mode installs (names and emails) once ASPECTS_ENABLE_PII is off."""
+        for path, uuid in bundle.removed:
+            kind = {"dashboards": "dashboard", "charts": "chart", "datasets": "dataset"}[path.split("/", 1)[0]]
+            found = self._find(kind, uuid)
+            if found is None:
+                continue
+            self.report.add("remove", f"{path} (needs ASPECTS_ENABLE_PII)")
+            if not self.dry_run:
+                _require(self.client.request("DELETE", f"api/v1/{kind}/{found}"), f"deleting {path}")
 
 
 def read_export(content):

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from ...superset.bundle import ASSETS_DIR, AssetError, load_assets
@@ -28,6 +29,10 @@ class Command(RawHelpMixin, BaseCommand):
         parser.add_argument("--only", nargs="+", metavar="NAME", default=None, help="export only these dashboards")
 
     def handle(self, *args, **options):
+        if not settings.ASPECTS_ENABLE_PII:
+            self.stdout.write(self.style.WARNING(
+                "Warning: ASPECTS_ENABLE_PII is off, so this Superset has no PII-only charts: the exported "
+                "layouts leave them out. Export from a Superset synced with ASPECTS_ENABLE_PII on."))
         try:
             assets = load_assets()
             written = export_assets(superset_client(), assets, Path(options["output"]), options["only"])

@@ -35,10 +35,14 @@ class Command(RawHelpMixin, BaseCommand):
         "  manage.py lms aspects_superset_sync                       # install or upgrade everything\n"
         "  manage.py lms aspects_superset_sync --dry-run             # show what would change, change nothing\n"
         "  manage.py lms aspects_superset_sync --only course at_risk # just these dashboards\n"
+        "  manage.py lms aspects_superset_sync --force               # re-import all (after rotating a password)\n"
     )
 
     def add_arguments(self, parser):
         parser.add_argument("--dry-run", action="store_true", help="report what would change without changing it")
+        parser.add_argument("--force", action="store_true",
+                            help="import everything even when nothing differs (e.g. to send a rotated ClickHouse "
+                                 "password while the old one still works)")
         parser.add_argument("--only", nargs="+", metavar="NAME", default=None,
                             help="sync only these dashboards (names: see the list this command prints)")
 
@@ -59,7 +63,8 @@ class Command(RawHelpMixin, BaseCommand):
                                    "read-only user."))
         for path, why in bundle.skipped:
             out(f"  skip    {path} ({why})")
-        sync = SupersetSync(client, allowed_domains(), settings.ASPECTS_SUPERSET_GUEST_ROLE, options["dry_run"])
+        sync = SupersetSync(client, allowed_domains(), settings.ASPECTS_SUPERSET_GUEST_ROLE, options["dry_run"],
+                             options["force"])
         try:
             report = sync.run(bundle)
         except SupersetError as exc:
