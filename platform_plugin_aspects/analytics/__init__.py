@@ -9,6 +9,7 @@ datasets, the staff digest, the demo) read metrics through these functions, neve
 from .queries import (  # noqa: F401
     at_risk_count,
     at_risk_learners,
+    course_blocks,
     course_report,
     daily_active_learners,
     enrollment_by_mode,
@@ -32,6 +33,7 @@ from .queries import (  # noqa: F401
 )
 from .records import (  # noqa: F401
     AtRiskLearner,
+    CourseBlock,
     CourseReport,
     DailyActive,
     DropoffPoint,

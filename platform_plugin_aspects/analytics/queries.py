@@ -18,6 +18,7 @@ from opaque_keys.edx.keys import CourseKey
 from ..clickhouse import get_clickhouse
 from .records import (
     AtRiskLearner,
+    CourseBlock,
     CourseReport,
     DailyActive,
     DropoffPoint,
@@ -169,6 +170,15 @@ def learner_engagement(course_key, clickhouse=None):
                 _params(course_key))]
 
 
+def course_blocks(course_key, block_type=None, clickhouse=None):
+    """The course's published blocks in course order (only those of ``block_type`` when given)."""
+    return [CourseBlock(**{**r, "graded": bool(r["graded"])}) for r in _rows(clickhouse, (
+        "SELECT block_id, block_type, display_name, course_order, section_number, subsection_number, unit_number, "
+        "graded, section_name, subsection_name FROM analytics_course_blocks_for(course_key = {course_key:String}) "
+        "WHERE {block_type:Nullable(String)} IS NULL OR block_type = {block_type:Nullable(String)} "
+        "ORDER BY course_order"), _params(course_key, block_type=block_type))]
+
+
 def section_reach(course_key, clickhouse=None):
     """Sections and subsections in course order, with the enrolled learners who reached each."""
     return [SectionReach(**r) for r in _rows(clickhouse, (
@@ -178,6 +188,9 @@ def section_reach(course_key, clickhouse=None):
 
 
 # -- problems --------------------------------------------------------------------------------------
+# Hardest/most abandoned: only blocks still published in the course (when ClickHouse knows its blocks).
+_IN_COURSE = ("(course_order > 0 OR (SELECT count() FROM course_blocks FINAL WHERE course_key = {course_key:String}) "
+              "= 0)")
 _PROBLEM_FIELDS = ("problem_id, display_name, course_order, section_number, subsection_number, section_name, "
                    "subsection_name, learners, attempts, first_attempt_success_rate, average_score, solved_learners")
 
@@ -192,11 +205,11 @@ def problem_stats(course_key, clickhouse=None):
 def hardest_problems(course_key, limit=3, min_learners=1, clickhouse=None):
     """
     The problems with the lowest first-attempt success rate (then lowest average score), among
-    those at least ``min_learners`` learners submitted.
+    those at least ``min_learners`` learners submitted and still in the course.
     """
     return [ProblemStats(**r) for r in _rows(clickhouse, (
         f"SELECT {_PROBLEM_FIELDS} FROM analytics_problem_stats_for(course_key = {{course_key:String}}) "
-        "WHERE learners >= {min_learners:UInt32} "
+        f"WHERE learners >= {{min_learners:UInt32}} AND {_IN_COURSE} "
         "ORDER BY first_attempt_success_rate, average_score, course_order, problem_id LIMIT {limit:UInt32}"),
         _params(course_key, limit=int(limit), min_learners=int(min_learners)))]
 
@@ -226,10 +239,10 @@ def video_stats(course_key, clickhouse=None):
 
 
 def most_abandoned_videos(course_key, limit=1, min_viewers=1, clickhouse=None):
-    """The videos with the highest abandonment rate (then lowest average share watched)."""
+    """The videos still in the course with the highest abandonment rate (then lowest average share watched)."""
     return [VideoStats(**r) for r in _rows(clickhouse, (
         f"SELECT {_VIDEO_FIELDS} FROM analytics_video_stats_for(course_key = {{course_key:String}}) "
-        "WHERE viewers >= {min_viewers:UInt32} "
+        f"WHERE viewers >= {{min_viewers:UInt32}} AND {_IN_COURSE} "
         "ORDER BY abandonment_rate DESC, average_watched_share, course_order, video_id LIMIT {limit:UInt32}"),
         _params(course_key, limit=int(limit), min_viewers=int(min_viewers)))]
 

@@ -81,6 +81,22 @@ class LearnerEngagement:
 
 
 @dataclass(frozen=True)
+class CourseBlock:
+    """A published block of the course, in course order, with the names of its section and subsection."""
+
+    block_id: str
+    block_type: str
+    display_name: str
+    course_order: int
+    section_number: int
+    subsection_number: int
+    unit_number: int
+    graded: bool
+    section_name: str
+    subsection_name: str
+
+
+@dataclass(frozen=True)
 class SectionReach:
     """A section (``level='section'``, subsection_number 0) or subsection, and the learners who reached it."""
 

@@ -210,7 +210,7 @@ def _video_key(course_key, short_id):
     return ""
 
 
-def _block_id(context, payload, name="", course_key=""):
+def block_id_of(context, payload, name="", course_key=""):
     """
     The usage key of the block an event concerns, or ''.
 
@@ -266,7 +266,7 @@ def event_row(event, loaded_from="live"):
         _text(event.get("username") or context.get("username")),
         course_key,
         _text(context.get("org_id")) or org_from_course_key(course_key),
-        _block_id(context, payload, name, course_key),
+        block_id_of(context, payload, name, course_key),
         _text(event.get("session") or context.get("session")),
         _text(event.get("page") or context.get("page")),
         _text(event.get("referer") or context.get("referer")),

@@ -22,6 +22,7 @@ from platform_plugin_aspects.sinks import all_sinks
 from platform_plugin_aspects.waffle import sink_flag_name
 from tests.celery_worker import real_worker
 from tests.lms.course_overviews.models import CourseOverview
+from tests.lms.demo.analytics_demo import run_analytics_demo
 from tests.lms.demo.backfill_demo import run_backfill_demo
 from tests.lms.demo.tracking_demo import run_tracking_demo
 from tests.lms.external_user_ids.models import ExternalId, ExternalIdType
@@ -78,6 +79,8 @@ class Command(BaseCommand):
         self.stdout.write("\nTracking-log events (live backend), joined with enrollments and grades:")
         active = User.objects.filter(courseenrollment__course_id=COURSE, courseenrollment__is_active=True)
         run_tracking_demo(self.stdout, COURSE, list(active.order_by("id")[:100]))
+        learners = User.objects.filter(courseenrollment__course_id=COURSE).order_by("id")
+        run_analytics_demo(self.stdout, COURSE, [(u.id, u.username) for u in learners])
 
     # -- the stand-in LMS ----------------------------------------------------------------
     def build_course(self):

@@ -1,0 +1,525 @@
+"""
+Analytics-model benchmark: prints figures, asserts nothing.
+
+Builds a site in ClickHouse — by default 200 courses, 100,000 learners and 20,000,000 tracking
+events over 90 days, course 0 a MOOC holding 5,000,000 of those events and 50,000 learners — with
+its sink state (enrollments, grades, course blocks), the events generated server-side and inserted
+into ``tracking_events`` in slices, so the materialized views fill the model exactly as they do
+for live events. Then, side by side in one run:
+
+* every per-course query of ``platform_plugin_aspects.analytics``, on a typical course and on the
+  MOOC: p50/p95 latency on the model, next to the same answer computed directly from
+  ``tracking_events`` and the sink tables (the baseline), and whether both answers agree;
+* ``load_tracking_log`` throughput with the model's materialized views, against without them
+  (same generated log, alternating runs);
+* the model's storage against ``tracking_events``;
+* the largest ``memory_usage`` any of those queries reported.
+
+Run a reduced size first on a shared machine::
+
+    .venv/bin/python benchmarks/analytics.py --scale 0.1
+    .venv/bin/python benchmarks/analytics.py                 # the full default size
+
+A ClickHouse of its own is started in ``var/bench-analytics`` (or use ``--url``); the generated
+site is kept there and reused by the next run of the same size (``--regenerate`` to rebuild it).
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import django
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "test_settings")
+django.setup()
+
+# pylint: disable=wrong-import-position  (the plugin's modules need Django set up first)
+from django.conf import settings  # noqa: E402
+
+from platform_plugin_aspects import analytics  # noqa: E402
+from platform_plugin_aspects.clickhouse import ClickHouse, ConnectionConfig  # noqa: E402
+from platform_plugin_aspects.clickhouse.local_server import LocalClickHouse  # noqa: E402
+from platform_plugin_aspects.clickhouse.migrate import MigrationRunner  # noqa: E402
+from platform_plugin_aspects.tracking.loader import LogLoader  # noqa: E402
+from tests.tracking_factory import activity, log_line  # noqa: E402
+
+BOOKKEEPING = r"match(name, '^edx\\.(course\\.enrollment|grades|course\\.grade|certificate)\\.')"
+HOME = r"(match(name, '^/courses/[^/]+/((course|info|home)/?)?$') OR startsWith(name, 'edx.course.home.'))"
+VIDEO_NAMES = "('play_video', 'pause_video', 'seek_video', 'stop_video', 'complete_video')"
+MODEL_TABLES = ("analytics_learner_activity", "analytics_course_daily", "analytics_enrollment_daily",
+                "analytics_block_activity", "analytics_problem_learner", "analytics_video_learner")
+
+
+class Measured(ClickHouse):
+    """The plugin's client, keeping the server's summary (elapsed, memory_usage) of every query."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.summaries = []
+
+    def _keep(self, result):
+        self.summaries.append(dict(result.summary or {}))
+        return result
+
+    def query(self, sql, parameters=None):
+        return self._run("a query", lambda c: self._keep(c.query(sql, parameters=parameters or {})).result_rows)
+
+    def query_dicts(self, sql, parameters=None):
+        return self._run("a query", lambda c: list(
+            self._keep(c.query(sql, parameters=parameters or {})).named_results()))
+
+
+# -- the site ---------------------------------------------------------------------------------------------
+def site_params(args):
+    other_learners = args.learners - args.mooc_learners
+    return {
+        "courses": args.courses, "mooc_events": args.mooc_events, "mooc_learners": args.mooc_learners,
+        "other_learners": other_learners,
+        "per_course": max(1, round(other_learners * 2 / max(args.courses - 1, 1))),
+        "shift": max(1, other_learners // max(args.courses - 1, 1)),
+        "span": args.days * 86400, "start": args.start,
+    }
+
+
+def course_key_sql(c):
+    return f"concat('course-v1:Org', toString({c} % 10), '+C', toString({c}), '+2026')"
+
+
+def block_sql(c, kind, index):
+    return f"concat('block-v1:Org', toString({c} % 10), '+C', toString({c}), '+2026+type@{kind}+block@', {index})"
+
+
+# One row per event; kind (per hundred): 0-14 play, 15-29 pause, 30-34 seek, 35-39 stop, 40-59 problem
+# check, 60-79 seq_goto, 80-96 courseware page, 97 course home, 98-99 enrollment.
+EVENTS_SQL = f"""
+INSERT INTO tracking_events (event_id, time, name, event_type, event_source, user_id, username, course_key, org,
+    block_id, session, page, referer, agent, ip, host, context, event, loaded_from)
+SELECT
+    reinterpretAsUUID(sipHash128(number, 'bench')) AS event_id, t AS time, n AS name, n AS event_type,
+    if(kind < 40 OR (kind >= 60 AND kind < 80), 'browser', 'server') AS event_source, u AS user_id, '' AS username,
+    ck AS course_key, concat('Org', toString(c % 10)) AS org,
+    multiIf(kind < 40, {block_sql('c', 'video', "concat('v', toString(v))")},
+            kind < 60, {block_sql('c', 'problem', "concat('p', toString(p))")},
+            kind < 80, {block_sql('c', 'sequential', "concat('s', toString(s))")}, '') AS block_id,
+    hex(sipHash64(u, intDiv(toUInt32(t), 3600))) AS session,
+    concat('https://lms.example.com/courses/', ck, '/courseware/s', toString(s), '/') AS page, page AS referer,
+    'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36'
+        AS agent, '10.0.0.1' AS ip, 'lms.example.com' AS host,
+    concat('{{"user_id": ', toString(u), ', "org_id": "Org', toString(c % 10), '", "course_id": "', ck,
+           '", "path": "/event", "course_user_tags": {{}}, "enterprise_uuid": ""}}') AS context,
+    multiIf(
+        kind < 30, concat('{{"id": "v', toString(v), '", "code": "html5", "currentTime": ', toString(pos),
+                          ', "duration": 600}}'),
+        kind < 35, concat('{{"id": "v', toString(v), '", "old_time": ', toString(pos), ', "new_time": ',
+                          toString((pos + 60) % 600), ', "type": "onSlideSeek", "duration": 600}}'),
+        kind < 40, concat('{{"id": "v', toString(v), '", "currentTime": ', toString(pos), ', "duration": 600}}'),
+        kind < 60, concat('{{"problem_id": "', {block_sql('c', 'problem', "concat('p', toString(p))")},
+                          '", "attempts": ', toString(attempt), ', "grade": ', toString(correct),
+                          ', "max_grade": 1, "success": "', if(correct, 'correct', 'incorrect'),
+                          '", "answers": {{"input_2_1": "choice_', toString(h2 % 4), '"}}}}'),
+        kind < 80, concat('{{"old": 1, "new": 2, "id": "', {block_sql('c', 'sequential', "concat('s', toString(s))")},
+                          '"}}'),
+        kind >= 98, concat('{{"user_id": ', toString(u), ', "course_id": "', ck, '", "mode": "audit"}}'),
+        '{{}}') AS event,
+    'bench' AS loaded_from
+FROM
+(
+    SELECT
+        number, number < {{mooc_events:UInt64}} AS in_mooc,
+        if(in_mooc, 0, 1 + number % ({{courses:UInt32}} - 1)) AS c, {course_key_sql('c')} AS ck,
+        sipHash64(number, 1) AS h1, sipHash64(number, 2) AS h2, sipHash64(number, 3) % 100 AS kind,
+        toInt64(if(in_mooc, 1 + h1 % {{mooc_learners:UInt32}},
+                   {{mooc_learners:UInt32}} + 1 + (c * {{shift:UInt32}} + h1 % {{per_course:UInt32}})
+                   % {{other_learners:UInt32}})) AS u,
+        -- each learner stays for a share of the period (some drop out early: at-risk candidates)
+        0.15 + 0.85 * (sipHash64(u, c, 9) % 1000) / 1000 AS stay,
+        {{start:DateTime64(6)}} + toIntervalSecond(toUInt64(h2 % toUInt64({{span:UInt32}} * stay))) AS t,
+        (h1 >> 20) % 20 AS v, (h1 >> 24) % 30 AS p, (h1 >> 28) % 10 AS s, (h2 >> 16) % 600 AS pos,
+        1 + (h2 >> 40) % 3 AS attempt, toUInt8((h2 >> 8) % 100 < 25 + 2 * p) AS correct,
+        multiIf(kind < 15, 'play_video', kind < 30, 'pause_video', kind < 35, 'seek_video', kind < 40, 'stop_video',
+                kind < 60, 'problem_check', kind < 80, 'seq_goto',
+                kind < 97, concat('/courses/', ck, '/courseware/s', toString(s), '/'),
+                kind < 98, concat('/courses/', ck, '/course/'),
+                'edx.course.enrollment.activated') AS n
+    FROM numbers({{offset:UInt64}}, {{count:UInt64}})
+)
+"""
+
+# Every learner of a course is enrolled (10% no longer active); 70% have a grade.
+ENROLLMENTS_SQL = f"""
+INSERT INTO course_enrollment (id, course_key, created, is_active, mode, username, user_id, dump_id,
+    time_last_dumped, version)
+SELECT toInt32(rowNumberInAllBlocks() + 1), {course_key_sql('c')}, '2026-01-01', sipHash64(u, c, 5) % 10 != 0,
+       ['audit', 'audit', 'verified', 'honor'][1 + sipHash64(u, c, 6) % 4], '', toInt32(u), generateUUIDv4(),
+       '2026-01-01 00:00:00.000000+00:00', 1
+FROM
+(
+    SELECT 0 AS c, 1 + number AS u FROM numbers({{mooc_learners:UInt32}})
+    UNION ALL
+    SELECT 1 + intDiv(number, {{per_course:UInt32}}) AS c,
+           {{mooc_learners:UInt32}} + 1 + (c * {{shift:UInt32}} + number % {{per_course:UInt32}})
+           % {{other_learners:UInt32}} AS u
+    FROM numbers(({{courses:UInt32}} - 1) * {{per_course:UInt32}})
+)
+"""
+
+GRADES_SQL = """
+INSERT INTO course_grades (id, user_id, course_key, org, percent_grade, letter_grade, is_passing, passed_timestamp,
+    course_version, grading_policy_hash, created, modified, dump_id, time_last_dumped, version)
+SELECT id, user_id, course_key, splitByChar('+', splitByChar(':', course_key)[2])[1],
+       (sipHash64(user_id, course_key, 7) % 1000) / 1000 AS g, if(g >= 0.5, 'Pass', ''), g >= 0.5, '', 'v1', 'h',
+       '', '', generateUUIDv4(), '2026-01-01 00:00:00.000000+00:00', 1
+FROM course_enrollment WHERE sipHash64(user_id, course_key, 8) % 10 < 7
+"""
+
+BLOCKS_SQL = f"""
+INSERT INTO course_blocks (org, course_key, location, display_name, xblock_data_json, `order`, edited_on, dump_id,
+    time_last_dumped, version)
+SELECT concat('Org', toString(c % 10)), {course_key_sql('c')},
+       concat('block-v1:Org', toString(c % 10), '+C', toString(c), '+2026+type@', kind, '+block@', id), name,
+       concat('{{"block_type": "', kind, '", "section": ', toString(sec), ', "subsection": ', toString(sub),
+              ', "unit": 0, "graded": ', toString(kind = 'problem'), ', "detached": 0}}'), toInt32(ord), '',
+       generateUUIDv4(), '2026-01-01 00:00:00.000000+00:00', 1
+FROM
+(
+    SELECT number AS c, arrayJoin(arrayConcat(
+        arrayMap(i -> ('chapter', concat('c', toString(i)), concat('Section ', toString(i)), i, 0, i * 100),
+                 range(1, 6)),
+        arrayMap(i -> ('sequential', concat('s', toString(i)), concat('Subsection ', toString(i)), 1 + intDiv(i, 2),
+                       1 + i % 2, (1 + intDiv(i, 2)) * 100 + (1 + i % 2) * 10), range(10)),
+        arrayMap(i -> ('video', concat('v', toString(i)), concat('Video ', toString(i)), 1 + intDiv(i, 4),
+                       1 + intDiv(i % 4, 2), (1 + intDiv(i, 4)) * 100 + (1 + intDiv(i % 4, 2)) * 10 + 1), range(20)),
+        arrayMap(i -> ('problem', concat('p', toString(i)), concat('Problem ', toString(i)), 1 + intDiv(i, 6),
+                       1 + intDiv(i % 6, 3), (1 + intDiv(i, 6)) * 100 + (1 + intDiv(i % 6, 3)) * 10 + 2), range(30))
+    )) AS b, b.1 AS kind, b.2 AS id, b.3 AS name, b.4 AS sec, b.5 AS sub, b.6 AS ord
+    FROM numbers({{courses:UInt32}})
+)
+"""
+
+OVERVIEWS_SQL = f"""
+INSERT INTO course_overviews (org, course_key, display_name, course_start, course_end, enrollment_start,
+    enrollment_end, self_paced, course_data_json, created, modified, dump_id, time_last_dumped, version)
+SELECT concat('Org', toString(number % 10)), {course_key_sql('number')}, concat('Course ', toString(number)), '', '',
+       '', '', false, '{{"lowest_passing_grade": 0.5}}', '', '', generateUUIDv4(), '', 1
+FROM numbers({{courses:UInt32}})
+"""
+
+
+def build_site(clickhouse, args):
+    """Sink state, then the events in slices (each slice one INSERT: the views run on each)."""
+    params = site_params(args)
+    for table in ("tracking_events", "course_enrollment", "course_grades", "course_blocks", "course_overviews",
+                  *MODEL_TABLES):
+        clickhouse.command(f"TRUNCATE TABLE {clickhouse.qualified(table)}")
+    started = time.monotonic()
+    for sql in (OVERVIEWS_SQL, BLOCKS_SQL, ENROLLMENTS_SQL, GRADES_SQL):
+        clickhouse.command(sql, params)
+    print(f"sink state: {clickhouse.query('SELECT count() FROM course_enrollment')[0][0]:,} enrollments, "
+          f"{clickhouse.query('SELECT count() FROM course_grades')[0][0]:,} grades, "
+          f"{clickhouse.query('SELECT count() FROM course_blocks')[0][0]:,} blocks "
+          f"({time.monotonic() - started:.0f} s)", flush=True)
+    slice_size = 1_000_000
+    started = time.monotonic()
+    # Interleave the MOOC's events with the others' so every slice holds many courses, as live.
+    order = sorted(range(0, args.events, slice_size), key=lambda o: (o % (slice_size * 4), o))
+    for done, offset in enumerate(order, start=1):
+        clickhouse.command(EVENTS_SQL, {**params, "offset": offset, "count": min(slice_size, args.events - offset)})
+        elapsed = time.monotonic() - started
+        print(f"\r  events: {min(done * slice_size, args.events):,}/{args.events:,} "
+              f"({min(done * slice_size, args.events) / elapsed:,.0f} events/s through the views)", end="", flush=True)
+    print(f"\n  generated in {time.monotonic() - started:.0f} s; merging parts...", flush=True)
+    for table in ("tracking_events", *MODEL_TABLES):
+        clickhouse.command(f"OPTIMIZE TABLE {clickhouse.qualified(table)} FINAL")
+
+
+# -- baselines: the same answers straight from tracking_events and the sink tables ---------------------------
+RAW = "tracking_events FINAL"
+ENROLLED_IDS = "(SELECT toInt64(user_id) FROM course_enrollment FINAL WHERE course_key = {course_key:String})"
+LEARNER_EVENTS = (f"course_key = {{course_key:String}} AND user_id IS NOT NULL AND user_id >= 0 "
+                  f"AND NOT {BOOKKEEPING} AND user_id IN {ENROLLED_IDS}")
+
+BASELINE_STATUS = f"""
+SELECT e.user_id AS user_id, e.is_active AS is_active, a.has AS has, a.last_day AS last_day, a.days AS days,
+       a.engaged AS engaged, a.attempted AS attempted, g.graded AS graded, g.is_passing AS is_passing,
+       e.is_active AND a.engaged AND NOT (g.graded AND g.is_passing) AND a.has
+           AND dateDiff('day', a.last_day, {{as_of:Date}}) >= {{inactive_days:UInt32}} AS at_risk
+FROM (SELECT toInt64(user_id) AS user_id, is_active FROM course_enrollment FINAL
+      WHERE course_key = {{course_key:String}}) AS e
+LEFT JOIN
+(
+    SELECT assumeNotNull(user_id) AS user_id, 1 AS has, max(toDate(time)) AS last_day,
+           uniqExact(toDate(time)) AS days, countIf(NOT {HOME}) > 0 AS engaged,
+           uniqExactIf(block_id, name = 'problem_check' AND event_source = 'server' AND block_id != '') AS attempted
+    FROM {RAW} WHERE {LEARNER_EVENTS} AND toDate(time) <= {{as_of:Date}}
+    GROUP BY user_id
+) AS a ON a.user_id = e.user_id
+LEFT JOIN (SELECT toInt64(user_id) AS user_id, 1 AS graded, is_passing FROM course_grades FINAL
+           WHERE course_key = {{course_key:String}}) AS g ON g.user_id = e.user_id
+"""
+
+BASELINES = {
+    "learner_status": f"SELECT user_id, at_risk FROM ({BASELINE_STATUS}) ORDER BY user_id",
+    "at_risk_learners": f"SELECT user_id FROM ({BASELINE_STATUS}) WHERE at_risk ORDER BY user_id",
+    "funnel": (f"SELECT countIf(is_active), countIf(is_active AND has), countIf(is_active AND attempted > 0), "
+               f"countIf(is_active AND graded AND is_passing) FROM ({BASELINE_STATUS})"),
+    "weekly_active_learners": (
+        f"SELECT intDiv(toUInt32({{as_of:Date}}) - toUInt32(toDate(time)), 7) AS w, uniqExact(user_id) FROM {RAW} "
+        f"WHERE {LEARNER_EVENTS} AND toDate(time) <= {{as_of:Date}} AND toDate(time) > {{as_of:Date}} - 56 "
+        "GROUP BY w ORDER BY w DESC"),
+    "learner_engagement": (
+        f"SELECT user_id, min(time), max(time), uniqExact(toDate(time)), count() FROM {RAW} "
+        f"WHERE {LEARNER_EVENTS} GROUP BY user_id ORDER BY user_id"),
+    "section_reach": (
+        f"SELECT b.sec, b.sub, uniqExact(t.user_id) FROM (SELECT user_id, block_id FROM {RAW} "
+        f"WHERE {LEARNER_EVENTS} AND block_id != '') AS t INNER JOIN "
+        "(SELECT location, JSONExtractUInt(xblock_data_json, 'section') AS sec, "
+        " arrayJoin(arrayDistinct([JSONExtractUInt(xblock_data_json, 'subsection'), 0])) AS sub "
+        " FROM course_blocks FINAL WHERE course_key = {course_key:String}) AS b ON b.location = t.block_id "
+        "WHERE b.sec > 0 GROUP BY b.sec, b.sub ORDER BY b.sec, b.sub"),
+    "problem_stats": (
+        "SELECT problem_id, count(), sum(attempts), avg(first_correct), avg(best), sum(solved) FROM "
+        "(SELECT block_id AS problem_id, user_id, max(greatest(JSONExtractUInt(event, 'attempts'), 1)) AS attempts, "
+        " max(if(JSONExtractFloat(event, 'max_grade') > 0, JSONExtractFloat(event, 'grade') / "
+        "     JSONExtractFloat(event, 'max_grade'), 0)) AS best, "
+        " max(JSONExtractString(event, 'success') = 'correct') AS solved, "
+        " argMin(JSONExtractString(event, 'success') = 'correct', "
+        "        (greatest(JSONExtractUInt(event, 'attempts'), 1), time)) AS first_correct "
+        f" FROM {RAW} WHERE {LEARNER_EVENTS} AND name = 'problem_check' AND event_source = 'server' "
+        " AND block_id != '' GROUP BY problem_id, user_id) GROUP BY problem_id ORDER BY problem_id"),
+    "video_stats": (
+        "SELECT video_id, countIf(plays > 0), sum(plays), "
+        "avgIf(least(watched / greatest(duration, 1e-9), 1), plays > 0) "
+        "FROM (SELECT video_id, user_id, length(arrayFilter(x -> x.2 = 1, pts)) AS plays, "
+        " arraySort(s -> s.1, arrayFilter(s -> s.2 > s.1, arrayMap(i -> (if(pts[i].2 = 3, pts[i].4, pts[i].3), "
+        "   pts[i + 1].3), arrayFilter(i -> i < length(pts) AND (pts[i].2 = 1 OR (pts[i].2 = 3 AND i > 1 "
+        "   AND pts[i - 1].2 IN (1, 3))), arrayEnumerate(pts))))) AS segs, "
+        " greatest(dur, arrayMax(arrayPushBack(arrayMap(s -> s.2, segs), 0.))) AS duration, "
+        " arrayFold((acc, s) -> if(s.1 > acc.3, (acc.1 + acc.3 - acc.2, s.1, s.2), (acc.1, acc.2, "
+        "   greatest(acc.3, s.2))), segs, (0., 0., 0.)) AS f, f.1 + f.3 - f.2 AS watched "
+        " FROM (SELECT block_id AS video_id, user_id, arraySort(p -> (p.1, p.2), groupUniqArray((time, "
+        "   toUInt8(multiIf(name = 'play_video', 1, name = 'pause_video', 2, name = 'seek_video', 3, "
+        "   name = 'stop_video', 4, 5)), "
+        "   toFloat64(if(name = 'seek_video', JSONExtractFloat(event, 'old_time'), "
+        "   JSONExtractFloat(event, 'currentTime'))), toFloat64(JSONExtractFloat(event, 'new_time'))))) AS pts, "
+        "   max(JSONExtractFloat(event, 'duration')) AS dur "
+        f"  FROM {RAW} WHERE {LEARNER_EVENTS} AND name IN {VIDEO_NAMES} AND block_id != '' "
+        "  GROUP BY video_id, user_id)) GROUP BY video_id ORDER BY video_id"),
+    "enrollment_weeks": (
+        f"SELECT intDiv(toUInt32({{as_of:Date}}) - toUInt32(toDate(time)), 7) AS w, "
+        f"uniqExactIf(JSONExtractInt(event, 'user_id'), name = 'edx.course.enrollment.activated') FROM {RAW} "
+        "WHERE course_key = {course_key:String} AND name LIKE 'edx.course.enrollment.%' "
+        "AND toDate(time) <= {as_of:Date} AND toDate(time) > {as_of:Date} - 14 GROUP BY w ORDER BY w DESC"),
+    "grades": ("SELECT toUInt8(least(floor(percent_grade * 10), 9)) AS b, count() FROM course_grades FINAL "
+               "WHERE course_key = {course_key:String} GROUP BY b ORDER BY b"),
+}
+
+
+def model_calls(course_key, as_of):
+    """The query module's per-course functions, with the arguments the dashboards and the digest use."""
+    return {
+        "learner_status": lambda ch: analytics.learner_status(course_key, as_of, clickhouse=ch),
+        "at_risk_learners": lambda ch: analytics.at_risk_learners(course_key, as_of, clickhouse=ch),
+        "funnel": lambda ch: analytics.funnel(course_key, as_of, clickhouse=ch),
+        "weekly_active_learners": lambda ch: analytics.weekly_active_learners(course_key, as_of, 8, clickhouse=ch),
+        "learner_engagement": lambda ch: analytics.learner_engagement(course_key, clickhouse=ch),
+        "section_reach": lambda ch: analytics.section_reach(course_key, clickhouse=ch),
+        "problem_stats": lambda ch: analytics.problem_stats(course_key, clickhouse=ch),
+        "video_stats": lambda ch: analytics.video_stats(course_key, clickhouse=ch),
+        "enrollment_weeks": lambda ch: analytics.enrollment_weeks(course_key, as_of, 2, clickhouse=ch),
+        "grades": lambda ch: analytics.grades(course_key, clickhouse=ch),
+        "daily_active_learners": lambda ch: analytics.daily_active_learners(
+            course_key, as_of - timedelta(days=89), as_of, clickhouse=ch),
+        "hardest_problems": lambda ch: analytics.hardest_problems(course_key, 3, clickhouse=ch),
+        "most_abandoned_videos": lambda ch: analytics.most_abandoned_videos(course_key, 1, clickhouse=ch),
+        "video_dropoff": lambda ch: analytics.video_dropoff(
+            course_key, course_key.replace("course-v1:", "block-v1:") + "+type@video+block@v0", clickhouse=ch),
+        "course_blocks": lambda ch: analytics.course_blocks(course_key, clickhouse=ch),
+        "learner_problems": lambda ch: analytics.learner_problems(course_key, clickhouse=ch),
+        "learner_videos": lambda ch: analytics.learner_videos(course_key, clickhouse=ch),
+    }
+
+
+def agree(name, model, baseline):
+    """Do the model's and the baseline's answers say the same (on the figures both compute)?"""
+    if name == "learner_status":
+        return [(r.user_id, r.at_risk) for r in model] == [(u, bool(a)) for u, a in baseline]
+    if name == "at_risk_learners":
+        return sorted(r.user_id for r in model) == [u for (u,) in baseline]
+    if name == "funnel":
+        return (model.enrolled, model.active, model.attempted_problem, model.passing) == tuple(baseline[0])
+    if name == "weekly_active_learners":
+        found = dict(baseline)
+        return [w.active_learners for w in model] == [found.get(i, 0) for i in range(7, -1, -1)]
+    if name == "learner_engagement":
+        return [(r.user_id, r.active_days, r.events) for r in model] == [(u, d, n) for u, _, _, d, n in baseline]
+    if name == "section_reach":
+        return sorted((r.section_number, r.subsection_number, r.learners) for r in model if r.learners) == sorted(
+            tuple(r) for r in baseline)
+    if name == "problem_stats":
+        return all(abs(a - b) < 1e-9 for m, r in zip(sorted(model, key=lambda p: p.problem_id), baseline)
+                   for a, b in zip((m.learners, m.attempts, m.first_attempt_success_rate, m.average_score,
+                                    m.solved_learners), r[1:])) and len(model) == len(baseline)
+    if name == "video_stats":
+        return len(model) == len(baseline) and all(
+            (m.viewers, m.plays) == tuple(r[1:3]) and abs(m.average_watched_share - r[3]) < 1e-9
+            for m, r in zip(sorted(model, key=lambda v: v.video_id), baseline))
+    if name == "enrollment_weeks":
+        found = dict(baseline)
+        return [w.enrollments for w in model] == [found.get(1, 0), found.get(0, 0)]
+    if name == "grades":
+        found = dict(baseline)
+        return [b.learners for b in model.buckets] == [found.get(i, 0) for i in range(10)]
+    return None
+
+
+def timed(function, repeat):
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = function()
+        times.append((time.perf_counter() - started) * 1000)
+    times.sort()
+    return result, statistics.median(times), times[min(len(times) - 1, int(0.95 * len(times)))]
+
+
+def bench_queries(clickhouse, course_key, label, as_of, repeat, baseline_repeat):
+    """Every per-course query on the model next to its baseline; returns the rows printed."""
+    params = {"course_key": course_key, "as_of": as_of, "inactive_days": settings.ASPECTS_AT_RISK_INACTIVE_DAYS}
+    events = clickhouse.query("SELECT count() FROM tracking_events WHERE course_key = {c:String}",
+                              {"c": course_key})[0][0]
+    learners = clickhouse.query("SELECT count() FROM course_enrollment FINAL WHERE course_key = {c:String}",
+                                {"c": course_key})[0][0]
+    print(f"\n{label}: {course_key}, {events:,} events, {learners:,} learners "
+          f"(model p50/p95 over {repeat} runs, baseline over {baseline_repeat})")
+    print(f"  {'query':24} {'model p50':>10} {'p95':>8}   {'baseline p50':>12} {'p95':>8}   {'speed-up':>8}  same")
+    rows = []
+    for name, call in model_calls(course_key, as_of).items():
+        call(clickhouse)  # warm
+        model, p50, p95 = timed(lambda: call(clickhouse), repeat)  # noqa: B023
+        baseline_sql = BASELINES.get(name)
+        if baseline_sql:
+            base, b50, b95 = timed(lambda: clickhouse.query(baseline_sql, params), baseline_repeat)  # noqa: B023
+            same = agree(name, model, base)
+            print(f"  {name:24} {p50:8.1f}ms {p95:6.1f}ms   {b50:10.1f}ms {b95:6.1f}ms   {b50 / p50:7.1f}x  "
+                  f"{'yes' if same else 'NO'}")
+        else:
+            b50 = b95 = None
+            print(f"  {name:24} {p50:8.1f}ms {p95:6.1f}ms   {'(derived from the above)':>34}")
+        rows.append((label, name, p50, p95, b50, b95))
+    return rows
+
+
+# -- loader with and without the views ----------------------------------------------------------------
+def bench_loader(clickhouse, args, workdir):
+    """load_tracking_log into a database with the model and into one without its views, alternately."""
+    log = Path(workdir) / "tracking.log"
+    courses = [f"course-v1:Load+C{c}+2026" for c in range(20)]
+    with open(log, "w", encoding="utf-8") as out:
+        per_course = max(1, args.loader_events // (len(courses) * 20))
+        for i, course in enumerate(courses):
+            learners = [(i * 1000 + u, f"u{u}") for u in range(per_course)]
+            out.write("".join(log_line(e, prefixed=bool(j % 2)) for j, e in enumerate(
+                activity(course, learners, per_learner=20, seed=i))))
+    with_model = clickhouse
+    without = Measured(ConnectionConfig(**{**clickhouse.config.__dict__, "database": f"{clickhouse.database}_noviews"}))
+    MigrationRunner(without).run()
+    for (name,) in without.query("SELECT name FROM system.tables WHERE database = {db:String} "
+                                 "AND engine = 'MaterializedView'", {"db": without.database}):
+        without.command(f"DROP VIEW {without.database}.{name}")
+    without.forget_schema()
+    rates = {"with the model's views": [], "without them": []}
+    for _ in range(args.loader_rounds):
+        for label, target in (("with the model's views", with_model), ("without them", without)):
+            target.command(f"TRUNCATE TABLE {target.qualified('tracking_events')}")
+            result = LogLoader(target, batch_size=20_000, restart=True, show_progress=False,
+                               workers=args.loader_workers).load([str(log)])
+            rates[label].append(result.events / result.seconds)
+    with_rate, without_rate = (statistics.median(r) for r in rates.values())
+    print(f"\nload_tracking_log ({result.events:,} events, {args.loader_workers} workers, median of "
+          f"{args.loader_rounds} alternating runs): {with_rate:,.0f} events/s with the model's views, "
+          f"{without_rate:,.0f} events/s without them = {with_rate / without_rate:.0%}")
+    return with_rate, without_rate
+
+
+def storage(clickhouse):
+    rows = dict(clickhouse.query(
+        "SELECT table, sum(bytes_on_disk) FROM system.parts WHERE database = {db:String} AND active GROUP BY table",
+        {"db": clickhouse.database}))
+    model = sum(v for k, v in rows.items() if k.startswith("analytics_"))
+    events = rows.get("tracking_events", 0)
+    print(f"\nstorage: the model {model / 1e6:,.1f} MB, tracking_events {events / 1e6:,.1f} MB "
+          f"({model / max(events, 1):.1%}); per table: " + ", ".join(
+              f"{k} {v / 1e6:,.1f} MB" for k, v in sorted(rows.items()) if k.startswith("analytics_")))
+
+
+def main():  # pylint: disable=too-many-locals
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", type=float, default=1.0,
+                        help="multiply the site's events and learners (0.1 = 2M events, a 500k-event MOOC)")
+    parser.add_argument("--courses", type=int, default=200)
+    parser.add_argument("--learners", type=int, default=100_000)
+    parser.add_argument("--events", type=int, default=20_000_000)
+    parser.add_argument("--mooc-events", type=int, default=5_000_000)
+    parser.add_argument("--mooc-learners", type=int, default=50_000)
+    parser.add_argument("--days", type=int, default=90)
+    parser.add_argument("--repeat", type=int, default=30, help="runs of each model query (p50/p95)")
+    parser.add_argument("--baseline-repeat", type=int, default=5, help="runs of each baseline query")
+    parser.add_argument("--loader-events", type=int, default=400_000, help="events in the loader comparison's log")
+    parser.add_argument("--loader-rounds", type=int, default=3)
+    parser.add_argument("--loader-workers", type=int, default=2)
+    parser.add_argument("--url", help="an existing ClickHouse (default: start one in var/bench-analytics)")
+    parser.add_argument("--database", default="bench_analytics")
+    parser.add_argument("--regenerate", action="store_true", help="build the site even if one of this size exists")
+    args = parser.parse_args()
+    for name in ("learners", "events", "mooc_events", "mooc_learners"):
+        setattr(args, name, int(getattr(args, name) * args.scale))
+    as_of = datetime.now(timezone.utc).date()
+    args.start = datetime.combine(as_of - timedelta(days=args.days - 1), datetime.min.time(), tzinfo=timezone.utc)
+
+    server = None
+    url = args.url
+    if not url:
+        server = LocalClickHouse(ROOT / "var" / "bench-analytics")
+        url = server.start()
+    try:
+        clickhouse = Measured(ConnectionConfig(url=url, database=args.database, timeout_secs=30, retries=2))
+        settings.EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG = {"url": url, "database": args.database}
+        MigrationRunner(clickhouse).run()
+        clickhouse.forget_schema()
+        print(f"ClickHouse {url} database {args.database}; {os.cpu_count()} CPUs shared with other work, "
+              f"load average {os.getloadavg()[0]:.1f}")
+        size = (args.courses, args.events, args.mooc_events, args.learners, args.mooc_learners, args.days)
+        marker = clickhouse.query("SELECT count(), uniqExact(course_key), min(toDate(time)) FROM tracking_events")[0]
+        if args.regenerate or marker != (args.events, args.courses, args.start.date()):
+            print(f"building the site: {args.courses} courses, {args.learners:,} learners, {args.events:,} events over "
+                  f"{args.days} days, the MOOC {args.mooc_events:,} events and {args.mooc_learners:,} learners",
+                  flush=True)
+            build_site(clickhouse, args)
+        else:
+            print(f"reusing the site of this size ({size})")
+        clickhouse.summaries.clear()
+        rows = []
+        rows += bench_queries(clickhouse, "course-v1:Org1+C1+2026", "typical course", as_of, args.repeat,
+                              args.baseline_repeat)
+        rows += bench_queries(clickhouse, "course-v1:Org0+C0+2026", "MOOC", as_of, args.repeat, args.baseline_repeat)
+        memory = max(int(s.get("memory_usage", 0)) for s in clickhouse.summaries)
+        worst = max(rows, key=lambda r: r[3])
+        print(f"\nslowest model query p95: {worst[3]:.1f} ms ({worst[1]} on the {worst[0]}); largest memory_usage of "
+              f"any query (model and baseline): {memory / 1e6:,.0f} MB")
+        storage(clickhouse)
+        with tempfile.TemporaryDirectory(dir=ROOT / "var") as workdir:
+            bench_loader(clickhouse, args, workdir)
+    finally:
+        if server:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,499 @@
+"""
+The course analytics model on the real local ClickHouse: every metric of the synthetic course in
+tests/analytics_course.py equals the figure worked out by hand there, the at-risk edge cases, the
+same events loaded twice, learners who are not enrolled, the block ids events carry.
+"""
+
+import dataclasses
+import json
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from platform_plugin_aspects import analytics
+from platform_plugin_aspects.tracking.backend import ClickHouseTrackingBackend
+from platform_plugin_aspects.tracking.events import EVENT_COLUMNS, event_row, serialize
+from platform_plugin_aspects.tracking.store import parse_texts, store
+
+from .analytics_course import AS_OF, COURSE, P1, P2, P3, S1, S1A, S1B, S2, S2A, V1, V2, at, events, seed_sinks
+from .test_tracking import wait_until, write_log
+from .tracking_factory import log_line, make_event
+
+
+def send(clickhouse, batch):
+    """Store events the way the live sender does (parse, then one insert)."""
+    pairs, rejects = parse_texts([serialize(e) for e in batch])
+    assert not rejects
+    store(clickhouse, pairs)
+
+
+@pytest.fixture
+def course(clickhouse):
+    seed_sinks(clickhouse)
+    send(clickhouse, events())
+    return clickhouse
+
+
+def by_user(records):
+    return {r.user_id: r for r in records}
+
+
+# -- enrollment --------------------------------------------------------------------------------------
+def test_funnel(course):
+    # enrolled: 7 active enrollments (dee unenrolled, zed never enrolled); active: all but hal;
+    # attempted a problem: ada, bob, cid, eve; passing: bob.
+    assert analytics.funnel(COURSE, AS_OF) == analytics.Funnel(enrolled=7, active=6, attempted_problem=4, passing=1)
+
+
+def test_enrollment_by_mode_and_changes(course):
+    assert analytics.enrollment_by_mode(COURSE) == [
+        analytics.ModeCount("audit", 5, 6), analytics.ModeCount("honor", 1, 1), analytics.ModeCount("verified", 1, 1)]
+    previous, this = analytics.enrollment_weeks(COURSE, AS_OF, weeks=2)
+    # previous week: eve and fay enrolled, bob upgraded; this week: gus and hal (by staff) enrolled, dee left.
+    assert (previous.start, previous.end) == (AS_OF - timedelta(days=13), AS_OF - timedelta(days=7))
+    assert (previous.enrollments, previous.unenrollments, previous.mode_changes) == (2, 0, 1)
+    assert (this.start, this.end) == (AS_OF - timedelta(days=6), AS_OF)
+    assert (this.enrollments, this.unenrollments, this.mode_changes) == (2, 1, 0)
+    days = analytics.enrollment_days(COURSE, AS_OF - timedelta(days=40), AS_OF)
+    assert [(d.day, d.enrollments, d.unenrollments) for d in days if d.unenrollments] == [(AS_OF - timedelta(days=3),
+                                                                                           0, 1)]
+    assert sum(d.enrollments for d in days) == 8
+
+
+# -- engagement --------------------------------------------------------------------------------------
+def test_daily_and_weekly_active_learners(course):
+    weeks = analytics.weekly_active_learners(COURSE, AS_OF, weeks=5)
+    # oldest first: dee (30 days ago); nobody; ada, bob, gus; cid, eve; fay and ada (zed is not enrolled).
+    assert [w.active_learners for w in weeks] == [1, 0, 3, 2, 2]
+    assert weeks[-1].end == AS_OF and weeks[0].start == AS_OF - timedelta(days=34)
+    days = analytics.daily_active_learners(COURSE, AS_OF - timedelta(days=20), AS_OF)
+    assert len(days) == 21
+    assert {d.day: d.active_learners for d in days if d.active_learners} == {
+        at(20).date(): 2, at(15).date(): 1, at(12).date(): 1, at(7).date(): 1, at(6).date(): 1, at(1).date(): 1}
+
+
+def test_learner_engagement(course):
+    rows = by_user(analytics.learner_engagement(COURSE))
+    assert set(rows) == {1, 2, 3, 4, 5, 6, 7}  # hal did nothing, zed is not a learner
+    ada = rows[1]
+    assert (ada.events, ada.active_days, ada.first_activity_at, ada.last_activity_at) == (7, 2, at(20), at(1, 60))
+    assert {u: r.events for u, r in rows.items()} == {1: 7, 2: 5, 3: 3, 4: 1, 5: 4, 6: 2, 7: 1}
+    assert rows[6].active_days == 2 and rows[6].last_activity_at == at(-2)  # all time, after AS_OF too
+
+
+def test_section_reach_in_course_order(course):
+    reach = analytics.section_reach(COURSE)
+    assert [(r.level, r.section_name, r.subsection_name, r.block_id, r.learners) for r in reach] == [
+        ("section", "Week 1", "", S1, 5),  # ada, bob, cid, eve, fay
+        ("subsection", "Week 1", "Intro", S1A, 4),  # fay (seq_goto), ada, bob, cid (p1, v1)
+        ("subsection", "Week 1", "Practice", S1B, 2),  # ada, eve (p2)
+        ("section", "Week 2", "", S2, 3),
+        ("subsection", "Week 2", "Deep dive", S2A, 3),  # cid, eve (v2), bob (p3)
+    ]
+
+
+# -- problems ----------------------------------------------------------------------------------------
+def test_problem_stats_in_course_order(course):
+    stats = analytics.problem_stats(COURSE)
+    assert [(p.problem_id, p.display_name, p.section_name, p.subsection_name) for p in stats] == [
+        (P1, "Warm-up", "Week 1", "Intro"), (P2, "Hard one", "Week 1", "Practice"),
+        (P3, "Final check", "Week 2", "Deep dive")]
+    p1, p2, p3 = stats
+    assert (p1.learners, p1.attempts, p1.solved_learners) == (3, 4, 2)
+    assert p1.first_attempt_success_rate == pytest.approx(1 / 3)
+    assert p1.average_score == pytest.approx((1 + 1 + 0.5) / 3)
+    assert (p2.learners, p2.attempts, p2.solved_learners, p2.first_attempt_success_rate, p2.average_score) == (
+        2, 3, 0, 0, 0)
+    assert (p3.learners, p3.attempts, p3.solved_learners, p3.first_attempt_success_rate, p3.average_score) == (
+        1, 1, 1, 1, 1)
+    assert [p.problem_id for p in analytics.hardest_problems(COURSE, 3)] == [P2, P1, P3]
+    assert [p.problem_id for p in analytics.hardest_problems(COURSE, 3, min_learners=2)] == [P2, P1]
+
+
+def test_learner_problems(course):
+    ada = {p.problem_id: p for p in analytics.learner_problems(COURSE, user_id=1)}
+    assert ada[P1] == analytics.LearnerProblem(1, P1, attempts=2, best_score=1.0, solved=True,
+                                               first_attempt_correct=False, last_score=1.0)
+    assert ada[P2] == analytics.LearnerProblem(1, P2, 1, 0.0, False, False, 0.0)
+    everyone = analytics.learner_problems(COURSE)
+    assert len(everyone) == 6 and 99 not in {p.user_id for p in everyone}
+
+
+# -- videos ------------------------------------------------------------------------------------------
+def test_video_stats_and_watched_segments(course):
+    v1, v2 = analytics.video_stats(COURSE)
+    assert (v1.video_id, v1.display_name, v1.section_name, v1.subsection_name) == (V1, "Welcome", "Week 1", "Intro")
+    # ada watched [0, 50] and [40, 60] (60 s of 100), bob [0, 30] and [80, 100] after a seek (50 s)
+    assert (v1.viewers, v1.plays, v1.duration, v1.completed_viewers) == (2, 3, 100, 0)
+    assert v1.average_watched_share == pytest.approx(0.55) and v1.abandonment_rate == 1
+    # cid watched all 200 s, eve 20 s
+    assert (v2.viewers, v2.plays, v2.completed_viewers, v2.subsection_name) == (2, 2, 1, "Deep dive")
+    assert v2.average_watched_share == pytest.approx(0.55) and v2.abandonment_rate == 0.5
+    assert [v.video_id for v in analytics.most_abandoned_videos(COURSE, 2)] == [V1, V2]
+    watched = {(v.user_id, v.video_id): v for v in analytics.learner_videos(COURSE)}
+    assert set(watched) == {(1, V1), (2, V1), (3, V2), (5, V2)}
+    assert watched[(1, V1)].segments == ((0, 60),) and watched[(1, V1)].watched_share == pytest.approx(0.6)
+    assert watched[(2, V1)].segments == ((0, 30), (80, 100)) and watched[(2, V1)].watched_seconds == 50
+    assert watched[(5, V2)].watched_share == pytest.approx(0.1)
+
+
+def test_video_dropoff(course):
+    viewers = [p.viewers for p in analytics.video_dropoff(COURSE, V1)]
+    assert viewers == [2] * 6 + [1] * 6 + [0] * 4 + [1] * 4
+
+
+# -- grades ------------------------------------------------------------------------------------------
+def test_grades(course):
+    grades = analytics.grades(COURSE)
+    assert (grades.graded, grades.passing, grades.passing_rate) == (5, 1, 0.2)
+    assert [b.learners for b in grades.buckets] == [0, 1, 1, 1, 1, 0, 0, 0, 0, 1]
+    assert grades.buckets[9].passing_learners == 1 and grades.buckets[9].lower_bound == 0.9
+    assert grades.letters == (("", 4), ("A", 1))
+    assert analytics.passing_learners(COURSE) == 1
+
+
+# -- learner status and at-risk ------------------------------------------------------------------------
+def test_learner_status(course):
+    status = by_user(analytics.learner_status(COURSE, AS_OF))
+    assert set(status) == set(range(1, 9))  # every enrollment, not zed
+    ada = status[1]
+    assert (ada.enrollment_mode, ada.is_active, ada.last_active_day, ada.days_inactive) == (
+        "audit", True, at(1).date(), 1)
+    assert (ada.active_days, ada.active_days_7, ada.active_days_30, ada.engaged) == (2, 1, 2, True)
+    assert (ada.percent_grade, ada.grade_status, ada.passing_grade, ada.is_passing) == (
+        0.31, "below passing", 0.5, False)
+    assert (ada.problems_attempted, ada.problems_solved, ada.videos_watched, ada.at_risk) == (2, 1, 1, False)
+    assert (status[2].grade_status, status[2].is_passing, status[2].letter_grade) == ("passing", True, "A")
+    assert (status[3].percent_grade, status[3].letter_grade, status[3].grade_status) == (None, None,
+                                                                                          "not graded yet")
+    assert (status[4].is_active, status[4].days_inactive, status[4].active_days_30) == (False, 30, 0)
+    # fay was active 2 days after AS_OF: not counted as of AS_OF
+    assert (status[6].days_inactive, status[6].active_days, status[6].last_activity_at) == (6, 1, at(-2))
+    assert (status[7].engaged, status[7].days_inactive) == (False, 20)  # course home only
+    hal = status[8]
+    assert (hal.last_activity_at, hal.last_active_day, hal.days_inactive, hal.active_days, hal.engaged) == (
+        None, None, None, 0, False)
+
+
+def test_at_risk_learners_and_their_reasons(course):
+    at_risk = analytics.at_risk_learners(COURSE, AS_OF)
+    assert [(r.user_id, r.days_inactive, r.percent_grade, r.grade_status, r.reasons) for r in at_risk] == [
+        (3, 12, None, "not graded yet", "inactive 12 days; not graded yet"),
+        (5, 7, 0.2, "below passing", "inactive 7 days; grade 0.20 below 0.50"),
+    ]
+    assert analytics.at_risk_count(COURSE, AS_OF) == 2
+    assert [r.user_id for r in analytics.at_risk_learners(COURSE, AS_OF, limit=1)] == [3]
+    # Not listed: ada (active yesterday and long ago), bob (passing), dee (unenrolled), fay (6 days),
+    # gus (course home only), hal (nothing yet), zed (not enrolled).
+
+
+def test_inactive_days_setting_moves_the_boundary(course, settings):
+    settings.ASPECTS_AT_RISK_INACTIVE_DAYS = 8
+    assert [r.user_id for r in analytics.at_risk_learners(COURSE, AS_OF)] == [3]  # eve: 7 days < 8
+    settings.ASPECTS_AT_RISK_INACTIVE_DAYS = 6
+    assert [r.user_id for r in analytics.at_risk_learners(COURSE, AS_OF)] == [3, 5, 6]  # fay: exactly 6
+
+
+def test_as_of_a_later_day(course):
+    later = AS_OF + timedelta(days=1)
+    at_risk = {r.user_id: r for r in analytics.at_risk_learners(COURSE, later)}
+    # fay's activity after AS_OF is 2 days later still: as of the next day she is 7 days inactive.
+    assert set(at_risk) == {3, 5, 6} and at_risk[6].reasons == "inactive 7 days; grade 0.40 below 0.50"
+
+
+def test_course_without_passing_grade_uses_the_default(course, settings):
+    course.command(f"TRUNCATE TABLE {course.qualified('course_overviews')}")
+    settings.ASPECTS_ANALYTICS_DEFAULT_PASSING_GRADE = 0.6
+    eve = {r.user_id: r for r in analytics.at_risk_learners(COURSE, AS_OF)}[5]
+    assert eve.reasons == "inactive 7 days; grade 0.20 below 0.60"
+
+
+def test_course_report(course):
+    report = analytics.course_report(COURSE, AS_OF, weeks=5, hardest=5, at_risk_limit=1)
+    assert report.funnel.enrolled == 7 and [w.active_learners for w in report.weekly_active] == [1, 0, 3, 2, 2]
+    assert [p.problem_id for p in report.hardest_problems] == [P2, P1, P3]
+    assert report.most_abandoned_video.video_id == V1
+    assert report.at_risk_count == 2 and [r.user_id for r in report.at_risk] == [3]
+
+
+def test_learner_identities_only_with_pii(course, settings):
+    settings.ASPECTS_ENABLE_PII = False
+    assert analytics.learner_identities(COURSE, [3, 5]) == {}
+    settings.ASPECTS_ENABLE_PII = True
+    assert analytics.learner_identities(COURSE, [3, 5, 99]) == {
+        3: analytics.LearnerIdentity(3, "cid", "Cid", "cid@example.com"),
+        5: analytics.LearnerIdentity(5, "eve", "Eve", "eve@example.com"),
+    }  # zed is not a learner of the course
+
+
+# -- what dashboards read ---------------------------------------------------------------------------------
+DASHBOARD_VIEWS = ("analytics_course_blocks", "analytics_learner_status", "analytics_at_risk_learners",
+                   "analytics_learner_problems", "analytics_problem_stats", "analytics_learner_videos",
+                   "analytics_video_stats", "analytics_video_dropoff", "analytics_section_reach",
+                   "analytics_daily_activity", "analytics_enrollment_changes", "analytics_enrollment_modes",
+                   "analytics_grade_distribution", "analytics_letter_grades", "analytics_learner_status_pii")
+
+
+def test_every_view_exposes_org_and_course_key_and_no_pii_outside_the_pii_view(course):
+    columns = {}
+    for table, column in course.query(
+            "SELECT table, name FROM system.columns WHERE database = {db:String} AND table LIKE 'analytics%'",
+            {"db": course.database}):
+        columns.setdefault(table, set()).add(column)
+    for view in DASHBOARD_VIEWS:
+        assert {"org", "course_key"} <= columns[view], view
+        pii = {"username", "name", "email"} & columns[view]
+        assert pii == (set() if not view.endswith("_pii") else {"username", "name", "email"}), view
+        rows = course.query(f"SELECT org, course_key FROM {view} WHERE course_key = {{c:String}} LIMIT 1",
+                            {"c": COURSE})
+        assert rows == [("Org", COURSE)], view
+    # Retirement deletes by user_id: every learner-level table has one.
+    for table in ("analytics_learner_activity", "analytics_problem_learner", "analytics_video_learner"):
+        assert "user_id" in columns[table]
+
+
+def test_plain_views_agree_with_the_query_module(course):
+    today = course.query("SELECT today()")[0][0]
+    expected = [(r.user_id, r.reasons) for r in analytics.at_risk_learners(COURSE, today)]
+    assert expected  # everyone has been inactive for a while by now
+    assert course.query("SELECT user_id, at_risk_reasons FROM analytics_at_risk_learners "
+                        "WHERE course_key = {c:String} ORDER BY days_inactive DESC, percent_grade ASC NULLS LAST, "
+                        "user_id", {"c": COURSE}) == expected
+    stats = course.query_dicts("SELECT * FROM analytics_problem_stats WHERE course_key = {c:String} "
+                               "ORDER BY course_order", {"c": COURSE})
+    assert [(s["problem_id"], s["attempts"]) for s in stats] == [(P1, 4), (P2, 3), (P3, 1)]
+
+
+def test_migrate_clickhouse_copies_the_at_risk_settings_for_the_views(course, settings):
+    today = course.query("SELECT today()")[0][0]
+    settings.ASPECTS_AT_RISK_INACTIVE_DAYS = (today - AS_OF).days + 12  # only cid (12 days before AS_OF) left
+    out = StringIO()
+    call_command("migrate_clickhouse", stdout=out)
+    assert "at-risk learners inactive for" in out.getvalue()
+    assert course.query("SELECT user_id FROM analytics_at_risk_learners WHERE course_key = {c:String}",
+                        {"c": COURSE}) == [(3,)]
+    out = StringIO()
+    call_command("migrate_clickhouse", stdout=out)
+    assert "at-risk settings unchanged" in out.getvalue()
+
+
+def test_bad_course_keys_get_a_clear_error(course):
+    with pytest.raises(ValueError, match="not a course key"):
+        analytics.funnel("'; DROP TABLE tracking_events; --")
+    with pytest.raises(ValueError, match="as_of must be a date"):
+        analytics.learner_status(COURSE, as_of="yesterday")
+    assert analytics.funnel("course-v1:Nobody+Nothing+Never") == analytics.Funnel(0, 0, 0, 0)
+
+
+# -- idempotence -------------------------------------------------------------------------------------
+def figures(as_of=AS_OF):
+    """Every figure of the course, as plain data."""
+    return {name: dataclasses.asdict(value) if dataclasses.is_dataclass(value) else [
+        dataclasses.asdict(v) for v in value] for name, value in {
+        "funnel": analytics.funnel(COURSE, as_of),
+        "modes": analytics.enrollment_by_mode(COURSE),
+        "enrollment_weeks": analytics.enrollment_weeks(COURSE, as_of, 6),
+        "weekly": analytics.weekly_active_learners(COURSE, as_of, 6),
+        "daily": analytics.daily_active_learners(COURSE, as_of - timedelta(days=35), as_of),
+        "engagement": analytics.learner_engagement(COURSE),
+        "reach": analytics.section_reach(COURSE),
+        "problems": analytics.problem_stats(COURSE),
+        "learner_problems": analytics.learner_problems(COURSE),
+        "videos": analytics.video_stats(COURSE),
+        "learner_videos": analytics.learner_videos(COURSE),
+        "dropoff": analytics.video_dropoff(COURSE, V1),
+        "grades": analytics.grades(COURSE),
+        "status": analytics.learner_status(COURSE, as_of),
+        "at_risk": analytics.at_risk_learners(COURSE, as_of),
+    }.items()}
+
+
+def test_same_events_live_then_from_a_log_change_no_figure(clickhouse, settings, tmp_path):
+    seed_sinks(clickhouse)
+    settings.EVENT_SINK_CLICKHOUSE_TRACKING_EVENTS_ENABLED = True
+    backend = ClickHouseTrackingBackend(spool_dir=str(tmp_path / "spool"), flush_interval_secs=0.05)
+    for event in events():
+        backend.send(event)
+    wait_until(lambda: clickhouse.query("SELECT count() FROM tracking_events")[0][0] == len(events()),
+               what="the live events")
+    backend.close()
+    live = figures()
+    assert live["funnel"] == {"enrolled": 7, "active": 6, "attempted_problem": 4, "passing": 1}
+
+    log = write_log(tmp_path / "tracking.log", [log_line(e, prefixed=bool(i % 2)) for i, e in enumerate(events())])
+    call_command("load_tracking_log", str(log), no_progress=True)
+    assert clickhouse.query("SELECT count(), uniqExact(event_id) FROM tracking_events")[0] == (
+        2 * len(events()), len(events()))  # every event is stored twice (until merged) ...
+    assert figures() == live  # ... and counted once
+    call_command("load_tracking_log", str(log), no_progress=True, restart=True)
+    clickhouse.command(f"OPTIMIZE TABLE {clickhouse.qualified('analytics_learner_activity')} FINAL")
+    assert figures() == live
+
+
+# -- block ids --------------------------------------------------------------------------------------
+def block_of(event):
+    return event_row(json.loads(serialize(event)))[9]
+
+
+@pytest.mark.parametrize("name,payload,expected", [
+    # browser video events: payload is a JSON string, the block named by its short id
+    ("play_video", json.dumps({"id": "v1", "currentTime": 3}), V1),
+    ("edx.video.paused", json.dumps({"id": "v1", "currentTime": 3}), V1),
+    ("seek_video", json.dumps({"id": "v1", "old_time": 1, "new_time": 9}), V1),
+    ("complete_video", json.dumps({"id": "v1"}), V1),
+    ("load_video", {"id": "v1"}, V1),
+    # navigation: the sequence, or a jump_to target
+    ("seq_goto", json.dumps({"old": 1, "new": 2, "id": S1A}), S1A),
+    ("edx.ui.lms.sequence.next_selected", {"current_tab": 1, "tab_count": 3, "id": S1A}, S1A),
+    ("edx.ui.lms.outline.selected", {"target_url": f"https://lms.example.com/courses/{COURSE}/jump_to/{S1B}",
+                                     "target_name": "Practice"}, S1B),
+    # problems: server events name it, browser ones too
+    ("problem_check", {"problem_id": P1, "attempts": 1}, P1),
+    ("problem_show", json.dumps({"problem": P2}), P2),
+    ("showanswer", {"problem_id": P3}, P3),
+    # completion
+    ("edx.done.toggled", {"done": True, "block_key": P1}, P1),
+    # nothing to name
+    ("problem_check", "input_p1_2_1=choice_1", ""),
+    ("play_video", "not json {", ""),
+    ("edx.ui.lms.link_clicked", {"target_url": "https://example.com/about", "current_url": "x"}, ""),
+])
+def test_events_name_their_block(name, payload, expected):
+    assert block_of(make_event(name, course_key=COURSE, payload=payload, source="browser")) == expected
+
+
+def test_video_short_ids_in_other_course_key_forms():
+    payload = json.dumps({"id": "i4x-Org-Old-video-intro", "currentTime": 1})
+    assert block_of(make_event("play_video", course_key="Org/Old/2013", payload=payload)) == "i4x://Org/Old/video/intro"
+    assert block_of(make_event("play_video", course_key="ccx-v1:Org+C+R+ccx@3", payload=json.dumps({"id": "v9"}))) \
+        == "ccx-block-v1:Org+C+R+ccx@3+type@video+block@v9"
+    assert block_of(make_event("play_video", course_key="", payload=json.dumps({"id": "v9"}))) == ""
+
+
+# -- rebuild ------------------------------------------------------------------------------------------
+MODEL_TABLES = ("analytics_learner_activity", "analytics_course_daily", "analytics_enrollment_daily",
+                "analytics_block_activity", "analytics_problem_learner", "analytics_video_learner")
+
+
+def empty_model(clickhouse):
+    """As if the events had been stored before the model existed."""
+    for table in MODEL_TABLES:
+        clickhouse.command(f"TRUNCATE TABLE {clickhouse.qualified(table)}")
+
+
+def rebuild(*args):
+    out = StringIO()
+    call_command("aspects_rebuild_analytics", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_rebuild_fills_the_model_from_stored_events_and_twice_changes_nothing(course):
+    expected = figures()
+    empty_model(course)
+    assert analytics.funnel(COURSE, AS_OF).active == 0
+    output = rebuild()
+    assert "[1/" in output and "ETA" in output and "Analytics model rebuilt" in output
+    assert figures() == expected
+    rebuild()
+    assert figures() == expected
+
+
+def test_rebuild_of_one_course_since_a_day(course):
+    other = "course-v1:Org+Other+2026"
+    send(course, [make_event("play_video", user_id=1, course_key=other, time=at(1),
+                             payload=json.dumps({"id": "v1", "currentTime": 0}))])
+    empty_model(course)
+    rebuild("--course", COURSE, "--since", str(AS_OF - timedelta(days=10)))
+    # Only events of the last 10 days: eve (7 days ago), fay (6), ada (1); cid (12) is left out.
+    assert [w.active_learners for w in analytics.weekly_active_learners(COURSE, AS_OF, 3)] == [0, 1, 2]
+    assert course.query("SELECT count() FROM analytics_learner_activity WHERE course_key = {c:String}",
+                        {"c": other}) == [(0,)]
+    with pytest.raises(CommandError, match="not a course key"):
+        rebuild("--course", "nonsense")
+    with pytest.raises(CommandError, match="not a date"):
+        rebuild("--since", "last week")
+
+
+def test_rebuild_gives_old_rows_their_block_id(clickhouse):
+    seed_sinks(clickhouse)
+    rows = [event_row(json.loads(serialize(e)), "tracking.log.1") for e in events()]
+    block = EVENT_COLUMNS.index("block_id")
+    for row in rows:
+        if row[2] in ("play_video", "pause_video", "seek_video", "stop_video", "seq_goto"):
+            row[block] = ""  # what the loader stored before browser payloads were understood
+    clickhouse.insert("tracking_events", rows, EVENT_COLUMNS)
+    assert analytics.video_stats(COURSE) == [] and analytics.section_reach(COURSE)[1].learners == 3
+    output = rebuild()
+    assert "14 stored events got their block id" in output  # 13 video events and a seq_goto
+    assert [(v.video_id, v.viewers) for v in analytics.video_stats(COURSE)] == [(V1, 2), (V2, 2)]
+    assert analytics.section_reach(COURSE)[1].learners == 4  # fay's seq_goto now names Intro
+    assert clickhouse.query("SELECT count() FROM tracking_events FINAL WHERE block_id = '' AND name = 'play_video'"
+                            ) == [(0,)]
+
+
+def test_interrupted_rebuild_says_how_to_resume_and_resumes(course):
+    """A real Ctrl-C (SIGINT) in the middle of a run, then the same command again."""
+    import os  # pylint: disable=import-outside-toplevel
+    import signal  # pylint: disable=import-outside-toplevel
+    import subprocess  # pylint: disable=import-outside-toplevel
+    import sys  # pylint: disable=import-outside-toplevel
+
+    expected = figures()
+    empty_model(course)
+    command = [sys.executable, "manage.py", "aspects_rebuild_analytics", "--course", COURSE, "--chunk-events", "1"]
+    cwd = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
+        wait_until(lambda: course.query("SELECT count() FROM analytics_rebuild_checkpoints")[0][0] >= 1
+                   or process.poll() is not None, timeout=60, what="the first chunk")
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "To resume, run the same command again:" in stderr
+    assert f"aspects_rebuild_analytics --course {COURSE}" in stderr
+    finished = course.query("SELECT count() FROM analytics_rebuild_checkpoints")[0][0]
+    assert 1 <= finished < 15  # 15 days with events: one chunk each
+    output = rebuild("--course", COURSE, "--chunk-events", "1")
+    assert f"{finished} finished by an earlier run" in output
+    assert figures() == expected
+    assert course.query("SELECT count() FROM analytics_rebuild_checkpoints FINAL")[0][0] == 0
+
+
+def test_course_blocks_in_course_order(course):
+    problems = analytics.course_blocks(COURSE, "problem")
+    assert [(b.block_id, b.display_name, b.section_name, b.subsection_name, b.graded) for b in problems] == [
+        (P1, "Warm-up", "Week 1", "Intro", True), (P2, "Hard one", "Week 1", "Practice", True),
+        (P3, "Final check", "Week 2", "Deep dive", True)]
+    assert len(analytics.course_blocks(COURSE)) == 14
+
+
+def test_demo_report_reads_the_model_through_the_query_module(course, tmp_path):
+    from .lms.demo.analytics_demo import run_analytics_demo  # pylint: disable=import-outside-toplevel
+
+    learners = [(u, f"learner{u}") for u in range(1, 9)]
+    out = StringIO()
+    sent = run_analytics_demo(out, COURSE, learners, as_of=AS_OF, log_dir=str(tmp_path))
+    text = out.getvalue()
+    report = analytics.course_report(COURSE, AS_OF, weeks=5, hardest=5, at_risk_limit=10)
+    f = report.funnel
+    assert sent > 50 and f"{sent} events stored" in text
+    assert f"Funnel: {f.enrolled} enrolled → {f.active} active → {f.attempted_problem} attempted" in text
+    for problem in report.hardest_problems:
+        assert f"{problem.display_name} ({problem.section_name} › {problem.subsection_name})" in text
+    assert f"Most abandoned video: {report.most_abandoned_video.display_name}" in text
+    assert f"At-risk learners: {report.at_risk_count}" in text
+    for learner in report.at_risk:
+        assert learner.reasons in text
+    run_analytics_demo(StringIO(), COURSE, learners, as_of=AS_OF, log_dir=str(tmp_path))
+    assert analytics.course_report(COURSE, AS_OF, weeks=5, hardest=5, at_risk_limit=10) == report  # rerun: same
+
+
+def test_hardest_and_most_abandoned_only_count_blocks_still_in_the_course(course):
+    gone = P1.replace("@p1", "@removed")
+    send(course, [make_event("problem_check", user_id=1, course_key=COURSE, time=at(1), source="server", block=gone,
+                             payload={"problem_id": gone, "attempts": 1, "grade": 0, "max_grade": 1,
+                                      "success": "incorrect"})])
+    assert gone in [p.problem_id for p in analytics.problem_stats(COURSE)]  # still reported in the full list
+    assert [p.problem_id for p in analytics.hardest_problems(COURSE, 5)] == [P2, P1, P3]
