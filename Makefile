@@ -1,5 +1,5 @@
 # Two commands: `make demo` and `make test`. Everything they need is installed or started here.
-.PHONY: demo test venv clickhouse clickhouse-stop lmsdb requirements quality clean help superset-venv static chromium mariadb-headers gettext extract_translations
+.PHONY: demo dashboards dashboards-stop dashboards-screenshot test venv clickhouse clickhouse-stop lmsdb requirements quality clean help superset-venv static chromium mariadb-headers gettext extract_translations
 .DEFAULT_GOAL := help
 
 PYTHON ?= python3
@@ -83,3 +83,13 @@ extract_translations: venv gettext  ## rewrite the source (English) catalog conf
 
 chromium:  ## install headless Chromium + chromedriver (Debian) for the browser test, when missing
 	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { apt-get update -q && apt-get install -y -q chromium chromium-driver; }
+
+# --- the shipped dashboards on the demo course ---
+dashboards: demo superset-venv static  ## the demo course's Reports tab with real charts: Superset synced, the stand-in LMS on :8000
+	$(PY) -m tests.lms.demo.dashboards_demo start
+
+dashboards-screenshot: chromium  ## docs/reports-tab.png from the running `make dashboards`
+	$(PY) -m tests.lms.demo.dashboards_demo screenshot
+
+dashboards-stop:  ## stop the Superset and LMS web server `make dashboards` started
+	$(PY) -m tests.lms.demo.dashboards_demo stop

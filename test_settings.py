@@ -162,6 +162,8 @@ SUPERSET_CONFIG = {
     "username": "admin",
     "password": "admin",
 }
+# Superset reads the local ClickHouse as its read-only user (clickhouse/local_server.py's users.xml).
+ASPECTS_SUPERSET_CLICKHOUSE = {"username": "ch_report", "password": "report"}
 # The Reports tab, wired as an operator would (README, "Dashboards in the Instructor Dashboard").
 OPEN_EDX_FILTERS_CONFIG = {
     "org.openedx.learning.instructor.dashboard.render.started.v1": {

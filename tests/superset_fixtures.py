@@ -23,10 +23,16 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from opaque_keys.edx.keys import CourseKey
 
+from platform_plugin_aspects.clickhouse import get_clickhouse
+from platform_plugin_aspects.settings.common import DEFAULT_INSTRUCTOR_DASHBOARDS
+from platform_plugin_aspects.superset.bundle import load_assets
 from platform_plugin_aspects.superset.client import SupersetClient, jwt_claims
 from platform_plugin_aspects.superset.local_server import ADMIN_PASSWORD, ADMIN_USERNAME, LocalSuperset
 from tests.lms.course_overviews.models import CourseOverview
 from tests.lms.student.models import CourseAccessRole, CourseEnrollment
+
+from .clickhouse_server import truncate_all
+from .dashboard_data import make_course, write
 
 ROOT = Path(__file__).resolve().parent.parent
 COURSE = CourseKey.from_string("course-v1:OrgA+Stats101+2026")
@@ -39,7 +45,7 @@ SYNC_RUNS = []  # the output of each aspects_superset_sync run of the session, i
 
 __all__ = ["superset", "superset_admin", "SYNC_RUNS", "REPORT_USER", "run_sync", "superset_config_for",
            "embedded_dashboard", "second_embedded_dashboard", "superset_settings",
-           "courses", "users",
+           "courses", "users", "courses_data", "shipped",
            "COURSE", "OTHER_COURSE", "GUEST_TOKEN_SECONDS", "jwt_claims", "wait_for"]
 
 
@@ -89,6 +95,8 @@ def superset(clickhouse_server):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(settings, "SUPERSET_CONFIG", superset_config_for(url))
         patch.setattr(settings, "ASPECTS_SUPERSET_CLICKHOUSE", dict(REPORT_USER))
+        # Django's live server for the browser tests listens on a port chosen at run time: any origin.
+        patch.setattr(settings, "ASPECTS_SUPERSET_ALLOWED_DOMAINS", [])
         SYNC_RUNS[:] = [run_sync(), run_sync()]
     yield url
     server.stop()
@@ -193,3 +201,26 @@ def users(courses):
     CourseAccessRole.objects.create(user=made["beta_tester"], org=COURSE.org, course_id=COURSE, role="beta_testers")
     CourseEnrollment.objects.create(user=made["learner"], course_id=COURSE)
     return made
+
+
+@pytest.fixture(scope="module")
+def courses_data(clickhouse_server):
+    """Course A (40 learners) and course B (25) in ClickHouse, analytics model filled by the events."""
+    clickhouse = get_clickhouse()
+    truncate_all(clickhouse)
+    return {str(COURSE): write(clickhouse, make_course(str(COURSE), 1001, 40)),
+            str(OTHER_COURSE): write(clickhouse, make_course(str(OTHER_COURSE), 2001, 25))}
+
+
+@pytest.fixture
+def shipped(superset_settings, settings, superset_admin, courses_data):
+    """The plugin configured with its defaults: the shipped dashboards, found in Superset by uuid."""
+    settings.ASPECTS_INSTRUCTOR_DASHBOARDS = [dict(d) for d in DEFAULT_INSTRUCTOR_DASHBOARDS]
+    settings.ASPECTS_ENABLE_STUDIO_IN_CONTEXT_METRICS = True
+    assets = load_assets()
+    ids = {}
+    for name, spec in assets.dashboards.items():
+        response = superset_admin.request("GET", f"api/v1/dashboard/{assets.files[spec.path]['uuid']}")
+        if response.status_code == 200:
+            ids[name] = response.json()["result"]["id"]
+    return ids

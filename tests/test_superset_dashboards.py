@@ -9,41 +9,13 @@ import requests
 from django.test import Client
 
 from platform_plugin_aspects import analytics
-from platform_plugin_aspects.clickhouse import get_clickhouse
-from platform_plugin_aspects.settings.common import DEFAULT_INSTRUCTOR_DASHBOARDS
-from platform_plugin_aspects.superset.bundle import load_assets
 
-from .clickhouse_server import truncate_all
-from .dashboard_data import make_course, write
 from .superset_chart_data import GUEST_HEADER, chart_data, dashboard_charts, rows
 from .superset_fixtures import *  # noqa: F401,F403  pylint: disable=wildcard-import,unused-wildcard-import
 
 pytestmark = pytest.mark.django_db
 
 NAME_COLUMNS = {"username", "name", "email"}
-
-
-@pytest.fixture(scope="module")
-def courses_data(clickhouse_server):
-    """Course A (40 learners) and course B (25) in ClickHouse, analytics model filled by the events."""
-    clickhouse = get_clickhouse()
-    truncate_all(clickhouse)
-    return {str(COURSE): write(clickhouse, make_course(str(COURSE), 1001, 40)),
-            str(OTHER_COURSE): write(clickhouse, make_course(str(OTHER_COURSE), 2001, 25))}
-
-
-@pytest.fixture
-def shipped(superset_settings, settings, superset_admin, courses_data):
-    """The plugin configured with its defaults: the shipped dashboards, found in Superset by uuid."""
-    settings.ASPECTS_INSTRUCTOR_DASHBOARDS = [dict(d) for d in DEFAULT_INSTRUCTOR_DASHBOARDS]
-    settings.ASPECTS_ENABLE_STUDIO_IN_CONTEXT_METRICS = True
-    assets = load_assets()
-    ids = {}
-    for name, spec in assets.dashboards.items():
-        response = superset_admin.request("GET", f"api/v1/dashboard/{assets.files[spec.path]['uuid']}")
-        if response.status_code == 200:
-            ids[name] = response.json()["result"]["id"]
-    return ids
 
 
 def token_for(user, course_key=COURSE):

@@ -28,7 +28,7 @@ from platform_plugin_aspects.superset.dashboards import (
     localized_uuid,
 )
 from platform_plugin_aspects.superset.local_server import ADMIN_PASSWORD, ADMIN_USERNAME, free_port
-from platform_plugin_aspects.superset.sync import GUEST_VIEW_PERMISSIONS
+from platform_plugin_aspects.superset.sync import GUEST_VIEW_PERMISSIONS, allowed_domains
 
 from .superset_fixtures import *  # noqa: F401,F403  pylint: disable=wildcard-import,unused-wildcard-import
 
@@ -164,6 +164,15 @@ def test_the_guest_role_gets_exactly_the_shipped_guest_datasets(superset, supers
     status, output = run_sync()
     assert status == 0 and "1 removed, 0 added" in output, output
     assert permissions() == granted
+
+
+def test_embedding_is_allowed_for_the_lms_and_studio_origins_by_default(settings):
+    settings.ASPECTS_SUPERSET_ALLOWED_DOMAINS = None
+    settings.LMS_ROOT_URL = "https://lms.example.com/"
+    settings.CMS_ROOT_URL = "https://studio.example.com:8443"
+    assert allowed_domains() == ["https://lms.example.com", "https://studio.example.com:8443"]
+    settings.ASPECTS_SUPERSET_ALLOWED_DOMAINS = ["https://other.example.com"]
+    assert allowed_domains() == ["https://other.example.com"]
 
 
 def test_superset_down_is_exit_1_naming_the_url(settings):

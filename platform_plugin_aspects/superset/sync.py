@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 # dashboards in Chromium with a role holding only these): read the dashboard, its charts and
 # their data, the time-range helper, and the filter state the native filters keep.
 GUEST_VIEW_PERMISSIONS = (
+    ("can_read", "CurrentUserRestApi"),
     ("can_read", "Dashboard"),
     ("can_read", "Chart"),
     ("can_dashboard", "Superset"),

@@ -1,10 +1,10 @@
 -- What the shipped Superset dashboards read beyond the analytics model's own views (issue 12).
 --
--- Superset datasets cannot call the query module, so a chart needs a view. Two course figures the
--- query module computes in Python-built SQL get a plain view here, over the model's tables and
--- with the same definitions (enrolled learners only, bitmaps merged so a learner counts once):
---   * analytics_weekly_active: learners active per calendar week (Monday to Sunday);
---   * analytics_enrollment_mode_daily: enrollment events per day and mode.
+-- Superset datasets cannot call the query module, so a chart needs a view:
+--   * analytics_weekly_active: enrolled learners active per calendar week (Monday to Sunday), over
+--     the model's tables with the query module's definition (bitmaps merged: a learner counts once);
+--   * analytics_enrollments_by_mode: current enrollments by creation day and mode (the model counts
+--     enrollment *events*, which a site has only since its tracking backend was on).
 -- Both carry org and course_key, so the guest token's row-level security applies.
 --
 -- The Operator dashboard (global staff only, never embedded) reads delivery health, which lives in
@@ -23,12 +23,15 @@ INNER JOIN
 ) AS e ON e.course_key = d.course_key
 GROUP BY d.course_key, week;
 
-CREATE VIEW IF NOT EXISTS ${database}.analytics_enrollment_mode_daily ${on_cluster} AS
+-- Current enrollments by the day they were created and their current mode (from the sink table, so
+-- enrollments that predate the tracking backend, loaded by the backfill, count too).
+CREATE VIEW IF NOT EXISTS ${database}.analytics_enrollments_by_mode ${on_cluster} AS
 SELECT
-    any(org) AS org, course_key, day, mode,
-    groupBitmapMergeIf(learners, action = 'activated') AS enrollments,
-    groupBitmapMergeIf(learners, action = 'deactivated') AS unenrollments
-FROM ${database}.analytics_enrollment_daily
+    if(position(course_key, ':') > 0, splitByChar('+', splitByChar(':', course_key)[2])[1],
+       splitByChar('/', course_key)[1]) AS org,
+    course_key, toDate(ifNull(parseDateTime64BestEffortOrNull(created), toDateTime64(0, 6))) AS day, mode,
+    count() AS enrollments, countIf(is_active) AS active_enrollments
+FROM ${database}.course_enrollment FINAL
 GROUP BY course_key, day, mode;
 
 -- One row per sink and snapshot: the outbox and delivery state `aspects_status` reports.
