@@ -10,7 +10,7 @@ from django.test import Client
 
 from platform_plugin_aspects import analytics
 
-from .superset_chart_data import GUEST_HEADER, chart_data, dashboard_charts, rows
+from .superset_chart_data import GUEST_HEADER, chart_data, dashboard_charts, query_context, rows
 from .superset_fixtures import *  # noqa: F401,F403  pylint: disable=wildcard-import,unused-wildcard-import
 
 pytestmark = pytest.mark.django_db
@@ -121,3 +121,36 @@ def test_the_operator_dashboard_refuses_a_guest_token(superset, shipped, users, 
         for dashboard_id in (operator, shipped["course"]):
             response = chart_data(superset, token, {**chart["form_data"], "slice_id": chart["id"]}, dashboard_id)
             assert response.status_code in (401, 403, 404), (chart["slice_name"], response.text[:300])
+
+
+def test_the_operator_dashboard_shows_the_recorded_delivery_health(superset, shipped, superset_admin, courses_data):
+    """`aspects_status --record` puts the outbox's state into ClickHouse, where the Operator dashboard reads it."""
+    import io  # pylint: disable=import-outside-toplevel
+
+    from django.core.management import call_command  # pylint: disable=import-outside-toplevel
+
+    from platform_plugin_aspects.models import OutboxEntry  # pylint: disable=import-outside-toplevel
+    from platform_plugin_aspects.tasks import record_delivery_health  # pylint: disable=import-outside-toplevel
+
+    OutboxEntry.objects.create(sink="course_enrollment", object_key="1:course-v1:a+b+c")
+    OutboxEntry.objects.create(sink="course_enrollment", object_key="2:course-v1:a+b+c")
+    call_command("aspects_status", "--record", "--max-age", "100000", stdout=io.StringIO())
+    record_delivery_health()  # the periodic task writes the same snapshot
+
+    charts = {c["slice_name"]: c for c in superset_admin.request(
+        "GET", f"api/v1/dashboard/{shipped['operator']}/charts").json()["result"]}
+    sinks = superset_admin.request("POST", "api/v1/chart/data", json=query_context(
+        {**charts["Delivery per sink (latest)"]["form_data"], "slice_id": charts["Delivery per sink (latest)"]["id"]},
+        shipped["operator"], force=True)).json()["result"][0]["data"]
+    waiting = {r["sink"]: r["waiting"] for r in sinks}
+    assert waiting["course_enrollment"] == 2 and len(sinks) == 2 * len(waiting)  # two snapshots
+    freshness = superset_admin.request("POST", "api/v1/chart/data", json=query_context(
+        {**charts["Table freshness"]["form_data"], "slice_id": charts["Table freshness"]["id"]},
+        shipped["operator"], force=True)).json()["result"][0]["data"]
+    enrollment = next(r for r in freshness if r["table_name"] == "course_enrollment")
+    assert enrollment["row_count"] == len(courses_data[str(COURSE)].learners) + len(
+        courses_data[str(OTHER_COURSE)].learners)
+    for name in ("Tracking events per minute", "Parts per partition", "Rejected events by reason", "Outbox backlog"):
+        response = superset_admin.request("POST", "api/v1/chart/data", json=query_context(
+            {**charts[name]["form_data"], "slice_id": charts[name]["id"]}, shipped["operator"], force=True))
+        assert response.status_code == 200, (name, response.text[:300])

@@ -10,9 +10,10 @@ import pytest
 import requests
 import yaml
 from django.core.exceptions import ImproperlyConfigured
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.test import Client
 
+from platform_plugin_aspects.settings.common import DEFAULT_INSTRUCTOR_DASHBOARDS
 from platform_plugin_aspects.superset.bundle import (
     ASSETS_DIR,
     RLS_COLUMNS,
@@ -263,8 +264,6 @@ def test_a_site_that_has_not_synced_gets_a_clear_message(superset_settings, sett
 
 @pytest.mark.django_db
 def test_the_shipped_defaults_find_their_embedded_uuids(superset_settings, settings, superset, users):
-    from platform_plugin_aspects.settings.common import DEFAULT_INSTRUCTOR_DASHBOARDS  # pylint: disable=import-outside-toplevel
-
     settings.ASPECTS_INSTRUCTOR_DASHBOARDS = [dict(d) for d in DEFAULT_INSTRUCTOR_DASHBOARDS]
     admin = SupersetClient(superset, ADMIN_USERNAME, ADMIN_PASSWORD)
     expected = admin.request("GET", f"api/v1/dashboard/{DEFAULT_INSTRUCTOR_DASHBOARDS[0]['uuid']}/embedded"
@@ -308,3 +307,19 @@ def test_the_bundle_is_made_of_the_shipped_files():
     bundle = render_bundle(pii=True, locales=["en"])
     assert set(bundle.files) == set(shipped_paths())
     assert (ASSETS_DIR / "manifest.yaml").exists()
+
+
+@pytest.mark.django_db
+def test_aspects_status_says_when_the_dashboards_are_not_installed(superset_settings, settings, clickhouse):
+    missing = "00000000-0000-4000-8000-0000000000bb"
+    settings.ASPECTS_INSTRUCTOR_DASHBOARDS = [{"name": "Course Dashboard", "uuid": missing}]
+    out = io.StringIO()
+    with pytest.raises(CommandError) as error:
+        call_command("aspects_status", stdout=out)
+    assert "NOT INSTALLED: Course Dashboard" in out.getvalue()
+    assert "aspects_superset_sync" in str(error.value)
+
+    settings.ASPECTS_INSTRUCTOR_DASHBOARDS = [dict(d) for d in DEFAULT_INSTRUCTOR_DASHBOARDS]
+    out = io.StringIO()
+    call_command("aspects_status", stdout=out)
+    assert "the Reports tab's dashboards are installed" in out.getvalue()
