@@ -59,8 +59,12 @@ def free_port():
 class LocalSuperset:
     """One Superset web server process with its SQLite metadata in ``home``."""
 
-    def __init__(self, home, venv=DEFAULT_VENV, guest_token_seconds=300):
-        """``guest_token_seconds``: guest-token lifetime (tests shorten it to see the page refresh)."""
+    def __init__(self, home, venv=DEFAULT_VENV, guest_token_seconds=300, extra_config=""):
+        """
+        ``guest_token_seconds``: guest-token lifetime (tests shorten it to see the page refresh);
+        ``extra_config``: Python appended to superset_config.py when it is first written (a cache...).
+        """
+        self.extra_config = extra_config
         self.home = Path(home).resolve()
         self.guest_token_seconds = guest_token_seconds
         self.venv = Path(venv).resolve()
@@ -101,7 +105,7 @@ class LocalSuperset:
                     db=self.home / "superset.db",
                     guest_role=GUEST_ROLE_NAME,
                     audience=GUEST_TOKEN_AUDIENCE,
-                )
+                ) + self.extra_config
             )
         stamp = self.home / ".initialised"
         if stamp.exists():
