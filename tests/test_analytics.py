@@ -231,6 +231,7 @@ def test_learner_identities_only_with_pii(course, settings):
 
 # -- what dashboards read ---------------------------------------------------------------------------------
 DASHBOARD_VIEWS = ("analytics_course_blocks", "analytics_learner_status", "analytics_at_risk_learners",
+                   "analytics_learner_engagement",
                    "analytics_learner_problems", "analytics_problem_stats", "analytics_learner_videos",
                    "analytics_video_stats", "analytics_video_dropoff", "analytics_section_reach",
                    "analytics_daily_activity", "analytics_enrollment_changes", "analytics_enrollment_modes",
@@ -497,3 +498,10 @@ def test_hardest_and_most_abandoned_only_count_blocks_still_in_the_course(course
                                       "success": "incorrect"})])
     assert gone in [p.problem_id for p in analytics.problem_stats(COURSE)]  # still reported in the full list
     assert [p.problem_id for p in analytics.hardest_problems(COURSE, 5)] == [P2, P1, P3]
+
+
+def test_learner_status_pages(course):
+    everyone = analytics.learner_status(COURSE, AS_OF)
+    pages = analytics.learner_status(COURSE, AS_OF, limit=3) + analytics.learner_status(COURSE, AS_OF, limit=3,
+                                                                                        offset=3)
+    assert pages == everyone[:6] and len(analytics.learner_status(COURSE, AS_OF, limit=5, offset=6)) == 2

@@ -161,12 +161,8 @@ def learner_engagement(course_key, clickhouse=None):
     return [LearnerEngagement(**{**r, "first_activity_at": _utc(r["first_activity_at"]),
                                  "last_activity_at": _utc(r["last_activity_at"])})
             for r in _rows(clickhouse, (
-                "SELECT a.user_id AS user_id, min(a.first_activity_at) AS first_activity_at, "
-                "max(a.last_activity_at) AS last_activity_at, groupBitmapMerge(a.active_days) AS active_days, "
-                "uniqExactMerge(a.events) AS events FROM analytics_learner_activity AS a "
-                "INNER JOIN (SELECT DISTINCT toInt64(user_id) AS user_id FROM course_enrollment FINAL "
-                "WHERE course_key = {course_key:String}) AS e ON e.user_id = a.user_id "
-                "WHERE a.course_key = {course_key:String} GROUP BY a.user_id ORDER BY a.user_id"),
+                "SELECT user_id, first_activity_at, last_activity_at, active_days, events "
+                "FROM analytics_learner_engagement_for(course_key = {course_key:String}) ORDER BY user_id"),
                 _params(course_key))]
 
 
@@ -289,6 +285,7 @@ def passing_learners(course_key, clickhouse=None):
 
 # -- learner status and at-risk --------------------------------------------------------------------
 _STATUS_FIELDS = tuple(LearnerStatus.__dataclass_fields__)
+_ALL = 2**63 - 1  # LIMIT when there is none
 
 
 def _status(row):
@@ -300,10 +297,15 @@ def _status(row):
     return row
 
 
-def learner_status(course_key, as_of=None, clickhouse=None):
-    """Every enrollment of the course (active or not) with its status as of ``as_of``."""
+def learner_status(course_key, as_of=None, clickhouse=None, limit=None, offset=0):
+    """
+    Every enrollment of the course (active or not) with its status as of ``as_of``, by user id;
+    a page of ``limit`` rows from ``offset`` when given (a MOOC has tens of thousands).
+    """
     return [LearnerStatus(**_status(r)) for r in _rows(clickhouse, (
-        f"SELECT {', '.join(_STATUS_FIELDS)} FROM {_STATUS_VIEW} ORDER BY user_id"), _params(course_key, as_of))]
+        f"SELECT {', '.join(_STATUS_FIELDS)} FROM {_STATUS_VIEW} ORDER BY user_id "
+        "LIMIT {limit:UInt64} OFFSET {offset:UInt64}"),
+        _params(course_key, as_of, limit=_ALL if limit is None else int(limit), offset=int(offset)))]
 
 
 def at_risk_learners(course_key, as_of=None, limit=None, clickhouse=None):
@@ -312,7 +314,7 @@ def at_risk_learners(course_key, as_of=None, limit=None, clickhouse=None):
         "SELECT user_id, enrollment_mode, last_activity_at, last_active_day, days_inactive, percent_grade, "
         f"passing_grade, grade_status, at_risk_reasons AS reasons FROM {_STATUS_VIEW} WHERE at_risk "
         "ORDER BY days_inactive DESC, percent_grade ASC NULLS LAST, user_id "
-        "LIMIT {limit:UInt64}"), _params(course_key, as_of, limit=2**63 if limit is None else int(limit)))
+        "LIMIT {limit:UInt64}"), _params(course_key, as_of, limit=_ALL if limit is None else int(limit)))
     return [AtRiskLearner(**{**r, "last_activity_at": _utc(r["last_activity_at"])}) for r in rows]
 
 

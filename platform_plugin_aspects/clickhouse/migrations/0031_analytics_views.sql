@@ -15,12 +15,14 @@ SELECT
     assumeNotNull(user_id) AS user_id,
     min(time) AS first_activity_at,
     max(time) AS last_activity_at,
-    uniqExactState(event_id) AS events,
-    groupBitmapState(toUInt32(toDate(time))) AS active_days,
-    groupBitmapStateIf(toUInt32(toDate(time)), NOT is_home) AS engaged_days,
-    uniqExactStateIf(block_id, is_check) AS problems_attempted,
-    uniqExactStateIf(block_id, is_check AND JSONExtractString(event, 'success') = 'correct') AS problems_solved,
-    uniqExactStateIf(block_id, name IN ('play_video', 'edx.video.played') AND block_id != '') AS videos_watched
+    minOrNullIf(time, NOT is_home) AS first_engaged_at,
+    groupUniqArray(toDate(time)) AS active_days,
+    groupUniqArrayIf(sipHash64(block_id), is_check) AS problems_attempted,
+    groupUniqArrayIf(sipHash64(block_id), is_check AND JSONExtractString(event, 'success') = 'correct')
+        AS problems_solved,
+    groupUniqArrayIf(sipHash64(block_id), name IN ('play_video', 'edx.video.played') AND block_id != '')
+        AS videos_watched,
+    uniqExactState(event_id) AS events
 FROM
 (
     SELECT
@@ -39,8 +41,7 @@ SELECT
     any(org) AS org,
     course_key,
     toDate(time) AS day,
-    groupBitmapState(toUInt64(assumeNotNull(user_id))) AS learners,
-    uniqExactState(event_id) AS events
+    groupBitmapState(toUInt64(assumeNotNull(user_id))) AS learners
 FROM ${database}.tracking_events
 WHERE user_id IS NOT NULL AND user_id >= 0 AND course_key != ''
   AND NOT match(name, '^edx\\.(course\\.enrollment|grades|course\\.grade|certificate)\\.')
@@ -93,8 +94,8 @@ SELECT
     max(attempt) AS attempts,
     max(score) AS best_score,
     max(correct) AS solved,
-    argMinState(correct, (attempt, time)) AS first_attempt,
-    argMaxState(score, time) AS last_score,
+    min((attempt, time, correct)) AS first_attempt,
+    max((time, score)) AS last_score,
     min(time) AS first_attempt_at,
     max(time) AS last_attempt_at
 FROM
@@ -118,7 +119,7 @@ SELECT
     course_key,
     block_id AS video_id,
     assumeNotNull(user_id) AS user_id,
-    groupUniqArrayState((time, kind, position, to_position)) AS points,
+    groupUniqArray((time, kind, toFloat32(position), toFloat32(to_position))) AS points,
     max(video_duration) AS duration,
     min(time) AS first_viewed_at,
     max(time) AS last_viewed_at

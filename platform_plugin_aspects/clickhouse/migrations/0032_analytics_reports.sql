@@ -63,8 +63,8 @@ FROM
         e.created AS enrolled_at,
         if(a.has_activity, a.first_activity_at, NULL) AS first_activity_at,
         if(a.has_activity, a.last_activity_at, NULL) AS last_activity_at,
-        if(a.day_count > 0, toDate(a.last_day), NULL) AS last_active_day,
-        if(a.day_count > 0, toInt32(toUInt32({as_of:Date}) - a.last_day), NULL) AS days_inactive,
+        if(a.day_count > 0, a.last_day, NULL) AS last_active_day,
+        if(a.day_count > 0, toInt32(dateDiff('day', a.last_day, {as_of:Date})), NULL) AS days_inactive,
         a.day_count AS active_days, a.days_7 AS active_days_7, a.days_30 AS active_days_30,
         a.is_engaged AS engaged,
         if(g.graded, g.percent_grade, NULL) AS percent_grade,
@@ -74,7 +74,7 @@ FROM
         multiIf(NOT g.graded, 'not graded yet', g.is_passing, 'passing', 'below passing') AS grade_status,
         a.attempted AS problems_attempted, a.solved AS problems_solved, a.watched AS videos_watched,
         e.is_active AND a.is_engaged AND NOT (g.graded AND g.is_passing) AND a.day_count > 0
-            AND toUInt32({as_of:Date}) - a.last_day >= {inactive_days:UInt32} AS at_risk
+            AND dateDiff('day', a.last_day, {as_of:Date}) >= {inactive_days:UInt32} AS at_risk
     FROM
     (
         SELECT course_key, toInt64(user_id) AS user_id, mode, is_active, created
@@ -84,23 +84,17 @@ FROM
     LEFT JOIN
     (
         SELECT
-            course_key, user_id, 1 AS has_activity,
-            min(first_activity_at) AS first_activity_at, max(last_activity_at) AS last_activity_at,
-            bitmapSubsetInRange(groupBitmapMergeState(active_days), toUInt32(0), toUInt32({as_of:Date}) + 1) AS days,
-            bitmapCardinality(days) AS day_count,
-            bitmapMax(days) AS last_day,
-            bitmapCardinality(bitmapSubsetInRange(days, toUInt32(toUInt32({as_of:Date}) - 6), toUInt32({as_of:Date}) + 1))
-                AS days_7,
-            bitmapCardinality(bitmapSubsetInRange(days, toUInt32(toUInt32({as_of:Date}) - 29), toUInt32({as_of:Date}) + 1))
-                AS days_30,
-            bitmapCardinality(bitmapSubsetInRange(groupBitmapMergeState(engaged_days), toUInt32(0),
-                                                  toUInt32({as_of:Date}) + 1)) > 0 AS is_engaged,
-            uniqExactMerge(problems_attempted) AS attempted,
-            uniqExactMerge(problems_solved) AS solved,
-            uniqExactMerge(videos_watched) AS watched
-        FROM ${database}.analytics_learner_activity
+            course_key, user_id, 1 AS has_activity, first_activity_at, last_activity_at,
+            arrayFilter(d -> d <= {as_of:Date}, active_days) AS days,
+            length(days) AS day_count,
+            arrayMax(arrayPushBack(days, toDate(0))) AS last_day,
+            arrayCount(d -> d > {as_of:Date} - 7, days) AS days_7,
+            arrayCount(d -> d > {as_of:Date} - 30, days) AS days_30,
+            ifNull(first_engaged_at < toDateTime64({as_of:Date} + 1, 6, 'UTC'), 0) AS is_engaged,
+            length(problems_attempted) AS attempted, length(problems_solved) AS solved,
+            length(videos_watched) AS watched
+        FROM ${database}.analytics_learner_activity FINAL
         WHERE ({course_key:String} = '' OR course_key = {course_key:String})
-        GROUP BY course_key, user_id
     ) AS a ON a.course_key = e.course_key AND a.user_id = e.user_id
     LEFT JOIN
     (
@@ -146,21 +140,37 @@ LEFT JOIN
     SELECT toInt64(user_id) AS user_id, name, email FROM ${database}.user_profile FINAL
 ) AS p USING (user_id);
 
+-- Per enrolled learner with any activity: first and last activity, active days, distinct events.
+CREATE VIEW IF NOT EXISTS ${database}.analytics_learner_engagement_for ${on_cluster} AS
+SELECT
+    a.org AS org, a.course_key AS course_key, a.user_id AS user_id,
+    a.first_activity_at AS first_activity_at, a.last_activity_at AS last_activity_at,
+    length(a.active_days) AS active_days, finalizeAggregation(a.events) AS events
+FROM ${database}.analytics_learner_activity AS a FINAL
+INNER JOIN
+(
+    SELECT DISTINCT course_key, toInt64(user_id) AS user_id FROM ${database}.course_enrollment FINAL
+    WHERE ({course_key:String} = '' OR course_key = {course_key:String})
+) AS e ON e.course_key = a.course_key AND e.user_id = a.user_id
+WHERE ({course_key:String} = '' OR a.course_key = {course_key:String});
+
+CREATE VIEW IF NOT EXISTS ${database}.analytics_learner_engagement ${on_cluster} AS
+SELECT * FROM ${database}.analytics_learner_engagement_for(course_key = '');
+
 -- Per learner and problem (enrolled learners only).
 CREATE VIEW IF NOT EXISTS ${database}.analytics_learner_problems_for ${on_cluster} AS
 SELECT
-    any(p.org) AS org, p.course_key AS course_key, p.problem_id AS problem_id, p.user_id AS user_id,
-    max(p.attempts) AS attempts, max(p.best_score) AS best_score, max(p.solved) AS solved,
-    argMinMerge(p.first_attempt) AS first_attempt_correct, argMaxMerge(p.last_score) AS last_score,
-    min(p.first_attempt_at) AS first_attempt_at, max(p.last_attempt_at) AS last_attempt_at
-FROM ${database}.analytics_problem_learner AS p
+    p.org AS org, p.course_key AS course_key, p.problem_id AS problem_id, p.user_id AS user_id,
+    p.attempts AS attempts, p.best_score AS best_score, p.solved AS solved,
+    p.first_attempt.3 AS first_attempt_correct, p.last_score.2 AS last_score,
+    p.first_attempt_at AS first_attempt_at, p.last_attempt_at AS last_attempt_at
+FROM ${database}.analytics_problem_learner AS p FINAL
 INNER JOIN
 (
     SELECT DISTINCT course_key, toInt64(user_id) AS user_id FROM ${database}.course_enrollment FINAL
     WHERE ({course_key:String} = '' OR course_key = {course_key:String})
 ) AS e ON e.course_key = p.course_key AND e.user_id = p.user_id
-WHERE ({course_key:String} = '' OR p.course_key = {course_key:String})
-GROUP BY p.course_key, p.problem_id, p.user_id;
+WHERE ({course_key:String} = '' OR p.course_key = {course_key:String});
 
 CREATE VIEW IF NOT EXISTS ${database}.analytics_learner_problems ${on_cluster} AS
 SELECT * FROM ${database}.analytics_learner_problems_for(course_key = '');
@@ -170,17 +180,24 @@ SELECT * FROM ${database}.analytics_learner_problems_for(course_key = '');
 -- score, 0..1), learners who solved it.
 CREATE VIEW IF NOT EXISTS ${database}.analytics_problem_stats_for ${on_cluster} AS
 SELECT
-    any(l.org) AS org, l.course_key AS course_key, l.problem_id AS problem_id,
-    any(b.display_name) AS display_name, any(b.course_order) AS course_order,
-    any(b.section_number) AS section_number, any(b.subsection_number) AS subsection_number,
-    any(b.section_name) AS section_name, any(b.subsection_name) AS subsection_name,
-    count() AS learners, sum(l.attempts) AS attempts,
-    avg(l.first_attempt_correct) AS first_attempt_success_rate,
-    avg(l.best_score) AS average_score, sum(l.solved) AS solved_learners
-FROM ${database}.analytics_learner_problems_for(course_key = {course_key:String}) AS l
+    l.org AS org, l.course_key AS course_key, l.problem_id AS problem_id,
+    b.display_name AS display_name, b.course_order AS course_order,
+    b.section_number AS section_number, b.subsection_number AS subsection_number,
+    b.section_name AS section_name, b.subsection_name AS subsection_name,
+    l.learners AS learners, l.total_attempts AS attempts, l.first_attempt_success_rate AS first_attempt_success_rate,
+    l.average_score AS average_score, l.solved_learners AS solved_learners
+FROM
+(
+    SELECT
+        any(org) AS org, course_key, problem_id, count() AS learners, sum(attempts) AS total_attempts,
+        avg(first_attempt_correct) AS first_attempt_success_rate, avg(best_score) AS average_score,
+        sum(solved) AS solved_learners
+    FROM ${database}.analytics_learner_problems_for(course_key = {course_key:String})
+    GROUP BY course_key, problem_id
+) AS l
 LEFT JOIN ${database}.analytics_course_blocks_for(course_key = {course_key:String}) AS b
     ON b.course_key = l.course_key AND b.block_id = l.problem_id
-GROUP BY l.course_key, l.problem_id;
+SETTINGS join_use_nulls = 0;
 
 CREATE VIEW IF NOT EXISTS ${database}.analytics_problem_stats ${on_cluster} AS
 SELECT * FROM ${database}.analytics_problem_stats_for(course_key = '');
@@ -193,39 +210,49 @@ CREATE VIEW IF NOT EXISTS ${database}.analytics_learner_videos_for ${on_cluster}
 SELECT
     org, course_key, video_id, user_id, plays, duration, watched_seconds,
     if(duration > 0, least(watched_seconds / duration, 1), 0) AS watched_share,
-    segments, first_viewed_at, last_viewed_at
+    arrayZip(
+        arrayFilter((x, n, before) -> n > 0 AND before = 0, positions, depth, arrayPopBack(arrayPushFront(depth, 0))),
+        arrayFilter((x, n) -> n = 0, positions, depth)) AS segments,
+    first_viewed_at, last_viewed_at
 FROM
 (
     SELECT
         org, course_key, video_id, user_id, first_viewed_at, last_viewed_at,
-        length(arrayFilter(p -> p.2 = 1, pts)) AS plays,
-        arraySort(s -> s.1, arrayFilter(s -> s.2 > s.1, arrayMap(i -> (
-            if(pts[i].2 = 3, pts[i].4, pts[i].3),
-            multiIf(pts[i + 1].2 = 5 AND pts[i + 1].3 = 0, raw_duration, pts[i + 1].3)),
-            arrayFilter(i -> i < length(pts) AND (pts[i].2 = 1 OR (pts[i].2 = 3 AND i > 1 AND pts[i - 1].2 IN (1, 3))),
-                        arrayEnumerate(pts))))) AS raw_segments,
-        greatest(raw_duration, arrayMax(arrayPushBack(arrayMap(s -> s.2, raw_segments), 0.))) AS duration,
-        arrayFold((acc, s) -> if(s.1 > acc.3, (acc.1 + acc.3 - acc.2, s.1, s.2), (acc.1, acc.2, greatest(acc.3, s.2))),
-                  raw_segments, (0., 0., 0.)) AS folded,
-        folded.1 + folded.3 - folded.2 AS watched_seconds,
-        arrayFold((acc, s) -> if(empty(acc) OR s.1 > acc[-1].2, arrayPushBack(acc, s),
-                                 arrayPushBack(arrayPopBack(acc), (acc[-1].1, greatest(acc[-1].2, s.2)))),
-                  raw_segments, CAST([], 'Array(Tuple(Float64, Float64))')) AS segments
+        countEqual(pts.2, 1) AS plays,
+        -- Each point next to the one before and after it (0: none), all as whole arrays.
+        pts.2 AS kinds, pts.3 AS positions_at, pts.4 AS seek_targets,
+        arrayPopBack(arrayPushFront(kinds, toUInt8(0))) AS previous_kinds,
+        arrayPopFront(arrayPushBack(kinds, toUInt8(0))) AS next_kinds,
+        arrayPopFront(arrayPushBack(positions_at, toFloat32(0))) AS next_positions,
+        arrayFilter((segment, kind, previous, next) -> next != 0 AND segment.2 > segment.1
+                        AND (kind = 1 OR (kind = 3 AND previous IN (1, 3))),
+                    arrayZip(arrayMap((kind, at, target) -> toFloat64(if(kind = 3, target, at)),
+                                      kinds, positions_at, seek_targets),
+                             arrayMap((next, at) -> toFloat64(if(next = 5 AND at = 0, raw_duration, at)),
+                                      next_kinds, next_positions)),
+                    kinds, previous_kinds, next_kinds) AS raw_segments,
+        greatest(raw_duration, arrayMax(arrayPushBack(raw_segments.2, 0.))) AS duration,
+        -- Merge overlapping segments with a sweep: +1 at each start, -1 at each end (starts first
+        -- at equal positions, so touching segments merge); covered where the running depth > 0.
+        arraySort(e -> (e.1, -e.2), arrayConcat(arrayMap(s -> (s.1, 1), raw_segments),
+                                                arrayMap(s -> (s.2, -1), raw_segments))) AS sweep,
+        sweep.1 AS positions,
+        arrayCumSum(sweep.2) AS depth,
+        arraySum((gap, n) -> if(n > 0, gap, 0), arrayPopFront(arrayDifference(positions)), arrayPopBack(depth))
+            AS watched_seconds
     FROM
     (
         SELECT
-            any(v.org) AS org, v.course_key AS course_key, v.video_id AS video_id, v.user_id AS user_id,
-            arraySort(p -> (p.1, p.2), groupUniqArrayMerge(v.points)) AS pts,
-            max(v.duration) AS raw_duration,
-            min(v.first_viewed_at) AS first_viewed_at, max(v.last_viewed_at) AS last_viewed_at
-        FROM ${database}.analytics_video_learner AS v
+            v.org AS org, v.course_key AS course_key, v.video_id AS video_id, v.user_id AS user_id,
+            arraySort(p -> (p.1, p.2), v.points) AS pts, v.duration AS raw_duration,
+            v.first_viewed_at AS first_viewed_at, v.last_viewed_at AS last_viewed_at
+        FROM ${database}.analytics_video_learner AS v FINAL
         INNER JOIN
         (
             SELECT DISTINCT course_key, toInt64(user_id) AS user_id FROM ${database}.course_enrollment FINAL
             WHERE ({course_key:String} = '' OR course_key = {course_key:String})
         ) AS e ON e.course_key = v.course_key AND e.user_id = v.user_id
         WHERE ({course_key:String} = '' OR v.course_key = {course_key:String})
-        GROUP BY v.course_key, v.video_id, v.user_id
     )
 );
 
@@ -236,18 +263,26 @@ SELECT * FROM ${database}.analytics_learner_videos_for(course_key = '');
 -- viewers who watched at least 90% (completed), abandonment rate = 1 - completed / viewers.
 CREATE VIEW IF NOT EXISTS ${database}.analytics_video_stats_for ${on_cluster} AS
 SELECT
-    any(l.org) AS org, l.course_key AS course_key, l.video_id AS video_id,
-    any(b.display_name) AS display_name, any(b.course_order) AS course_order,
-    any(b.section_number) AS section_number, any(b.subsection_number) AS subsection_number,
-    any(b.section_name) AS section_name, any(b.subsection_name) AS subsection_name,
-    countIf(l.plays > 0) AS viewers, sum(l.plays) AS plays, max(l.duration) AS duration,
-    avgIf(l.watched_share, l.plays > 0) AS average_watched_share,
-    countIf(l.plays > 0 AND l.watched_share >= 0.9) AS completed_viewers,
-    if(viewers > 0, 1 - completed_viewers / viewers, 0) AS abandonment_rate
-FROM ${database}.analytics_learner_videos_for(course_key = {course_key:String}) AS l
+    l.org AS org, l.course_key AS course_key, l.video_id AS video_id,
+    b.display_name AS display_name, b.course_order AS course_order,
+    b.section_number AS section_number, b.subsection_number AS subsection_number,
+    b.section_name AS section_name, b.subsection_name AS subsection_name,
+    l.viewers AS viewers, l.total_plays AS plays, l.max_duration AS duration,
+    l.average_watched_share AS average_watched_share, l.completed_viewers AS completed_viewers,
+    if(l.viewers > 0, 1 - l.completed_viewers / l.viewers, 0) AS abandonment_rate
+FROM
+(
+    SELECT
+        any(org) AS org, course_key, video_id,
+        countIf(plays > 0) AS viewers, sum(plays) AS total_plays, max(duration) AS max_duration,
+        avgIf(watched_share, plays > 0) AS average_watched_share,
+        countIf(plays > 0 AND watched_share >= 0.9) AS completed_viewers
+    FROM ${database}.analytics_learner_videos_for(course_key = {course_key:String})
+    GROUP BY course_key, video_id
+) AS l
 LEFT JOIN ${database}.analytics_course_blocks_for(course_key = {course_key:String}) AS b
     ON b.course_key = l.course_key AND b.block_id = l.video_id
-GROUP BY l.course_key, l.video_id;
+SETTINGS join_use_nulls = 0;
 
 CREATE VIEW IF NOT EXISTS ${database}.analytics_video_stats ${on_cluster} AS
 SELECT * FROM ${database}.analytics_video_stats_for(course_key = '');
