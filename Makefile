@@ -77,6 +77,7 @@ gettext:  ## install GNU gettext (Debian) for the message catalog, when missing
 	@command -v xgettext >/dev/null && command -v msgfmt >/dev/null || { apt-get update -q && apt-get install -y -q gettext; }
 
 extract_translations: venv gettext  ## rewrite the source (English) catalog conf/locale/en from the marked strings
+	$(PY) -m platform_plugin_aspects.superset.bundle messages
 	cd platform_plugin_aspects && mkdir -p locale && ../$(VENV)/bin/django-admin makemessages -l en -d django --no-obsolete \
 		&& mkdir -p conf/locale/en/LC_MESSAGES && mv locale/en/LC_MESSAGES/django.po conf/locale/en/LC_MESSAGES/django.po \
 		&& rm -r locale

@@ -323,3 +323,50 @@ def test_aspects_status_says_when_the_dashboards_are_not_installed(superset_sett
     out = io.StringIO()
     call_command("aspects_status", stdout=out)
     assert "the Reports tab's dashboards are installed" in out.getvalue()
+
+
+# --- translations --------------------------------------------------------------------------------------
+
+def test_the_asset_messages_module_is_up_to_date():
+    """If this fails, run `make extract_translations` and commit asset_messages.py and the catalog."""
+    from platform_plugin_aspects.superset.bundle import (  # pylint: disable=import-outside-toplevel
+        MESSAGES_MODULE,
+        messages_module,
+        translatable_strings,
+    )
+
+    assert MESSAGES_MODULE.read_text(encoding="utf-8") == messages_module(translatable_strings(load_assets()))
+    catalog = (ASSETS_DIR.parents[1] / "conf" / "locale" / "en" / "LC_MESSAGES" / "django.po").read_text("utf-8")
+    for text in translatable_strings(load_assets()):
+        assert f'msgid "{text}"' in catalog, text
+
+
+def test_locale_copies_take_titles_and_labels_from_the_catalog(tmp_path, settings):
+    import subprocess  # pylint: disable=import-outside-toplevel
+
+    from django.utils.translation import trans_real  # pylint: disable=import-outside-toplevel
+
+    catalog = (ASSETS_DIR.parents[1] / "conf" / "locale" / "en" / "LC_MESSAGES" / "django.po").read_text("utf-8")
+    french = catalog.replace('"Language: \\n"', '"Language: fr\\n"').replace("#, fuzzy\n", "", 1)
+    for english, translated in (("Course Dashboard", "Tableau de bord du cours"), ("Enrollment", "Inscriptions"),
+                                ("Enrolled learners", "Apprenants inscrits")):
+        french = french.replace(f'msgid "{english}"\nmsgstr ""', f'msgid "{english}"\nmsgstr "{translated}"')
+    (tmp_path / "fr" / "LC_MESSAGES").mkdir(parents=True)
+    (tmp_path / "fr" / "LC_MESSAGES" / "django.po").write_text(french, encoding="utf-8")
+    subprocess.run(["msgfmt", "-o", str(tmp_path / "fr" / "LC_MESSAGES" / "django.mo"),
+                    str(tmp_path / "fr" / "LC_MESSAGES" / "django.po")], check=True)
+    settings.LOCALE_PATHS = [str(tmp_path)]
+    trans_real._translations = {}  # pylint: disable=protected-access  # catalogs are cached per process
+    try:
+        bundle = render_bundle(locales=["en", "fr"])
+    finally:
+        trans_real._translations = {}  # pylint: disable=protected-access
+    english = bundle.files["dashboards/Course_Dashboard.yaml"]
+    copy = bundle.files["dashboards/Course_Dashboard.fr.yaml"]
+    assert (english["dashboard_title"], copy["dashboard_title"]) == ("Course Dashboard", "Tableau de bord du cours")
+    tabs = [item["meta"]["text"] for item in copy["position"].values() if isinstance(item, dict)
+            and item.get("type") == "TAB"]
+    assert "Inscriptions" in tabs and "Engagement" in tabs  # untranslated strings stay English
+    chart = bundle.files["charts/Enrolled_learners.fr.yaml"]
+    assert chart["slice_name"] == "Apprenants inscrits" and chart["params"]["metric"]["label"] == "Apprenants inscrits"
+    assert bundle.files["charts/Enrolled_learners.yaml"]["slice_name"] == "Enrolled learners"

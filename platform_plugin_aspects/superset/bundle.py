@@ -228,10 +228,6 @@ def _translate_file(path, config, translate):
         for column in params.get("column_config", {}).values() if isinstance(params.get("column_config"), dict) else ():
             if column.get("label"):
                 column["label"] = translate(column["label"])
-    elif path.startswith("datasets/"):
-        for item in config.get("columns", []) + config.get("metrics", []):
-            if item.get("verbose_name"):
-                item["verbose_name"] = translate(item["verbose_name"])
 
 
 def localized_path(path, locale):
@@ -434,3 +430,36 @@ def differences(ours, theirs, where=""):
     if isinstance(ours, str) and isinstance(theirs, str):
         return [] if ours.strip() == theirs.strip() else [where]
     return [] if ours == theirs or str(ours) == str(theirs) else [where]
+
+
+# -- the message catalog ----------------------------------------------------------------------------
+
+MESSAGES_MODULE = Path(__file__).resolve().parent / "asset_messages.py"
+_MESSAGES_DOC = '''"""
+The shipped dashboards' titles, tab names and labels, marked for translation so that
+``make extract_translations`` puts them in the plugin's message catalog (makemessages cannot read
+the YAML asset files). ``aspects_superset_sync`` translates each SUPERSET_DASHBOARD_LOCALES copy
+with that catalog.
+
+Generated from the asset files by ``python -m platform_plugin_aspects.superset.bundle messages``
+(``make extract_translations`` runs it); a test fails while it is out of date. Do not edit.
+"""
+'''
+
+
+def messages_module(strings):
+    """The text of ``asset_messages.py`` for ``strings``."""
+    lines = "".join(f"    gettext_noop({text!r}),\n" for text in strings)
+    return f"{_MESSAGES_DOC}\nfrom django.utils.translation import gettext_noop\n\nMESSAGES = (\n{lines})\n"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    import os
+    import sys
+
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "test_settings")
+    django.setup()
+    if sys.argv[1:] == ["messages"]:
+        MESSAGES_MODULE.write_text(messages_module(translatable_strings(load_assets())), encoding="utf-8")
