@@ -51,10 +51,12 @@ from platform_plugin_aspects.superset.bundle import load_assets  # noqa: E402
 from platform_plugin_aspects.superset.client import SupersetClient  # noqa: E402
 from platform_plugin_aspects.superset.local_server import ADMIN_PASSWORD, ADMIN_USERNAME, LocalSuperset  # noqa: E402
 from platform_plugin_aspects.superset.rls import DEFAULT_CLAUSE_TEMPLATES, render_clause  # noqa: E402
-from tests.superset_chart_data import GUEST_HEADER, query_context  # noqa: E402
+from tests.superset_chart_data import GUEST_HEADER, build_query, query_context  # noqa: E402
 
 CACHE = '\nDATA_CACHE_CONFIG = {"CACHE_TYPE": "SimpleCache", "CACHE_DEFAULT_TIMEOUT": 3600}\n'
 IN_FLIGHT = 6
+SITE = {"courses": 200, "learners": 100_000, "events": 20_000_000, "mooc_events": 5_000_000,
+        "mooc_learners": 50_000, "days": 90}  # benchmarks/analytics.py's defaults
 COURSES = (("typical course", "course-v1:Org1+C1+2026"), ("MOOC", "course-v1:Org0+C0+2026"))
 
 
@@ -96,9 +98,8 @@ class Page:
         response.raise_for_status()
         self.charts = [(c["slice_name"], {**c["form_data"], "slice_id": c["id"]}) for c in response.json()["result"]]
 
-    def _post(self, form_data, force, result_type="full"):
+    def _post(self, form_data, force):
         body = query_context(form_data, self.dashboard_id, force=force)
-        body["result_type"] = result_type
         started = time.perf_counter()
         response = requests.post(f"{self.url}api/v1/chart/data", headers={GUEST_HEADER: self.token},
                                  params={"form_data": json.dumps({"slice_id": form_data["slice_id"]}),
@@ -106,19 +107,30 @@ class Page:
         elapsed = (time.perf_counter() - started) * 1000
         if response.status_code != 200:
             raise RuntimeError(f"{form_data['slice_id']}: {response.status_code} {response.text[:300]}")
-        return elapsed, response.json()
+        return elapsed
 
     def load(self, force):
         """One page load: (total ms, {chart: ms})."""
         started = time.perf_counter()
         with ThreadPoolExecutor(IN_FLIGHT) as pool:
             times = dict(zip([n for n, _ in self.charts],
-                             pool.map(lambda c: self._post(c[1], force)[0], self.charts)))
+                             pool.map(lambda c: self._post(c[1], force), self.charts)))
         return (time.perf_counter() - started) * 1000, times
 
-    def sql(self):
-        """The SQL Superset runs for each chart (RLS clauses included)."""
-        return {name: self._post(form_data, True, "query")[1]["result"][0]["query"] for name, form_data in self.charts}
+    def sql(self, admin, clauses):
+        """
+        The SQL Superset runs for each chart. Superset hides it from guests, so an admin asks for it
+        with the token's clauses as the query's own WHERE (Superset ANDs both the same way).
+        """
+        found = {}
+        for name, form_data in self.charts:
+            query = build_query(form_data)
+            query["extras"]["where"] = " AND ".join(f"({c})" for c in [query["extras"]["where"], *clauses] if c)
+            body = {**query_context(form_data, self.dashboard_id, query=query, force=True), "result_type": "query"}
+            response = admin.request("POST", "api/v1/chart/data", json=body)
+            response.raise_for_status()
+            found[name] = response.json()["result"][0]["query"]
+        return found
 
 
 def baseline(clickhouse, statements):
@@ -148,17 +160,15 @@ def summarize(label, loads):
 
 def main():  # pylint: disable=too-many-locals
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
-    parser.add_argument("--scale", type=float, default=1.0, help="size of the analytics benchmark's site")
-    parser.add_argument("--courses", type=int, default=200)
-    parser.add_argument("--learners", type=int, default=100_000)
-    parser.add_argument("--events", type=int, default=20_000_000)
-    parser.add_argument("--mooc-events", type=int, default=5_000_000)
-    parser.add_argument("--mooc-learners", type=int, default=50_000)
-    parser.add_argument("--days", type=int, default=90)
+    parser.add_argument("--scale", type=float, default=1.0,
+                        help="the analytics benchmark's --scale (its default site: 200 courses, 100,000 learners, "
+                             "20,000,000 events over 90 days, the MOOC 5,000,000 events and 50,000 learners)")
     parser.add_argument("--repeat", type=int, default=20, help="page loads measured per case")
     parser.add_argument("--url", help="an existing ClickHouse (default: the one in var/bench-analytics)")
     parser.add_argument("--database", default="bench_analytics")
     args = parser.parse_args()
+    for name, value in SITE.items():
+        setattr(args, name, value)
 
     clickhouse_url, clickhouse = ensure_site(args)
     superset = LocalSuperset(ROOT / "var" / "superset-bench-dashboard", ROOT / "var" / "superset-venv",
@@ -187,7 +197,7 @@ def main():  # pylint: disable=too-many-locals
             token = admin.guest_token({"username": "bench", "first_name": "", "last_name": ""},
                                       [{"type": "dashboard", "id": embedded}], rls)
             page = Page(superset_url, dashboard_id, token)
-            statements = page.sql()
+            statements = page.sql(admin, [r["clause"] for r in rls])
             print(f"{label} ({course_key}), {len(page.charts)} charts:")
             cold = summarize("cold (Superset cache bypassed)", [page.load(True) for _ in range(args.repeat)])
             page.load(False)  # fill the cache
