@@ -55,6 +55,11 @@ class SyntheticCourse:
         return sum(1 for learner in self.learners if learner.is_active and learner.passing)
 
     @property
+    def graded_passing(self):
+        """Learners whose current grade passes, enrolled or not (the query module's passing_learners)."""
+        return sum(1 for learner in self.learners if learner.passing)
+
+    @property
     def active_this_week(self):
         return sum(1 for learner in self.learners if learner.is_active and learner.last_active_days_ago <= 6)
 
