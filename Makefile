@@ -1,5 +1,5 @@
 # Two commands: `make demo` and `make test`. Everything they need is installed or started here.
-.PHONY: demo dashboards dashboards-stop dashboards-screenshot test venv clickhouse clickhouse-stop lmsdb requirements quality clean help superset-venv static chromium mariadb-headers gettext extract_translations
+.PHONY: demo dashboards dashboards-stop dashboards-screenshot test venv clickhouse clickhouse-stop lmsdb db db-stop wheel-check requirements quality clean help superset-venv static chromium mariadb-headers gettext extract_translations
 .DEFAULT_GOAL := help
 
 PYTHON ?= python3
@@ -12,7 +12,7 @@ CLICKHOUSE_PORT ?= 18123
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
-$(STAMP): requirements/test.txt setup.py
+$(STAMP): requirements/test.txt pyproject.toml
 	@$(MAKE) -s mariadb-headers
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
@@ -23,12 +23,19 @@ $(STAMP): requirements/test.txt setup.py
 venv: $(STAMP)  ## create .venv with the pinned test requirements
 
 clickhouse: venv  ## start the local ClickHouse (data in var/clickhouse, kept between runs)
-	@$(PY) -m platform_plugin_aspects.clickhouse.local_server start --data-dir $(CLICKHOUSE_DIR) --port $(CLICKHOUSE_PORT)
+	@$(PY) -m devstack.local_clickhouse start --data-dir $(CLICKHOUSE_DIR) --port $(CLICKHOUSE_PORT)
 
 clickhouse-stop:  ## stop the local ClickHouse (data is kept)
-	@$(PY) -m platform_plugin_aspects.clickhouse.local_server stop --data-dir $(CLICKHOUSE_DIR)
+	@$(PY) -m devstack.local_clickhouse stop --data-dir $(CLICKHOUSE_DIR)
 
-lmsdb: venv  ## create the stand-in LMS database and tables
+db: venv  ## MariaDB on ASPECTS_DB_HOST:ASPECTS_DB_PORT (127.0.0.1:3306); none answering: a private one (var/mariadb)
+	@if [ "$$ASPECTS_DB" = sqlite ]; then echo "ASPECTS_DB=sqlite: the stand-in LMS uses SQLite, NOT MariaDB"; \
+	else $(PY) -m devstack.local_mariadb ensure; fi
+
+db-stop:  ## stop the private MariaDB of var/mariadb (data is kept)
+	@$(PY) -m devstack.local_mariadb stop
+
+lmsdb: venv db  ## create the stand-in LMS database and tables
 	@$(PY) -m tests.lms.createdb
 	@$(PY) manage.py migrate -v 0
 
@@ -36,9 +43,13 @@ demo: clickhouse lmsdb  ## set everything up and run the demo on the local Click
 	$(PY) manage.py migrate_clickhouse
 	$(PY) manage.py aspects_demo
 
-test: venv superset-venv static chromium gettext  ## set everything up, lint, and run the whole test suite
+test: venv superset-venv chromium gettext db  ## set everything up, lint, check the wheel, run the whole test suite
 	$(VENV)/bin/ruff check .
+	$(PY) -m devstack.wheel_check
 	$(PY) -m pytest
+
+wheel-check: venv  ## build sdist + wheel from a clean export, install into a fresh venv (base.txt only), check them
+	$(PY) -m devstack.wheel_check
 
 quality: venv  ## lint and import order (ruff, configured in pyproject.toml) on the whole tree
 	$(VENV)/bin/ruff check .
@@ -48,13 +59,12 @@ requirements: venv  ## re-pin requirements/*.txt from requirements/*.in
 	cd requirements && for f in base test dev; do ../$(PY) -m piptools compile -q --strip-extras --allow-unsafe \
 		--no-emit-index-url --no-emit-find-links -o $$f.txt $$f.in; done
 
-clean: clickhouse-stop  ## remove the venv and local data
+clean: clickhouse-stop db-stop  ## remove the venv and local data
 	rm -rf $(VENV) var
 
-# --- Superset embedding: Superset in its own venv, the pinned embedded SDK, headless Chromium ---
+# --- Superset embedding: Superset in its own venv, the vendored embedded SDK, headless Chromium ---
 SUPERSET_VENV := var/superset-venv
 SUPERSET_STAMP := $(SUPERSET_VENV)/.installed
-SDK_STATIC := platform_plugin_aspects/static/platform_plugin_aspects/vendor/superset-embedded-sdk.js
 
 $(SUPERSET_STAMP): requirements/superset.txt
 	test -x $(SUPERSET_VENV)/bin/python || $(PYTHON) -m venv $(SUPERSET_VENV)
@@ -63,12 +73,8 @@ $(SUPERSET_STAMP): requirements/superset.txt
 
 superset-venv: $(SUPERSET_STAMP)  ## install Superset 6.1 (integration tests, benchmark) into var/superset-venv
 
-$(SDK_STATIC): package.json package-lock.json
-	npm ci --no-audit --no-fund --silent
-	mkdir -p $(dir $(SDK_STATIC))
-	cp node_modules/@superset-ui/embedded-sdk/bundle/index.js $(SDK_STATIC)
-
-static: $(SDK_STATIC)  ## install @superset-ui/embedded-sdk from npm and copy it into the package's static files
+static: venv  ## re-vendor the pinned @superset-ui/embedded-sdk (package-lock.json) into the package's static files
+	$(PY) -m devstack.vendor_sdk update
 
 mariadb-headers:  ## install the MariaDB client headers mysqlclient builds against (Debian), when missing
 	@pkg-config --exists libmariadb 2>/dev/null || { apt-get update -q && apt-get install -y -q libmariadb-dev pkg-config; }
@@ -86,7 +92,7 @@ chromium:  ## install headless Chromium + chromedriver (Debian) for the browser 
 	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { apt-get update -q && apt-get install -y -q chromium chromium-driver; }
 
 # --- the shipped dashboards on the demo course ---
-dashboards: demo superset-venv static  ## the demo course's Reports tab with real charts: Superset synced, the stand-in LMS on :8000
+dashboards: demo superset-venv  ## the demo course's Reports tab with real charts: Superset synced, the stand-in LMS on :8000
 	$(PY) -m tests.lms.demo.dashboards_demo start
 
 dashboards-screenshot: chromium  ## docs/reports-tab.png from the running `make dashboards`

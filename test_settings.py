@@ -1,14 +1,16 @@
 """
 Settings for the stand-in LMS used by the tests, local commands and the demo.
 
-* Database: MariaDB/MySQL on 127.0.0.1:3306 (root, empty password) when it answers, else SQLite.
-  ``ASPECTS_DB=sqlite`` forces SQLite; ``ASPECTS_DB_NAME`` picks the MySQL database name.
+* Database: MariaDB/MySQL at ``ASPECTS_DB_HOST``:``ASPECTS_DB_PORT`` (default 127.0.0.1:3306, root,
+  empty password); ``make test`` / ``make demo`` start a private MariaDB there when nothing answers
+  (``devstack.local_mariadb``). ``ASPECTS_DB_NAME`` picks the database name. SQLite only when asked
+  for (``ASPECTS_DB=sqlite``), and the test run then says so in its header and summary. There is no
+  fallback: when the database does not answer, commands and tests fail.
 * ClickHouse: ``CLICKHOUSE_URL`` when set, else the local server of ``var/clickhouse``.
 * Every model path in EVENT_SINK_CLICKHOUSE_MODEL_CONFIG points at the stand-in apps in tests/lms.
 """
 
 import os
-import socket
 from pathlib import Path
 
 from platform_plugin_aspects.settings import common as plugin_common
@@ -17,35 +19,29 @@ from platform_plugin_aspects.settings import production as plugin_production
 BASE_DIR = Path(__file__).resolve().parent
 VAR_DIR = BASE_DIR / "var"
 
-
-def _mysql_answers(host="127.0.0.1", port=3306):
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-if os.environ.get("ASPECTS_DB", "auto") != "sqlite" and _mysql_answers():
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.mysql",
-            "NAME": os.environ.get("ASPECTS_DB_NAME", "aspects_lms"),
-            "USER": "root",
-            "PASSWORD": "",
-            "HOST": "127.0.0.1",
-            "PORT": "3306",
-            "OPTIONS": {"charset": "utf8mb4"},
-            "TEST": {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"},
-        }
-    }
-else:
+ASPECTS_DB = os.environ.get("ASPECTS_DB", "mysql")
+if ASPECTS_DB not in ("mysql", "sqlite"):
+    raise ValueError(f"ASPECTS_DB={ASPECTS_DB!r}: use mysql (MariaDB/MySQL, the default) or sqlite")
+if ASPECTS_DB == "sqlite":
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": os.environ.get("ASPECTS_DB_NAME") or str(VAR_DIR / "lms.sqlite3"),
             "TEST": {"NAME": str(VAR_DIR / "test_lms.sqlite3")},
             "OPTIONS": {"timeout": 30},
+        }
+    }
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.mysql",
+            "NAME": os.environ.get("ASPECTS_DB_NAME", "aspects_lms"),
+            "USER": "root",
+            "PASSWORD": "",
+            "HOST": os.environ.get("ASPECTS_DB_HOST", "127.0.0.1"),
+            "PORT": os.environ.get("ASPECTS_DB_PORT", "3306"),
+            "OPTIONS": {"charset": "utf8mb4"},
+            "TEST": {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"},
         }
     }
 
@@ -162,7 +158,7 @@ SUPERSET_CONFIG = {
     "username": "admin",
     "password": "admin",
 }
-# Superset reads the local ClickHouse as its read-only user (clickhouse/local_server.py's users.xml).
+# Superset reads the local ClickHouse as its read-only user (devstack/local_clickhouse.py).
 ASPECTS_SUPERSET_CLICKHOUSE = {"username": "ch_report", "password": "report"}
 # The Reports tab, wired as an operator would (README, "Dashboards in the Instructor Dashboard").
 OPEN_EDX_FILTERS_CONFIG = {

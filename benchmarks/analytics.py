@@ -43,9 +43,9 @@ django.setup()
 # pylint: disable=wrong-import-position  (the plugin's modules need Django set up first)
 from django.conf import settings  # noqa: E402
 
+from devstack.local_clickhouse import LocalClickHouse  # noqa: E402
 from platform_plugin_aspects import analytics  # noqa: E402
 from platform_plugin_aspects.clickhouse import ClickHouse, ConnectionConfig  # noqa: E402
-from platform_plugin_aspects.clickhouse.local_server import LocalClickHouse  # noqa: E402
 from platform_plugin_aspects.clickhouse.migrate import MigrationRunner  # noqa: E402
 from platform_plugin_aspects.tracking.loader import LogLoader  # noqa: E402
 from tests.tracking_factory import activity, log_line  # noqa: E402

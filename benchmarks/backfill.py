@@ -11,10 +11,11 @@ Backfill benchmark: ``dump_data_to_clickhouse`` against two baselines measured i
   per page, HTTP POST with ``requests``.
 
 Each path runs in its own process (so its peak RSS is its own) against an emptied table.
-Data lives in MariaDB (127.0.0.1:3306, root) database ``aspects_bench_backfill`` and is loaded once with
-multi-row INSERTs; ClickHouse is the one in ``var/bench-clickhouse``::
+Data lives in MariaDB (ASPECTS_DB_HOST:ASPECTS_DB_PORT, default 127.0.0.1:3306, root) database
+``aspects_bench_backfill`` and is loaded once with multi-row INSERTs; ClickHouse is the one in
+``var/bench-clickhouse``::
 
-    python -m platform_plugin_aspects.clickhouse.local_server start --data-dir var/bench-clickhouse
+    python -m devstack.local_clickhouse start --data-dir var/bench-clickhouse
     .venv/bin/python benchmarks/backfill.py                       # 1,000,000 enrollments, 100,000 profiles
     .venv/bin/python benchmarks/backfill.py --enrollments 100000  # smaller
 
@@ -61,8 +62,9 @@ def mysql(database=DB_NAME):
     import MySQLdb  # pylint: disable=import-outside-toplevel
 
     options = {"database": database} if database else {}
-    return MySQLdb.connect(host="127.0.0.1", port=3306, user="root", password="", charset="utf8mb4",
-                           autocommit=True, **options)
+    return MySQLdb.connect(host=os.environ.get("ASPECTS_DB_HOST", "127.0.0.1"),
+                           port=int(os.environ.get("ASPECTS_DB_PORT", 3306)), user="root", password="",
+                           charset="utf8mb4", autocommit=True, **options)
 
 
 # -- setup -------------------------------------------------------------------------------------------
@@ -247,7 +249,7 @@ def main():
     if not args.clickhouse_url:
         port_file = ROOT / "var" / "bench-clickhouse" / "http_port"
         if not port_file.exists():
-            sys.exit("Start the benchmark ClickHouse first: python -m platform_plugin_aspects.clickhouse.local_server "
+            sys.exit("Start the benchmark ClickHouse first: python -m devstack.local_clickhouse "
                      "start --data-dir var/bench-clickhouse")
         args.clickhouse_url = f"http://127.0.0.1:{port_file.read_text().strip()}"
     configure(args.clickhouse_url)

@@ -44,12 +44,12 @@ from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from opaque_keys.edx.keys import CourseKey  # noqa: E402
 
+from devstack.local_clickhouse import LocalClickHouse  # noqa: E402
+from devstack.local_superset import ADMIN_PASSWORD, ADMIN_USERNAME, LocalSuperset  # noqa: E402
 from platform_plugin_aspects.clickhouse import ClickHouse, ConnectionConfig  # noqa: E402
-from platform_plugin_aspects.clickhouse.local_server import LocalClickHouse  # noqa: E402
 from platform_plugin_aspects.clickhouse.migrate import MigrationRunner  # noqa: E402
 from platform_plugin_aspects.superset.bundle import load_assets  # noqa: E402
 from platform_plugin_aspects.superset.client import SupersetClient  # noqa: E402
-from platform_plugin_aspects.superset.local_server import ADMIN_PASSWORD, ADMIN_USERNAME, LocalSuperset  # noqa: E402
 from platform_plugin_aspects.superset.rls import DEFAULT_CLAUSE_TEMPLATES, render_clause  # noqa: E402
 from tests.superset_chart_data import GUEST_HEADER, build_query, query_context  # noqa: E402
 

@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 # pylint: disable=wrong-import-position
+from devstack.local_superset import ADMIN_PASSWORD, ADMIN_USERNAME, LocalSuperset  # noqa: E402
 from platform_plugin_aspects.superset.client import SupersetClient  # noqa: E402
-from platform_plugin_aspects.superset.local_server import ADMIN_PASSWORD, ADMIN_USERNAME, LocalSuperset  # noqa: E402
 from platform_plugin_aspects.superset.rls import DEFAULT_CLAUSE_TEMPLATES, render_clause  # noqa: E402
 
 VALUES = {"course_id": "course-v1:OrgA+Stats101+2026", "org": "OrgA", "user_id": 42, "username": "course_staff"}

@@ -13,7 +13,7 @@ Prints:
   timed with the plugin's receivers connected and disconnected, in the same run;
 * changes per second sustained (first commit → last change queryable).
 
-Usage (MariaDB on 127.0.0.1:3306 is used when it runs)::
+Usage (MariaDB on ASPECTS_DB_HOST:ASPECTS_DB_PORT, default 127.0.0.1:3306; `make db` starts one)::
 
     python benchmarks/live_delivery.py [--changes 20000] [--users 2000] [--producers 2] [--rate 0] [--interval S]
 
@@ -77,7 +77,7 @@ def main():  # pylint: disable=too-many-locals,too-many-statements
     if args.interval is not None:
         os.environ["ASPECTS_MIN_FLUSH_INTERVAL_SECS"] = str(args.interval)
 
-    from platform_plugin_aspects.clickhouse.local_server import LocalClickHouse  # noqa: E402
+    from devstack.local_clickhouse import LocalClickHouse  # noqa: E402
 
     server = LocalClickHouse(ROOT / "var" / "bench-clickhouse")
     url = server.start()

@@ -9,7 +9,7 @@ Tracking-events benchmark: prints figures, asserts nothing.
 
 Start a local ClickHouse first, then run::
 
-    python -m platform_plugin_aspects.clickhouse.local_server start --data-dir var/bench-clickhouse
+    python -m devstack.local_clickhouse start --data-dir var/bench-clickhouse
     .venv/bin/python benchmarks/tracking.py --size-mb 1024
 
 The URL defaults to the server of ``var/bench-clickhouse``; the database ``bench_tracking`` is

@@ -113,48 +113,6 @@ class CheckpointStore:
         )
 
 
-class Progress:
-    """
-    Progress on stderr: a redrawn bar with rate and ETA on a terminal, a plain line every few
-    seconds otherwise (logs and CI stay readable), and always a final line.
-    """
-
-    def __init__(self, write, label, total, tty, every=5.0, clock=time.monotonic):
-        self.write, self.label, self.total, self.tty, self.every, self.clock = write, label, total, tty, every, clock
-        self.done = 0
-        self.started = clock()
-        self.last_shown = None
-
-    def advance(self, count):
-        """``count`` more objects handled."""
-        self.done += count
-        now = self.clock()
-        if self.tty:
-            self.write("\r" + self.line(now), ending="")
-        elif self.last_shown is None or now - self.last_shown >= self.every:
-            self.write(self.line(now))
-            self.last_shown = now
-
-    def finish(self):
-        """The last line (ends the redrawn bar on a terminal)."""
-        line = self.line(self.clock())
-        if self.tty:
-            self.write("\r" + line + "\n", ending="")
-        else:
-            self.write(line)
-
-    def line(self, now):
-        """``label [#####-----]  45%  4,500/10,000  3,210/s  ETA 0:00:02``."""
-        elapsed = max(now - self.started, 1e-9)
-        rate = self.done / elapsed
-        total = max(self.total, self.done)
-        share = self.done / total if total else 1.0
-        bar = ("#" * int(share * 20)).ljust(20, "-")
-        eta = (total - self.done) / rate if rate else 0
-        return (f"{self.label} [{bar}] {share:4.0%}  {self.done:,}/{total:,}  {rate:,.0f}/s  "
-                f"ETA {datetime.timedelta(seconds=int(eta))}")
-
-
 @dataclass
 class BackfillResult:
     """What one backfill of one object did."""

@@ -6,12 +6,18 @@ from . import views
 
 app_name = "platform_plugin_aspects"
 
-# Course and usage keys contain ":", "+" and "@"; they end at the next "/".
+# Course and usage keys contain ":", "+" and "@" and end at the next "/"; the deprecated course keys
+# of old courses are "Org/Course/Run" (as edx-platform's COURSE_ID_PATTERN allows). What the key
+# names is checked in the view (superset.permissions.parse_course_key), so anything else is a JSON 400.
+KEY = r"[^/]+(?:/[^/]+/[^/]+)?"
+
 urlpatterns = [
-    re_path(r"^superset_guest_token/(?P<course_id>[^/]+)/$", views.superset_guest_token,
+    re_path(rf"^superset_guest_token/(?P<course_id>{KEY})/$", views.superset_guest_token,
             name="superset_guest_token"),
-    re_path(r"^superset_instructor_dashboard/(?P<course_id>[^/]+)/$", views.superset_instructor_dashboard,
+    re_path(rf"^superset_instructor_dashboard/(?P<course_id>{KEY})/$", views.superset_instructor_dashboard,
             name="superset_instructor_dashboard"),
-    re_path(r"^superset_in_context_dashboard/(?P<usage_id>[^/]+)/$", views.superset_in_context_dashboard,
+    re_path(rf"^superset_in_context_dashboard/(?P<usage_id>{KEY})/$", views.superset_in_context_dashboard,
             name="superset_in_context_dashboard"),
+    # Last: every other path under /aspects/ answers a JSON 404 too, never the site's HTML page.
+    re_path(r"^(?P<path>.*)$", views.not_found, name="not_found"),
 ]

@@ -8,7 +8,8 @@ or org staff/instructors), the same RLS clauses (the course's org and key, the o
 SUPERSET_EXTRA_FILTERS_FORMAT, then the block's ``filters``, rendered by ``superset.rls``), the same
 cached Superset login and the same short JSON errors. Upstream's block checked no role in its
 handler, so any learner who could load the block could mint a token; here a learner or an anonymous
-user gets 403 and no token, and never sees the embed.
+user gets 403 and no token, and never sees the embed. The page and the handler share one check
+(``_staff_viewer``), so staff viewing the course as a learner get neither the embed nor a token.
 """
 
 import logging
@@ -21,8 +22,6 @@ from django.templatetags.static import static
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
-from opaque_keys import InvalidKeyError
-from opaque_keys.edx.keys import CourseKey, UsageKey
 from web_fragments.fragment import Fragment
 from xblock.core import XBlock
 from xblock.exceptions import JsonHandlerError
@@ -31,7 +30,7 @@ from xblock.utils.studio_editable import StudioEditableXBlockMixin
 from xblock.validation import ValidationMessage
 
 from .superset.dashboards import EMBED_CSS, EMBED_JS, GuestTokenUnavailable, issue_guest_token, superset_public_url
-from .superset.permissions import can_view_course_reports
+from .superset.permissions import NotACourseKey, can_view_course_reports, parse_course_key
 from .superset.rls import check_clause_template
 
 log = logging.getLogger(__name__)
@@ -118,17 +117,27 @@ class SupersetXBlock(StudioEditableXBlockMixin, XBlock):
             return None
 
     def _course_key(self):
-        """The course this block lives in, without branch or version (as course roles name it)."""
-        usage_key = self.scope_ids.usage_id
-        if not isinstance(usage_key, UsageKey):
-            try:
-                usage_key = UsageKey.from_string(str(usage_key))
-            except InvalidKeyError:
-                return None
-        course_key = getattr(usage_key, "context_key", None)
-        if not isinstance(course_key, CourseKey):
-            return None  # e.g. a content library: no course, no course staff
-        return course_key.for_branch(None) if hasattr(course_key, "for_branch") else course_key
+        """The course this block lives in, without branch or version; None in a content library."""
+        try:
+            return parse_course_key(str(self.scope_ids.usage_id), blocks=True)[0]
+        except NotACourseKey:
+            return None  # e.g. a block in a content library: no course, no course staff
+
+    def _staff_viewer(self):
+        """
+        ``(user, course_key)`` when the current user may see this block's dashboard, else None.
+
+        The one check the view and the token handler share: course staff (``can_view_course_reports``)
+        who are not viewing the course as a learner (the LMS's "View this course as": the user
+        service then reports the role "student", for the page and for its handler calls alike).
+        """
+        attrs = self._user_attrs()
+        if attrs.get(USER_ROLE_ATTR) == "student":
+            return None
+        user, course_key = self._current_user(attrs), self._course_key()
+        if course_key is None or not can_view_course_reports(user, course_key):
+            return None
+        return user, course_key
 
     # -- the views -------------------------------------------------------------------------------
     def student_view(self, context=None):  # pylint: disable=unused-argument
@@ -137,12 +146,7 @@ class SupersetXBlock(StudioEditableXBlockMixin, XBlock):
 
         Staff viewing the course as a learner (the LMS's "View this course as") see the note too.
         """
-        attrs = self._user_attrs()
-        user = self._current_user(attrs)
-        course_key = self._course_key()
-        if attrs.get(USER_ROLE_ATTR) == "student" or not (
-            course_key is not None and can_view_course_reports(user, course_key)
-        ):
+        if self._staff_viewer() is None:
             return self._message(_("This dashboard is only visible to course staff."))
         dashboard_uuid = parse_dashboard_uuid(self.dashboard_uuid)
         if dashboard_uuid is None:
@@ -173,10 +177,10 @@ class SupersetXBlock(StudioEditableXBlockMixin, XBlock):
         dashboard configured), 503 (Superset unreachable, or a bad clause template), 502 (Superset
         refused). Details go to the server log, never passwords or tokens.
         """
-        user = self._current_user()
-        course_key = self._course_key()
-        if course_key is None or not can_view_course_reports(user, course_key):
+        viewer = self._staff_viewer()
+        if viewer is None:
             raise JsonHandlerError(403, _("You do not have permission to view this course's reports."))
+        user, course_key = viewer
         dashboard_uuid = parse_dashboard_uuid(self.dashboard_uuid)
         if dashboard_uuid is None:
             raise JsonHandlerError(404, _("No Superset dashboard is configured for this component."))

@@ -91,3 +91,27 @@ def shared_cache():
                 shared.delete(key)
         finally:
             shared.close()
+
+
+def beat_until_delivered(timeout=120):
+    """
+    Send the periodic ``drain_outbox`` to the running worker, as Celery beat would, until the outbox
+    is empty (entries in back-off after an outage go out when their time comes); True once it is.
+    """
+    from platform_plugin_aspects.models import OutboxEntry  # pylint: disable=import-outside-toplevel
+    from platform_plugin_aspects.tasks import drain_outbox  # pylint: disable=import-outside-toplevel
+
+    def empty_after_a_beat():
+        drain_outbox.apply_async(queue=settings.ASPECTS_CELERY_QUEUE)
+        deadline = time.monotonic() + 1.0
+        while OutboxEntry.objects.exists():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
+    deadline = time.monotonic() + timeout
+    while not empty_after_a_beat():
+        if time.monotonic() > deadline:
+            return False
+    return True

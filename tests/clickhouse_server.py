@@ -4,8 +4,8 @@ import os
 
 from django.conf import settings
 
+from devstack.local_clickhouse import LocalClickHouse
 from platform_plugin_aspects.clickhouse import get_clickhouse, reset_connections
-from platform_plugin_aspects.clickhouse.local_server import LocalClickHouse
 from platform_plugin_aspects.clickhouse.migrate import LEDGER_TABLE, MigrationRunner
 
 TEST_DATABASE = "test_event_sink"

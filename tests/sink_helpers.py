@@ -1,9 +1,21 @@
 """Helpers for sink tests: switch sinks on, read the current rows back from ClickHouse."""
 
+import time
+
 from platform_plugin_aspects.clickhouse import get_clickhouse
 
 ALL_SINKS = ("COURSE_OVERVIEWS", "COURSE_ENROLLMENT", "USER_PROFILE", "EXTERNAL_ID", "TAG", "TAXONOMY", "OBJECT_TAG",
              "COURSE_GRADE")
+
+
+def wait_for(condition, timeout=30.0, interval=0.05):
+    """Poll ``condition`` until it is truthy or ``timeout`` passes; return its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
 
 
 def enable_all(settings, pii=True):
@@ -21,8 +33,45 @@ def current(table, where="1", params=None, columns="*", order="1"):
     )
 
 
-def count_versions(table, where="1", params=None):
-    """Physical row count (all versions) — to show re-delivery collapses."""
+def physical_rows(table, where="1", params=None):
+    """Physical row count (every version of every row, no FINAL): what a double insert would show."""
     clickhouse = get_clickhouse()
-    sql = f"SELECT count() FROM {clickhouse.qualified(table)} FINAL WHERE {where}"
+    sql = f"SELECT count() FROM {clickhouse.qualified(table)} WHERE {where}"
     return clickhouse.query(sql, params or {})[0][0]
+
+
+def repeated_rows(table, columns):
+    """
+    Physical rows that repeat another one's ``columns`` and ``version``: the same state of an object
+    inserted twice (a re-delivery or a retry that wrote again). Counted without FINAL, which would
+    hide them.
+    """
+    clickhouse = get_clickhouse()
+    return clickhouse.query(f"SELECT count() - uniqExact({columns}, version) FROM {clickhouse.qualified(table)}")[0][0]
+
+
+# Current state, LMS against ClickHouse, as sorted lists (a dict would hide a second current row).
+def enrollments_in_lms():
+    """``[(user_id, course_key, id, mode, is_active)]`` for every enrollment in the LMS."""
+    from tests.lms.student.models import CourseEnrollment  # pylint: disable=import-outside-toplevel
+
+    return sorted((e.user_id, str(e.course_id), e.id, e.mode, e.is_active) for e in CourseEnrollment.objects.all())
+
+
+def enrollments_in_clickhouse():
+    """The same columns from the current ``course_enrollment`` rows."""
+    return sorted((r["user_id"], r["course_key"], r["id"], r["mode"], r["is_active"])
+                  for r in current("course_enrollment", columns="user_id, course_key, id, mode, is_active"))
+
+
+def profiles_in_lms():
+    """``[(user_id, username, city)]`` for every profile in the LMS (NULL city: '', as in ClickHouse)."""
+    from tests.lms.student.models import UserProfile  # pylint: disable=import-outside-toplevel
+
+    return sorted((p.user_id, p.user.username, p.city or "") for p in UserProfile.objects.select_related("user"))
+
+
+def profiles_in_clickhouse():
+    """The same columns from the current ``user_profile`` rows."""
+    return sorted((r["user_id"], r["username"], r["city"])
+                  for r in current("user_profile", columns="user_id, username, city"))

@@ -23,11 +23,11 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from opaque_keys.edx.keys import CourseKey
 
+from devstack.local_superset import ADMIN_PASSWORD, ADMIN_USERNAME, LocalSuperset
 from platform_plugin_aspects.clickhouse import get_clickhouse
 from platform_plugin_aspects.settings.common import DEFAULT_INSTRUCTOR_DASHBOARDS
 from platform_plugin_aspects.superset.bundle import load_assets
 from platform_plugin_aspects.superset.client import SupersetClient, jwt_claims
-from platform_plugin_aspects.superset.local_server import ADMIN_PASSWORD, ADMIN_USERNAME, LocalSuperset
 from tests.lms.course_overviews.models import CourseOverview
 from tests.lms.student.models import CourseAccessRole, CourseEnrollment
 
@@ -38,8 +38,9 @@ ROOT = Path(__file__).resolve().parent.parent
 COURSE = CourseKey.from_string("course-v1:OrgA+Stats101+2026")
 OTHER_COURSE = CourseKey.from_string("course-v1:OrgB+Bio201+2026")
 GUEST_TOKEN_SECONDS = 15
+SUPERSET_HOME = ROOT / "var" / "superset-test"  # the test Superset's config and SQLite metadata
 
-# Superset reads ClickHouse as the local server's read-only user (clickhouse/local_server.py).
+# Superset reads ClickHouse as the local server's read-only user (devstack/local_clickhouse.py).
 REPORT_USER = {"username": "ch_report", "password": "report"}
 SYNC_RUNS = []  # the output of each aspects_superset_sync run of the session, in order
 
@@ -83,7 +84,7 @@ def run_sync(*args):
 def superset(clickhouse_server):
     """The running Superset's root URL (one server for the whole session), with the shipped assets synced."""
     # Short-lived guest tokens, so the browser test sees the page refresh one before it expires.
-    server = LocalSuperset(ROOT / "var" / "superset-test", ROOT / "var" / "superset-venv",
+    server = LocalSuperset(SUPERSET_HOME, ROOT / "var" / "superset-venv",
                            guest_token_seconds=GUEST_TOKEN_SECONDS)
     server.initialise()
     pristine = server.home / "superset.db.pristine"

@@ -18,6 +18,7 @@ from platform_plugin_aspects import backfill
 from platform_plugin_aspects.clickhouse import get_clickhouse
 from platform_plugin_aspects.clickhouse.migrate import MigrationRunner
 from platform_plugin_aspects.models import OutboxEntry
+from platform_plugin_aspects.progress import Progress
 from platform_plugin_aspects.sinks import get_sink
 from tests.lms.course_overviews.models import CourseOverview
 from tests.lms.external_user_ids.models import ExternalId, ExternalIdType
@@ -130,8 +131,9 @@ def test_an_interrupted_dump_resumes_after_the_last_written_page(sinks_on, monke
         return real_write(*args, **kwargs)
 
     monkeypatch.setattr(backfill, "write_batch", write_then_interrupt)
-    with pytest.raises(CommandError, match="interrupted.*run the same command again"):
+    with pytest.raises(SystemExit) as exited:
         dump("--object", "course_enrollment", "--batch_size", "3")
+    assert exited.value.code == 130
     assert enrollment_ids() == [e.id for e in enrollments[:6]]
 
     monkeypatch.setattr(backfill, "write_batch", real_write)
@@ -302,7 +304,7 @@ def test_backfill_demo_dumps_everything_enabled_and_reports_counts(sinks_on):
 def test_progress_is_a_redrawn_bar_on_a_terminal_and_plain_lines_otherwise():
     clock = iter([0.0, 2.0, 4.0, 10.0, 10.0]).__next__
     lines = []
-    bar = backfill.Progress(lambda text, ending="\n": lines.append(text + ending), "tag", 100, tty=True, clock=clock)
+    bar = Progress(lambda text, ending="\n": lines.append(text + ending), "tag", 100, tty=True, clock=clock)
     bar.advance(20)  # 20 objects in 2 s: 10/s, 80 left
     bar.advance(20)
     bar.finish()
@@ -311,7 +313,7 @@ def test_progress_is_a_redrawn_bar_on_a_terminal_and_plain_lines_otherwise():
 
     clock = iter([0.0, 1.0, 2.0, 7.0, 8.0]).__next__
     lines = []
-    plain = backfill.Progress(lambda text, ending="\n": lines.append(text + ending), "tag", 4, tty=False,
+    plain = Progress(lambda text, ending="\n": lines.append(text + ending), "tag", 4, tty=False,
                               clock=clock)
     for _ in range(3):
         plain.advance(1)  # shown at 1 s, not at 2 s, again at 7 s (every 5 s)
@@ -319,6 +321,14 @@ def test_progress_is_a_redrawn_bar_on_a_terminal_and_plain_lines_otherwise():
     shown = [line for line in lines if "[" in line]
     assert len(shown) == 3 and "1/4" in shown[0] and "3/4" in shown[1] and "3/4" in shown[2]
     assert all("\r" not in line and line.endswith("\n") for line in shown)
+
+    # load_tracking_log's use: bytes shown in MB, with its lines per second.
+    clock = iter([0.0, 2.0]).__next__
+    lines = []
+    loading = Progress(lambda text, ending="\n": lines.append(text + ending), "tracking logs", 40e6, tty=False,
+                       clock=clock, unit=" MB", scale=1e6, extra=lambda elapsed: f"{5000 / elapsed:,.0f} lines/s")
+    loading.update(10e6)
+    assert lines == ["tracking logs [#####---------------]  25%  10.0/40.0 MB  5.0 MB/s  2,500 lines/s  ETA 0:00:06\n"]
 
 
 @pytest.mark.parametrize("name", ["course_enrollment", "course_grade", "user_profile", "external_id"])

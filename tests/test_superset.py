@@ -13,6 +13,7 @@ from django.test import Client
 from opaque_keys.edx.keys import CourseKey
 from openedx_filters.learning.filters import InstructorDashboardTabsRequested
 
+from devstack.ports import free_port
 from platform_plugin_aspects.clickhouse import get_clickhouse
 from platform_plugin_aspects.superset.client import get_client
 from platform_plugin_aspects.superset.dashboards import localized_uuid, token_resources
@@ -71,10 +72,10 @@ def test_inactive_global_staff_gets_403(superset_settings, users):
     assert get_as(users["global_staff"], token_url()).status_code == 403
 
 
-def test_unknown_or_malformed_course_is_404(superset_settings, users):
+def test_unknown_course_is_404_malformed_is_400(superset_settings, users):
     unknown = CourseKey.from_string("course-v1:OrgA+Nope+2026")
     assert get_as(users["global_staff"], token_url(unknown)).status_code == 404
-    assert get_as(users["global_staff"], "/aspects/superset_guest_token/not-a-course/").status_code == 404
+    assert get_as(users["global_staff"], "/aspects/superset_guest_token/not-a-course/").status_code == 400
     # Org staff of OrgA would have access to an OrgA course, so an unknown one is 404 for them too...
     assert get_as(users["org_staff"], token_url(unknown)).status_code == 404
     # ...while a learner learns nothing about which courses exist.
@@ -227,8 +228,6 @@ def test_an_evil_username_is_a_literal_in_the_token(superset_settings, settings,
 # --- Superset trouble ----------------------------------------------------------------------------
 
 def test_superset_down_is_a_clear_json_error(superset_settings, settings, users):
-    from platform_plugin_aspects.superset.local_server import free_port  # pylint: disable=import-outside-toplevel
-
     closed = f"http://127.0.0.1:{free_port()}/"
     settings.SUPERSET_CONFIG = {**superset_settings, "internal_service_url": closed, "password": "s3cret-pw"}
 
@@ -360,4 +359,5 @@ def test_instructor_dashboard_page_has_the_reports_tab_for_staff_only(superset_s
 
 def test_json_error_bodies_are_json(superset_settings, users):
     response = get_as(None, token_url())
-    assert json.loads(response.content) == response.json()
+    assert response.status_code == 403 and response["Content-Type"] == "application/json"
+    assert json.loads(response.content) == {"error": "You do not have permission to view this course's reports."}

@@ -9,8 +9,12 @@ from pathlib import Path
 
 import pytest
 from django.test import Client
+from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
 
-from platform_plugin_aspects.superset.local_server import free_port
+from devstack.ports import free_port
 
 from .superset_fixtures import *  # noqa: F401,F403  pylint: disable=wildcard-import,unused-wildcard-import
 from .test_superset_xblock import (
@@ -18,11 +22,6 @@ from .test_superset_xblock import (
     store,  # noqa: F401  a fixture, used by name
     studio_save,
 )
-
-webdriver = pytest.importorskip("selenium.webdriver")
-from selenium.common.exceptions import WebDriverException  # noqa: E402  pylint: disable=wrong-import-position
-from selenium.webdriver.chrome.service import Service  # noqa: E402  pylint: disable=wrong-import-position
-from selenium.webdriver.common.by import By  # noqa: E402  pylint: disable=wrong-import-position
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -13,6 +13,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management import CommandError, call_command
 from django.test import Client
 
+from devstack.local_superset import ADMIN_PASSWORD, ADMIN_USERNAME
+from devstack.ports import free_port
 from platform_plugin_aspects.settings.common import DEFAULT_INSTRUCTOR_DASHBOARDS
 from platform_plugin_aspects.superset.bundle import (
     ASSETS_DIR,
@@ -28,7 +30,6 @@ from platform_plugin_aspects.superset.dashboards import (
     embedded_uuid,
     localized_uuid,
 )
-from platform_plugin_aspects.superset.local_server import ADMIN_PASSWORD, ADMIN_USERNAME, free_port
 from platform_plugin_aspects.superset.sync import GUEST_VIEW_PERMISSIONS, allowed_domains
 
 from .superset_fixtures import *  # noqa: F401,F403  pylint: disable=wildcard-import,unused-wildcard-import

@@ -10,10 +10,11 @@ import pytest
 import requests
 import webob
 from django.test import Client
+from opaque_keys.edx.keys import UsageKey
 from xblock.core import XBlock
 
+from devstack.ports import free_port
 from platform_plugin_aspects.clickhouse import get_clickhouse
-from platform_plugin_aspects.superset.local_server import free_port
 from platform_plugin_aspects.xblock import SupersetXBlock
 from tests.lms.courseware import runtime as courseware
 
@@ -280,6 +281,24 @@ def test_staff_viewing_as_a_learner_see_what_learners_see(configured, users):
     html, _ = render(users["course_staff"], user_role="student")
 
     assert "only visible to course staff" in html
+
+
+@pytest.mark.parametrize("who", ["course_staff", "global_staff"])
+def test_staff_viewing_as_a_learner_get_no_token(configured, users, who):
+    """The LMS reports the role "student" for the handler call too: the handler refuses like the page."""
+    status, body = ask_token(users[who], user_role="student")
+
+    assert status == 403
+    assert set(body) == {"error"}
+    # Back to their own view ("staff"/"instructor" roles, or none given): the token again.
+    assert ask_token(users[who], user_role="staff")[0] == 200
+
+
+def test_a_block_in_a_library_gets_no_token_and_no_error_page(store, superset_settings, embedded_dashboard, users):
+    """A library (v2) block: no course, so no course staff; a 403 JSON, not a 500."""
+    usage = UsageKey.from_string("lb:OrgA:lib1:superset:d1")
+    assert ask_token(users["global_staff"], usage)[0] == 403
+    assert "only visible to course staff" in render(users["global_staff"], usage)[0]
 
 
 def test_staff_are_told_when_no_dashboard_is_configured(store, superset_settings, users):

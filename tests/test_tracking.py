@@ -46,6 +46,24 @@ def count(clickhouse, where="1", table="tracking_events", params=None):
     return clickhouse.query(f"SELECT count() FROM {table} FINAL WHERE {where}", params)[0][0]
 
 
+def expected_ids(lines_or_events):
+    """The event ids of log lines (or live event dicts), as the loader and the backend compute them."""
+    from platform_plugin_aspects.tracking.events import event_id, json_part, loads  # pylint: disable=import-outside-toplevel
+
+    texts = [serialize(item) if isinstance(item, dict) else json_part(item.rstrip("\n")) for item in lines_or_events]
+    return sorted(str(event_id(loads(text))) for text in texts)
+
+
+def current_ids(clickhouse, table="tracking_events"):
+    """Event ids as a query with FINAL sees them (a sorted list: a second copy would show)."""
+    return sorted(str(event_id) for (event_id,) in clickhouse.query(f"SELECT event_id FROM {table} FINAL"))
+
+
+def physical(clickhouse, table="tracking_events"):
+    """Rows actually stored, every copy counted (no FINAL)."""
+    return clickhouse.query(f"SELECT count() FROM {table}")[0][0]
+
+
 @pytest.fixture
 def enabled(settings):
     settings.EVENT_SINK_CLICKHOUSE_TRACKING_EVENTS_ENABLED = True
@@ -145,7 +163,10 @@ def test_outage_loses_nothing_and_stores_each_event_once(enabled, tmp_path):
 
         server.start()
         wait_until(lambda: count(outage_db) == len(events), timeout=30, what="all events after restart")
-        assert outage_db.query("SELECT count(), uniqExact(event_id) FROM tracking_events FINAL")[0] == (200, 200)
+        # Each event once, and with its values: the ids and users ClickHouse has are those sent.
+        assert current_ids(outage_db) == expected_ids(events)
+        assert sorted(outage_db.query("SELECT user_id FROM tracking_events FINAL")) == \
+            sorted((event["context"]["user_id"],) for event in events)
         wait_until(lambda: backend.sender.spool.count_events() == 0, what="the spool emptied")
         backend.close()
     finally:
@@ -269,7 +290,8 @@ def test_loading_twice_and_live_overlap_store_each_event_once(clickhouse, backen
     zipped = write_log(tmp_path / "tracking.log.2.gz", [log_line(e) for e in events[40:]], compress=True)
     load(str(tmp_path / "tracking.log*"))
     load(plain, zipped, restart=True)  # read everything again
-    assert clickhouse.query("SELECT count(), uniqExact(event_id) FROM tracking_events FINAL")[0] == (60, 60)
+    # The live copy and both loads of each line fold into one event: 60 ids, none twice.
+    assert current_ids(clickhouse) == expected_ids([log_line(e) for e in events])
     assert count(clickhouse, "loaded_from = 'tracking.log.2.gz'") == 20
 
 
@@ -281,7 +303,8 @@ def test_interrupted_load_resumes_from_the_checkpoint(clickhouse, tmp_path, work
     first = count(clickhouse)
     assert 0 < first < 100
     load(path, batch_size=7, workers=workers)
-    assert clickhouse.query("SELECT count(), uniqExact(event_id) FROM tracking_events")[0] == (100, 100)
+    assert physical(clickhouse) == 100  # resumed after its checkpoint: nothing stored twice
+    assert current_ids(clickhouse) == expected_ids([log_line(e) for e in events])
 
 
 def test_killed_load_resumes(clickhouse, tmp_path):
@@ -299,7 +322,7 @@ def test_killed_load_resumes(clickhouse, tmp_path):
     assert process.returncode == -9, "the load finished before it could be interrupted"
     assert count(clickhouse) < 20_000
     load(path)
-    assert clickhouse.query("SELECT count(), uniqExact(event_id) FROM tracking_events FINAL")[0] == (20_000, 20_000)
+    assert current_ids(clickhouse) == expected_ids([log_line(e) for e in events])
 
 
 def test_rotated_file_resumes_after_gzip(clickhouse, tmp_path):
@@ -310,7 +333,8 @@ def test_rotated_file_resumes_after_gzip(clickhouse, tmp_path):
     live.unlink()  # logrotate: the same content, grown and compressed
     write_log(tmp_path / "tracking.log.1.gz", lines, compress=True)
     load(tmp_path / "tracking.log.1.gz")
-    assert clickhouse.query("SELECT count(), uniqExact(event_id) FROM tracking_events")[0] == (40, 40)
+    assert physical(clickhouse) == 40  # the rotated file resumed where the plain one stopped
+    assert current_ids(clickhouse) == expected_ids(lines)
 
 
 def test_partial_last_line_waits_for_the_next_run(clickhouse, tmp_path):
@@ -464,7 +488,7 @@ def test_json_that_only_python_accepts_is_stored_with_a_stable_id(clickhouse, tm
     path = write_log(tmp_path / "tracking.log", lines)
     load(path)
     load(path, restart=True)
-    assert clickhouse.query("SELECT count(), uniqExact(event_id) FROM tracking_events FINAL")[0] == (2, 2)
+    assert current_ids(clickhouse) == expected_ids(lines)
     stored = clickhouse.query("SELECT event FROM tracking_events FINAL WHERE user_id = 2")[0][0]
     assert json.loads(stored)["big"] == float(2**70)
 
@@ -520,3 +544,89 @@ def test_send_never_raises_into_the_request(clickhouse, backend, caplog):
     backend.send(make_event(user_id=2))
     wait_until(lambda: count(clickhouse) == 1, what="the good event")
     assert "cannot be written as JSON" in caplog.text
+
+
+# -- a bug is not the data's fault -----------------------------------------------------------------
+def stored_ids(clickhouse):
+    """The event ids ClickHouse currently has, as strings."""
+    return {str(event_id) for (event_id,) in clickhouse.query("SELECT event_id FROM tracking_events FINAL")}
+
+
+def fails_for(username, monkeypatch, module):
+    """Inject a bug into ``module``'s row builder for events of ``username`` (a fault we cannot cause for real)."""
+    real = module.row_from_json
+
+    def row_from_json(text, *args, **kwargs):
+        if f'"{username}"' in text:
+            raise AttributeError("'NoneType' object has no attribute 'get'")
+        return real(text, *args, **kwargs)
+
+    monkeypatch.setattr(module, "row_from_json", row_from_json)
+
+
+@pytest.mark.django_db
+def test_a_bug_keeps_live_events_retries_them_and_never_rejects_them(clickhouse, enabled, tmp_path, monkeypatch):
+    from platform_plugin_aspects.tracking import store as store_module  # pylint: disable=import-outside-toplevel
+    from platform_plugin_aspects.tracking.events import event_id  # pylint: disable=import-outside-toplevel
+
+    enabled.ASPECTS_TRACKING_SPOOL_DIR = spool = str(tmp_path / "spool")
+    fails_for("tripwire", monkeypatch, store_module)
+    backend = ClickHouseTrackingBackend(spool_dir=spool, flush_interval_secs=0.05, retry_max_secs=0.5)
+    events = [make_event(user_id=1, username="ada"), make_event(user_id=2, username="tripwire"),
+              make_event(user_id=3, username="bob")]
+    expected = {str(event_id(json.loads(serialize(event)))) for event in events}
+    try:
+        for event in events:
+            backend.send(event)
+        wait_until(lambda: backend.sender.stats["held"] >= 1 and count(clickhouse) == 2, what="2 stored, 1 held")
+        assert count(clickhouse, table="tracking_rejects") == 0  # never a reject for our bug
+        report = StringIO()
+        with pytest.raises(CommandError, match="UNHEALTHY"):
+            call_command("aspects_status", "--json", stdout=report)
+        tracking = json.loads(report.getvalue())["tracking"]
+        assert tracking["held"] == 1 and "AttributeError" in tracking["held_error"]
+
+        monkeypatch.undo()  # the fix is deployed: the held event is retried and arrives
+        wait_until(lambda: stored_ids(clickhouse) == expected, what="the held event after the fix")
+        assert Spool(os.path.join(spool, "held")).count_events() == 0
+        assert count(clickhouse, table="tracking_rejects") == 0
+    finally:
+        backend.close()
+
+
+def bug_while_parsing(monkeypatch):
+    """Our row builder fails on one learner's events."""
+    from platform_plugin_aspects.tracking import loader as loader_module  # pylint: disable=import-outside-toplevel
+
+    fails_for("tripwire", monkeypatch, loader_module)
+    return AttributeError
+
+
+def bug_while_inserting(monkeypatch):
+    """Our side of the insert fails (before, any such exception made every event of the batch a reject)."""
+    from platform_plugin_aspects.clickhouse import ClickHouse  # pylint: disable=import-outside-toplevel
+
+    real_insert = ClickHouse.insert
+
+    def buggy_insert(self, table, rows, column_names):
+        if table == "tracking_events":
+            raise TypeError("unsupported operand type(s)")
+        return real_insert(self, table, rows, column_names)
+
+    monkeypatch.setattr(ClickHouse, "insert", buggy_insert)
+    return TypeError
+
+
+@pytest.mark.parametrize("inject_bug", [bug_while_parsing, bug_while_inserting])
+def test_a_bug_stops_the_log_load_without_rejecting_and_the_rerun_resumes(clickhouse, tmp_path, monkeypatch,
+                                                                          inject_bug):
+    """Only Rejected and ClickHouse refusing a value are the data's fault: a bug rejects nothing."""
+    events = activity(COURSE, [(1, "ada"), (2, "tripwire")], per_learner=5)
+    lines = [log_line(e) for e in events]
+    path = write_log(tmp_path / "tracking.log", lines)
+    with pytest.raises(inject_bug(monkeypatch)):
+        load(path, workers=0)
+    assert count(clickhouse, table="tracking_rejects") == 0
+    monkeypatch.undo()  # the fix is deployed
+    load(path, workers=0)
+    assert current_ids(clickhouse) == expected_ids(lines) and count(clickhouse, table="tracking_rejects") == 0

@@ -1,4 +1,4 @@
-"""The only code that talks to ClickHouse: client, schema migrations, local server launcher."""
+"""The only code that talks to ClickHouse: client, schema migrations (the dev server: devstack.local_clickhouse)."""
 
 from .client import (  # noqa: F401
     ClickHouse,

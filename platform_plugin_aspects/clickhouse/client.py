@@ -17,6 +17,7 @@ Every other module asks :func:`get_clickhouse` for a :class:`ClickHouse` and cal
 import logging
 import os
 import re
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from urllib.parse import urlparse
 import clickhouse_connect
 from clickhouse_connect.driver import exceptions as ch_exc
 from django.conf import settings
+
+from ..retry import backoff_secs
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +56,26 @@ CONFIG_ERROR_CODES = {
     194: "the ClickHouse user needs a password",
     516: "authentication failed: wrong ClickHouse username or password",
 }
+
+# The driver logs a full traceback at ERROR for every value it cannot serialise, on each attempt
+# (splitting a refused batch in halves makes a dozen attempts per bad row), then raises. We raise
+# that error as one line naming the table, column and reason (ClickHouseDataError), and whoever
+# keeps the row logs its traceback at DEBUG, once: the driver's copies only hide the signal.
+_DRIVER_SERIALIZATION_LOGGERS = ("clickhouse_connect.driver.transform", "clickhouse_connect.driver.rustcodec")
+
+
+def _without_traceback(record):
+    """Logging filter: drop the driver's serialisation tracebacks (see above); keep everything else."""
+    return record.exc_info is None
+
+
+for _name in _DRIVER_SERIALIZATION_LOGGERS:
+    logging.getLogger(_name).addFilter(_without_traceback)
+
+# What the driver raises, outside its own DataError, for a value it cannot encode into its column.
+# Not ValueError or TypeError at large: those also mean rows our code built wrong (a bug), which
+# must never be blamed on the data.
+_VALUE_ERRORS = (UnicodeError, OverflowError, struct.error)
 
 _CODE_RE = re.compile(r"[Cc]ode: (\d+)")
 _HTTP_STATUS_RE = re.compile(r"HTTP status (\d+)")
@@ -83,10 +106,17 @@ class ClickHouseQueryError(ClickHouseError):
 class ClickHouseDataError(ClickHouseError):
     """A row could not be converted for its column; nothing of the insert was written."""
 
-    def __init__(self, message, table, column=None):
+    def __init__(self, message, table, column=None, column_type=None, reason=""):
         super().__init__(message)
         self.table = table
         self.column = column
+        self.column_type = column_type
+        self.reason = reason or message
+
+    def one_line(self):
+        """``table T, column C (Type): reason`` on one line, for logs an operator reads."""
+        column = f", column {self.column!r} ({self.column_type or '?'})" if self.column else ""
+        return f"table {self.table.rsplit('.', 1)[-1]}{column}: {' '.join(str(self.reason).split())[:500]}"
 
 
 @dataclass(frozen=True)
@@ -203,6 +233,12 @@ class ClickHouse:
                 return operation(self._get_client())
             except ch_exc.DataError as exc:
                 raise self._data_error(exc, table) from exc
+            except _VALUE_ERRORS as exc:
+                if table is None:  # not an insert: a parameter, i.e. our own code
+                    raise
+                # Raised by the driver while encoding a row (e.g. a lone surrogate in a String):
+                # the row's value does not fit, as with DataError.
+                raise self._data_error(exc, table) from exc
             except (ch_exc.OperationalError, ch_exc.DatabaseError) as exc:
                 if _server_code(exc) in CONFIG_ERROR_CODES:
                     raise self._config_error(exc) from exc
@@ -213,7 +249,7 @@ class ClickHouse:
                         f"ClickHouse at {self.config.where} unavailable after {attempts} attempts ({what}): "
                         f"{self._short_reason(exc)}"
                     ) from exc
-                delay = self.config.retry_backoff_secs * (2 ** (attempt - 1))
+                delay = backoff_secs(attempt, first=self.config.retry_backoff_secs)
                 log.warning("ClickHouse %s failed (attempt %d/%d), retrying in %.2fs: %s",
                             what, attempt, attempts, delay, self._short_reason(exc))
                 self.close()
@@ -249,6 +285,8 @@ class ClickHouse:
             f"Bad row for {table}:{col_part}: {reason}; nothing of this insert was written",
             table=table,
             column=column,
+            column_type=types.get(column),
+            reason=reason,
         )
 
     # -- public API ----------------------------------------------------------------------------

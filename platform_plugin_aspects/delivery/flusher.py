@@ -2,14 +2,16 @@
 The worker half of delivery: turn outbox entries into ClickHouse rows.
 
 One flush takes up to ASPECTS_OUTBOX_BATCH_SIZE due entries (locked with SKIP LOCKED so several
-workers can flush at once), coalesces repeated changes of one object (the last action wins),
+workers can flush at once), coalesces repeated changes of one object (the last action wins, but
+every row deleted under the object's key still gets its tombstone: see ``Change``),
 follows related changes (a tag's course, a renamed user's rows), loads current state with one
 query per model, builds rows and sends one insert per table — at its slot, when it has one
 (``delivery.cadence``), claiming what commits meanwhile until then. Then:
 
 * delivered entries are deleted;
-* entries whose rows ClickHouse rejected are marked ``failed`` with the reason (kept for replay,
-  never dropped, and they don't hold back the rest of the batch);
+* entries whose rows ClickHouse rejected, or whose rows could not be built at all (any exception
+  in a sink: a bug, or platform data nobody expected), are marked ``failed`` with the reason (kept
+  for replay, never dropped, and they don't hold back the rest of the batch);
 * if ClickHouse is unreachable nothing is deleted; entries get a back-off and are retried.
 
 Every row carries ``version`` (taken before the state was read, so a later read always wins),
@@ -25,15 +27,21 @@ import uuid
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
 from ..clickhouse import ClickHouseDataError, ClickHouseError, get_clickhouse
 from ..models import DeliveryStatus, OutboxEntry
+from ..retry import backoff_secs
 from ..sinks import META_COLUMNS, RowBatch, get_sink
 from ..sinks.base import format_timestamp
 
 log = logging.getLogger(__name__)
+
+# Errors that say a server is unreachable or busy, not that an object's rows cannot be built: they
+# must not mark entries failed (ClickHouse errors postpone the flush; a lost or locked LMS database
+# connection fails it, and the leased entries are retried).
+INFRASTRUCTURE_ERRORS = (ClickHouseError, OperationalError, InterfaceError)
 
 MAX_BACKOFF_SECS = 300
 MAX_MISSING_ATTEMPTS = 8
@@ -75,8 +83,8 @@ class FlushResult:
 
 
 def backoff(attempts):
-    """Seconds before the next attempt: 1, 2, 4 ... capped at five minutes."""
-    return min(MAX_BACKOFF_SECS, 2 ** max(0, attempts - 1))
+    """Seconds before an entry's next attempt: 1, 2, 4 ... capped at five minutes."""
+    return backoff_secs(attempts, first=1.0, cap=MAX_BACKOFF_SECS)
 
 
 @dataclass(slots=True)
@@ -114,11 +122,34 @@ def _claim_entries(limit, ignore_schedule, after_id=None):
     return entries
 
 
+@dataclass
+class Change:
+    """
+    What a flush does for one object: its newest action, and the identity of every row deleted under its key.
+
+    A sink's outbox key can be narrower than its table's identity: an enrollment is keyed
+    ``user_id:course_key`` (what the openedx-events carry) while its rows are identified by
+    ``(course_key, user_id, id)``. Deleting an enrollment and enrolling again gives a new ``id``
+    under the same key, so "the last action wins" alone would drop the old row's tombstone and
+    leave two current rows. Every deleted identity therefore survives coalescing, and gets its
+    tombstone unless an object has that identity now (see ``_build_sink``).
+    """
+
+    action: str
+    deleted: list = field(default_factory=list)
+
+
 def _coalesce(entries):
-    """``{sink: {key: entry}}`` keeping the newest entry per object."""
+    """``{sink: {key: Change}}``: the newest action per object, every deleted identity kept."""
     plan = {}
     for entry in entries:
-        plan.setdefault(entry.sink, {})[entry.object_key] = entry
+        changes = plan.setdefault(entry.sink, {})
+        change = changes.get(entry.object_key)
+        if change is None:
+            change = changes[entry.object_key] = Change(entry.action)
+        change.action = entry.action
+        if entry.action == OutboxEntry.DELETE and entry.payload and entry.payload not in change.deleted:
+            change.deleted.append(entry.payload)
     return plan
 
 
@@ -149,7 +180,10 @@ def _insert_isolating(clickhouse, table, columns, rows, origins, errors):
     except ClickHouseDataError as exc:
         if len(rows) == 1:
             errors[origins[0]] = str(exc)
-            log.error("ClickHouse rejected a row from %s:%s: %s", origins[0][0], origins[0][1], exc)
+            # One line per refused row; the driver's traceback only for whoever debugs the client.
+            log.error("ClickHouse refused the row of %s:%s, %s; the entry is kept as failed "
+                      "(flush_clickhouse_outbox --list-failed)", origins[0][0], origins[0][1], exc.one_line())
+            log.debug("Driver traceback for the refused row of %s:%s", origins[0][0], origins[0][1], exc_info=exc)
             return 0
         middle = len(rows) // 2
         return (_insert_isolating(clickhouse, table, columns, rows[:middle], origins[:middle], errors)
@@ -158,33 +192,92 @@ def _insert_isolating(clickhouse, table, columns, rows, origins, errors):
 
 def build_rows(plan, clickhouse):
     """
-    Build a RowBatch for ``{sink: {key: action or entry}}``; follow related changes.
+    Build a RowBatch for ``{sink: {key: Change}}``; follow related changes.
 
-    Returns ``(batch, missing)``: ``missing`` are (sink, key) upserts whose object was not found
-    (deleted meanwhile, or — for courses — not built by the platform yet).
+    Returns ``(batch, missing, errors)``: ``missing`` are (sink, key) upserts whose object was not
+    found (deleted meanwhile, or — for courses — not built by the platform yet); ``errors`` maps the
+    (sink, key) of objects whose rows could not be built to the reason. Such a failure — any
+    exception but a ClickHouse one, which concerns the whole flush — costs only the objects it
+    concerns: the sink's changes are split in halves until the failing ones are alone, and
+    everything else is in the batch.
     """
-    batch, missing = RowBatch(), set()
+    batch, missing, errors = RowBatch(), set(), {}
     done = set()
     pending = {sink: dict(changes) for sink, changes in plan.items()}
     while pending:
         sink_name, changes = pending.popitem()
-        sink = get_sink(sink_name)
-        upserts = [k for k, e in changes.items() if _action(e) == OutboxEntry.UPSERT and (sink_name, k) not in done]
-        deletes = {k: _payload(e) for k, e in changes.items() if _action(e) == OutboxEntry.DELETE
-                   and (sink_name, k) not in done}
-        done.update((sink_name, k) for k in changes)
-        instances = sink.load(upserts) if upserts else {}
-        missing.update((sink_name, k) for k in upserts if k not in instances)
-        sink.build(instances, batch, clickhouse)
-        if deletes:
-            sink.build_deletes(deletes, batch, clickhouse)
-        for related_sink, key in sink.related_changes(list(changes), instances, deletes):
+        changes = {key: change for key, change in changes.items() if (sink_name, key) not in done}
+        done.update((sink_name, key) for key in changes)
+        for related_sink, key in _build_isolating(get_sink(sink_name), changes, clickhouse, batch, missing, errors):
             if (related_sink, key) not in done and get_sink(related_sink).is_enabled():
-                pending.setdefault(related_sink, {})[key] = OutboxEntry.UPSERT
-    return batch, missing
+                pending.setdefault(related_sink, {})[key] = Change(OutboxEntry.UPSERT)
+    return batch, missing, errors
 
 
-def _catch_up(entries, batch, missing, limit, ignore_schedule, clickhouse):
+def _build_isolating(sink, changes, clickhouse, batch, missing, errors, logged=None):
+    """
+    ``_build_sink`` for ``changes``, its rows added to ``batch`` only if it succeeds; returns the related changes.
+
+    On failure the changes are split in halves (as refused inserts are) until each failing
+    object is alone; it goes to ``errors`` and its traceback is logged once per sink and flush.
+    """
+    if not changes:
+        return []
+    logged = set() if logged is None else logged
+    part, part_missing = RowBatch(), set()
+    try:
+        related = _build_sink(sink, changes, clickhouse, part, part_missing)
+    except INFRASTRUCTURE_ERRORS:
+        raise  # about a server, not about these objects: the whole flush is retried
+    except Exception as exc:  # pylint: disable=broad-except
+        if len(changes) > 1:
+            keys = list(changes)
+            middle = len(keys) // 2
+            return [related for half in (keys[:middle], keys[middle:])
+                    for related in _build_isolating(sink, {key: changes[key] for key in half}, clickhouse, batch,
+                                                    missing, errors, logged)]
+        [key] = changes
+        errors[(sink.name, key)] = reason = f"{type(exc).__name__}: {exc}"
+        log.error("Could not build the rows of %s:%s: %s; the entry is kept as failed "
+                  "(flush_clickhouse_outbox --list-failed, then --retry-failed once fixed)", sink.name, key, reason,
+                  exc_info=exc if sink.name not in logged else None)
+        logged.add(sink.name)
+        return []
+    batch.absorb(part, None)
+    missing.update(part_missing)
+    return related
+
+
+def _build_sink(sink, changes, clickhouse, batch, missing):
+    """
+    Rows of one sink's ``{key: Change}`` into ``batch``: current rows, then tombstones; returns related changes.
+
+    The LMS is the truth, an entry only says where to look: objects under a key that saw a delete
+    are read too, and a deleted identity gets its tombstone only if no object has it now. So a
+    delete that reaches ClickHouse late (it backed off during an outage while the object was
+    re-created and delivered) cannot hide the object again, and the delete of one row and the
+    creation of another under one key (a new enrollment id) both arrive. (A sink without a table
+    of its own, the user fan-out, turns a delete into retirement: it is not read back.)
+    """
+    upserts = [key for key, change in changes.items() if change.action == OutboxEntry.UPSERT]
+    recheck = [key for key, change in changes.items() if change.deleted and change.action == OutboxEntry.DELETE
+               and sink.table]
+    instances = sink.load(upserts + recheck) if upserts or recheck else {}
+    missing.update((sink.name, key) for key in upserts if key not in instances)
+    sink.build(instances, batch, clickhouse)
+    tombstones = {}
+    for key, change in changes.items():
+        if change.deleted:
+            current = sink.identity(instances[key]) if key in instances else None
+            tombstones[key] = [identity for identity in change.deleted if identity != current]
+    # ``build_deletes`` takes one identity per key; a key with several deleted rows takes turns.
+    for turn in range(max(map(len, tombstones.values()), default=0)):
+        sink.build_deletes({key: ids[turn] for key, ids in tombstones.items() if len(ids) > turn}, batch, clickhouse)
+    deleted = {key: ids[-1] for key, ids in tombstones.items() if ids}
+    return sink.related_changes(list(changes), instances, deleted)
+
+
+def _catch_up(entries, batch, missing, errors, limit, ignore_schedule, clickhouse):
     """
     Let changes committed while ``batch`` was built ride along in its insert; returns the rounds.
 
@@ -194,7 +287,7 @@ def _catch_up(entries, batch, missing, limit, ignore_schedule, clickhouse):
     is shorter than the one before (it only covers the previous round's build time), so the last
     claim happens moments before the insert and only changes committed in those moments wait for
     the next flush. Late rows carry their own, later version (their state was read later).
-    ``entries``, ``batch`` and ``missing`` are extended in place.
+    ``entries``, ``batch``, ``missing`` and ``errors`` are extended in place.
     """
     rounds = 0
     while rounds < MAX_CATCH_UP_ROUNDS and len(entries) < limit:
@@ -209,15 +302,16 @@ def _catch_up(entries, batch, missing, limit, ignore_schedule, clickhouse):
             break
         late_version = time.time_ns()
         entries.extend(late)  # from here on, a ClickHouse error postpones them with the rest
-        late_batch, late_missing = build_rows(_coalesce(late), clickhouse)
+        late_batch, late_missing, late_errors = build_rows(_coalesce(late), clickhouse)
         batch.absorb(late_batch, late_version)
         missing.update(late_missing)
+        errors.update(late_errors)
         if len(late) <= SETTLED_ENTRIES:
             break
     return rounds
 
 
-def _claim_until(slot, entries, batch, missing, limit, ignore_schedule, clickhouse):
+def _claim_until(slot, entries, batch, missing, errors, limit, ignore_schedule, clickhouse):
     """
     Early for the insert slot: keep taking what arrives, in short slices; returns the rounds.
 
@@ -228,18 +322,10 @@ def _claim_until(slot, entries, batch, missing, limit, ignore_schedule, clickhou
     while (wait := slot - time.time()) > round_secs:
         time.sleep(min(wait - round_secs, WAIT_SLICE_SECS))
         round_started = time.perf_counter()
-        rounds += _catch_up(entries, batch, missing, limit, ignore_schedule, clickhouse)
+        rounds += _catch_up(entries, batch, missing, errors, limit, ignore_schedule, clickhouse)
         round_secs = time.perf_counter() - round_started
     time.sleep(max(0.0, slot - time.time()))
     return rounds
-
-
-def _action(entry_or_action):
-    return entry_or_action if isinstance(entry_or_action, str) else entry_or_action.action
-
-
-def _payload(entry_or_action):
-    return None if isinstance(entry_or_action, str) else entry_or_action.payload
 
 
 def collector_paused(function):
@@ -284,17 +370,18 @@ def flush(limit=None, ignore_schedule=False, clickhouse=None, insert_not_before=
         return result
     clock.lap("claim")
     try:
-        batch, missing = build_rows(_coalesce(entries), clickhouse)
+        batch, missing, errors = build_rows(_coalesce(entries), clickhouse)
         clock.lap("build")
-        result.catch_up_rounds = _catch_up(entries, batch, missing, limit, ignore_schedule, clickhouse)
+        result.catch_up_rounds = _catch_up(entries, batch, missing, errors, limit, ignore_schedule, clickhouse)
         clock.lap("catch_up")
         result.ready_secs = clock.elapsed()
         if insert_not_before and time.time() < insert_not_before:
-            result.catch_up_rounds += _claim_until(insert_not_before, entries, batch, missing, limit,
+            result.catch_up_rounds += _claim_until(insert_not_before, entries, batch, missing, errors, limit,
                                                    ignore_schedule, clickhouse)
             clock.lap("wait")
         result.inserted_at = time.time()
-        errors, result.inserts = write_batch(batch, clickhouse, version)
+        refused, result.inserts = write_batch(batch, clickhouse, version)
+        errors.update(refused)
         clock.lap("insert")
     except ClickHouseError as exc:
         _postpone(entries, str(exc))
@@ -315,16 +402,28 @@ def flush(limit=None, ignore_schedule=False, clickhouse=None, insert_not_before=
             deferred.append(entry)
         else:
             done_ids.append(entry.id)
+    # Errors left belong to related changes (a tag's course...) that have no entry of their own: they
+    # get one, failed, so they are seen and replayed like any other.
+    claimed = {(entry.sink, entry.object_key) for entry in entries}
+    related_errors = {origin: reason for origin, reason in errors.items() if origin not in claimed}
+    if related_errors:  # (rare) one failed entry per object, however many flushes tried it
+        related_errors = {origin: reason for origin, reason in related_errors.items()
+                          if not OutboxEntry.objects.filter(failed=True, sink=origin[0], object_key=origin[1]).exists()}
+    related_failed = [OutboxEntry(sink=sink_name, object_key=key, failed=True, attempts=1, last_error=reason[:2000])
+                      for (sink_name, key), reason in related_errors.items()]
     with transaction.atomic():
         if failed:
             OutboxEntry.objects.bulk_update(failed, ["failed", "last_error", "attempts"])
+        if related_failed:
+            OutboxEntry.objects.bulk_create(related_failed)
         if deferred:
             _postpone(deferred, "object not found yet")
         OutboxEntry.objects.filter(id__in=done_ids).delete()
         done = set(done_ids)
-        _record_status({name: sum(1 for e in entries if e.sink == name and e.id in done) for name in sinks})
+        _record_status({name: sum(1 for e in entries if e.sink == name and e.id in done) for name in sinks},
+                       failures=_failures_by_sink(failed, entries, related_failed))
     clock.lap("ack")
-    result.delivered, result.failed, result.deferred = len(done_ids), len(failed), len(deferred)
+    result.delivered, result.failed, result.deferred = len(done_ids), len(failed) + len(related_failed), len(deferred)
     log.info("Outbox flush: %s", result.describe())
     return result
 
@@ -358,16 +457,36 @@ def _postpone(entries, reason):
             last_error=reason[:2000])
 
 
-def _record_status(delivered_by_sink, error=""):
-    """Remember, per sink, the last success (and how much it delivered) or the last failure."""
+def _failures_by_sink(failed, entries, related_failed):
+    """``{sink: "N entries failed, e.g. <reason>"}`` for the DeliveryStatus of sinks with failed entries."""
+    sink_of = {entry.id: entry.sink for entry in entries}
+    by_sink = {}
+    for entry in failed:
+        by_sink.setdefault(sink_of[entry.id], []).append(entry.last_error)
+    for entry in related_failed:
+        by_sink.setdefault(entry.sink, []).append(entry.last_error)
+    return {name: f"{len(reasons)} entries failed (flush_clickhouse_outbox --list-failed), e.g. {reasons[0]}"
+            for name, reasons in by_sink.items()}
+
+
+def _record_status(delivered_by_sink, error="", failures=None):
+    """
+    Remember, per sink, the last success (and how much it delivered) or the last failure.
+
+    ``failures`` (``{sink: message}``) are entries of a flush that otherwise succeeded: the sink
+    delivered the rest, and its last failure says what was kept back.
+    """
     now = timezone.now()
-    for sink_name, delivered in delivered_by_sink.items():
+    failures = failures or {}
+    for sink_name in {*delivered_by_sink, *failures}:
         status, _ = DeliveryStatus.objects.get_or_create(sink=sink_name)
         if error:
             status.last_failure, status.last_error = now, error[:2000]
         else:
             status.last_success = now
-            status.delivered += delivered
+            status.delivered += delivered_by_sink.get(sink_name, 0)
+        if sink_name in failures:
+            status.last_failure, status.last_error = now, failures[sink_name][:2000]
         status.save()
 
 

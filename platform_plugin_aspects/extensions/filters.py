@@ -25,15 +25,21 @@ from openedx_filters import PipelineStep
 
 from ..superset.client import SupersetError
 from ..superset.dashboards import EMBED_CSS, EMBED_JS, instructor_dashboard_config, reports_unavailable_message
-from ..superset.permissions import can_view_course_reports
+from ..superset.permissions import NotACourseKey, can_view_course_reports, course_run_key, parse_course_key
 
 SECTION_KEY = "aspects"
 
 
 def _course_key(context):
+    """The course run the page is about, or None (no key, or one that names no course run)."""
     course = context.get("course")
     key = getattr(course, "id", None) or context.get("course_id") or context.get("course_key")
-    return key if key is None or isinstance(key, CourseKey) else CourseKey.from_string(str(key))
+    if key is None or isinstance(key, CourseKey):
+        return course_run_key(key)
+    try:
+        return parse_course_key(str(key))[0]
+    except NotACourseKey:
+        return None
 
 
 def render_reports(user, course_key):

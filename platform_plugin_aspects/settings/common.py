@@ -112,8 +112,8 @@ def plugin_settings(settings):
     #    "database": "event_sink", "timeout_secs": 5}
     # .. setting_description: How the plugin reaches ClickHouse over HTTP(S). Optional keys: "retries"
     #    (attempts after the first, default 4), "retry_backoff_secs" (first back-off, doubled each time,
-    #    default 0.25), "cluster" (name used by migrate_clickhouse for ON CLUSTER), "xapi_database",
-    #    "runs_table" and "stats_table" (load tests), "tracking_table" (tracking events).
+    #    default 0.25), "cluster" (name used by migrate_clickhouse for ON CLUSTER), "runs_table" and
+    #    "stats_table" (load tests).
     _default(
         settings,
         "EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG",

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 DEFAULT_LOCALE = "en"
 
 # What a page that embeds dashboards loads (the Reports tab and the "superset" XBlock): the pinned
-# embedded SDK comes from the plugin's static files (``make static``), never from a CDN.
+# embedded SDK comes from the plugin's static files (vendored, see devstack.vendor_sdk), never from a CDN.
 EMBED_CSS = ("platform_plugin_aspects/css/reports.css",)
 EMBED_JS = ("platform_plugin_aspects/vendor/superset-embedded-sdk.js", "platform_plugin_aspects/js/reports.js")
 

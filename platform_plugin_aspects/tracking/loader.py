@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..clickhouse import ClickHouse
+from ..progress import Progress, stream_writer
 from .events import Reject, Rejected, json_part, row_from_json
 from .store import store
 
@@ -92,33 +93,6 @@ def fingerprint(path):
     return hashlib.sha256(first).hexdigest()[:32] if first else None
 
 
-class Progress:
-    """One status line on stderr: MB done, %, events/s, MB/s, ETA."""
-
-    def __init__(self, total_bytes, stream=None, enabled=True, every=0.5):
-        self.total = max(total_bytes, 1)
-        self.stream = stream or sys.stderr
-        self.enabled = enabled
-        self.every = every if self.stream.isatty() else 10.0
-        self.started = time.monotonic()
-        self._last = 0.0
-
-    def update(self, done_bytes, events, force=False):
-        """Redraw at most every ``every`` seconds."""
-        now = time.monotonic()
-        if not self.enabled or (not force and now - self._last < self.every):
-            return
-        self._last = now
-        elapsed = max(now - self.started, 1e-6)
-        rate = done_bytes / elapsed
-        eta = (self.total - done_bytes) / rate if rate else 0
-        line = (f"{done_bytes / 1e6:9.1f}/{self.total / 1e6:.1f} MB {100 * done_bytes / self.total:5.1f}%  "
-                f"{events / elapsed:9,.0f} events/s  {rate / 1e6:6.1f} MB/s  ETA {int(eta) // 60}:{int(eta) % 60:02d}")
-        end = "\r" if self.stream.isatty() and not force else "\n"
-        self.stream.write(line + end)
-        self.stream.flush()
-
-
 def load_chunk(config, blob, base_offset, source, max_event_bytes):
     """
     Parse and store one chunk of log lines; returns ``(stored, rejected)``.
@@ -163,6 +137,9 @@ def _die_with_parent():
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+    # Ctrl-C reaches the whole process group: only the loader reacts (once, see ResumableCommand);
+    # a worker's chunk in flight is simply not checkpointed, and the next run reads it again.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if os.getppid() == 1:  # the parent died before we got here
         os._exit(0)  # pylint: disable=protected-access
 
@@ -230,16 +207,26 @@ class LogLoader:  # pylint: disable=too-many-instance-attributes
         paths = expand(patterns)
         result = LoadResult()
         started = time.monotonic()
-        progress = Progress(sum(os.path.getsize(p) for p in paths), self.progress_stream, self.show_progress)
+        progress = self._progress(sum(os.path.getsize(p) for p in paths))
         with self._executor() as executor:
             for path in paths:
                 result.files.append(self._load_file(path, executor, progress))
                 if self._limit_reached():
                     result.interrupted = True
                     break
-        progress.update(self._done_bytes, self._seen, force=True)
+        if progress:
+            progress.update(self._done_bytes)
+            progress.finish()
         result.seconds = time.monotonic() - started
         return result
+
+    def _progress(self, total_bytes):
+        """The shared progress line over the bytes read (None with ``show_progress`` off)."""
+        if not self.show_progress:
+            return None
+        stream = self.progress_stream or sys.stderr
+        return Progress(stream_writer(stream), "tracking logs", total_bytes, stream.isatty(), every=10.0,
+                        unit=" MB", scale=1e6, extra=lambda elapsed: f"{self._seen / elapsed:,.0f} lines/s")
 
     def _load_file(self, path, executor, progress):  # pylint: disable=too-many-locals
         result = FileResult(str(path))
@@ -273,7 +260,8 @@ class LogLoader:  # pylint: disable=too-many-instance-attributes
                 now_at = raw_file.tell()
                 self._done_bytes += now_at - counted_from
                 counted_from = now_at
-                progress.update(self._done_bytes, self._seen)
+                if progress:
+                    progress.update(self._done_bytes)
                 if self._limit_reached():
                     break
             else:

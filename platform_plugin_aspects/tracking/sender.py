@@ -11,7 +11,11 @@ batch is full or ``flush_interval`` has passed, inserts one batch per table, and
   delivered first, file by file, then the buffer;
 * at interpreter exit (atexit) delivers what is left, or spools it if ClickHouse is down;
 * after a fork (gunicorn/Celery prefork) starts afresh in the child: the parent's buffer copy and
-  thread are not the child's, and the child's thread starts on its first event.
+  thread are not the child's, and the child's thread starts on its first event;
+* when our own code fails on events (a bug, not the data: see ``store``), keeps those events in
+  the spool's ``held/`` directory, logs the error loudly (the traceback once per distinct error),
+  records it in ``held/last_error.txt`` for ``aspects_status``, and retries them with back-off, so
+  a deployed fix delivers them. They are never rejected, and never hold back other events.
 """
 
 import atexit
@@ -21,12 +25,17 @@ import threading
 import time
 import weakref
 from collections import deque
+from pathlib import Path
 
 from ..clickhouse import get_clickhouse
+from ..retry import backoff_secs
 from .spool import Spool
 from .store import SERVER_ERRORS, parse_texts, store
 
 log = logging.getLogger(__name__)
+
+HELD_DIR = "held"  # under the spool directory: events our code failed on, retried with back-off
+HELD_ERROR_FILE = "last_error.txt"
 
 _SENDERS = weakref.WeakSet()
 
@@ -58,11 +67,12 @@ class Sender:  # pylint: disable=too-many-instance-attributes
         # The sender has its own back-off: one quick retry in the client is enough.
         self.clickhouse_overrides = {"retries": 1, **(clickhouse_overrides or {})}
         self.spool = Spool(spool_dir)
+        self.held = Spool(Path(spool_dir) / HELD_DIR)
         self._reset_runtime()
         _SENDERS.add(self)
 
     def _reset_runtime(self):
-        self.stats = {"stored": 0, "rejected": 0, "spooled": 0, "failures": 0}
+        self.stats = {"stored": 0, "rejected": 0, "spooled": 0, "failures": 0, "held": 0}
         self._buffer = deque()
         self._cycling = False
         self._wake = threading.Event()
@@ -70,7 +80,10 @@ class Sender:  # pylint: disable=too-many-instance-attributes
         self._thread = None
         self._stopping = False
         self._retry_at = 0.0
-        self._delay = 0.0
+        self._failures = 0
+        self._held_retry_at = 0.0
+        self._held_failures = 0
+        self._errors_logged = set()
 
     # -- request path -----------------------------------------------------------------------
     def enqueue(self, text):
@@ -104,6 +117,7 @@ class Sender:  # pylint: disable=too-many-instance-attributes
         """In a forked child: forget the parent's buffer (the parent delivers it) and thread."""
         self._reset_runtime()
         self.spool.after_fork()
+        self.held.after_fork()
 
     def flush(self, timeout=10.0):
         """
@@ -130,10 +144,12 @@ class Sender:  # pylint: disable=too-many-instance-attributes
         if self._buffer:  # the thread is stuck or never ran: keep the rest on disk
             self._spool_buffer()
         self.spool.seal()
+        self.held.seal()
 
     # -- background thread -------------------------------------------------------------------
     def _run(self):
         self.spool.recover()
+        self.held.recover()
         while True:
             self._wake.wait(self.flush_interval)
             self._wake.clear()
@@ -153,14 +169,27 @@ class Sender:  # pylint: disable=too-many-instance-attributes
             if final:
                 self._spool_buffer()
             return
-        if self._deliver_spool() and self._deliver_buffer():
-            self._delay = 0.0
+        if self._deliver_spool(self.spool) and self._deliver_buffer():
+            self._failures = 0
+            self._retry_held()
             return
         self.stats["failures"] += 1
-        self._delay = min(max(self._delay * 2, 0.5), self.retry_max_secs)
-        self._retry_at = time.monotonic() + self._delay
+        self._failures += 1
+        self._retry_at = time.monotonic() + backoff_secs(self._failures, first=0.5, cap=self.retry_max_secs)
         if final:
             self._spool_buffer()
+
+    def _retry_held(self):
+        """Give events our code failed on another try, with back-off (a deployed fix delivers them)."""
+        if time.monotonic() < self._held_retry_at or not self.held.pending():
+            return
+        held_before = self.stats["held"]
+        self._deliver_spool(self.held)
+        self._held_failures = self._held_failures + 1 if self.stats["held"] > held_before else 0
+        self._held_retry_at = time.monotonic() + backoff_secs(self._held_failures, first=1.0,
+                                                              cap=self.retry_max_secs)
+        if not self._held_failures:
+            (self.held.directory / HELD_ERROR_FILE).unlink(missing_ok=True)
 
     def _deliver_buffer(self):
         """Send the buffer batch by batch; on a server error spool the batch and return False."""
@@ -173,11 +202,11 @@ class Sender:  # pylint: disable=too-many-instance-attributes
                 return False
         return True
 
-    def _deliver_spool(self):
-        """Send waiting spool files, oldest first; False (file kept) when ClickHouse fails."""
-        self.spool.seal()
-        for path in self.spool.pending():
-            claimed = self.spool.claim(path)
+    def _deliver_spool(self, spool):
+        """Send waiting files of ``spool``, oldest first; False (file kept) when ClickHouse fails."""
+        spool.seal()
+        for path in spool.pending():
+            claimed = spool.claim(path)
             if claimed is None:
                 continue
             texts = Spool.read(claimed)
@@ -190,15 +219,38 @@ class Sender:  # pylint: disable=too-many-instance-attributes
         return True
 
     def _deliver(self, texts):
-        pairs, rejects = parse_texts(texts, "live", self.max_event_bytes)
+        """Store ``texts``; False when ClickHouse failed (the caller keeps them), True once handed over."""
+        pairs, rejects, held = parse_texts(texts, "live", self.max_event_bytes)
         try:
             stored, rejected = store(get_clickhouse(self.clickhouse_overrides), pairs, rejects)
         except SERVER_ERRORS as exc:
             log.warning("Tracking events not delivered (%d waiting, retrying): %s", len(texts), exc)
             return False
+        except Exception as exc:  # pylint: disable=broad-except  # our bug: keep the whole batch
+            self._hold(texts, exc)
+            return True
+        if held:
+            self._hold([text for text, _ in held], held[0][1])
         self.stats["stored"] += stored
         self.stats["rejected"] += rejected
         return True
+
+    def _hold(self, texts, exc):
+        """Keep events our code failed on (see the module docstring); loud, and never a reject."""
+        self.held.append(texts)
+        self.held.seal()
+        self.stats["held"] += len(texts)
+        reason = f"{type(exc).__name__}: {exc}"
+        try:
+            (self.held.directory / HELD_ERROR_FILE).write_text(
+                f"{time.strftime('%Y-%m-%d %H:%M:%S')} {len(texts)} events: {reason}\n", encoding="utf-8")
+        except OSError:
+            pass
+        first = reason not in self._errors_logged
+        self._errors_logged.add(reason)
+        log.error("BUG: %d tracking events could not be processed (%s). They are NOT rejected: they are kept in "
+                  "%s and retried with back-off, so a fixed deployment delivers them", len(texts), reason,
+                  self.held.directory, exc_info=exc if first else None)
 
     def _spool_buffer(self):
         buffer = self._buffer
@@ -209,3 +261,4 @@ class Sender:  # pylint: disable=too-many-instance-attributes
             self.spool.append(texts)
             self.stats["spooled"] += len(texts)
         self.spool.seal()
+        self.held.seal()

@@ -135,6 +135,8 @@ class Spool:
         """Events waiting on disk (for tests and monitoring)."""
         total = 0
         for path in self.directory.glob("*") if self.directory.is_dir() else []:
+            if not path.is_file() or path.suffix == ".txt":  # held/ and its note are not events
+                continue
             with open(path, "rb") as spooled:
                 total += sum(1 for _ in spooled)
         return total

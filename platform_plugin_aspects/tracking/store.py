@@ -7,11 +7,17 @@ fit its column), the batch is split in halves until the offending events are iso
 poisons its batch (a refusal that is not about the schema counts as the data's). Errors that are
 about the server, not the data (unreachable, wrong password, missing table or column, no grant)
 are raised unchanged so the caller keeps the batch and retries later.
+
+Only two things make an event a reject: :class:`Rejected` from parsing (the data says why) and
+ClickHouse refusing its values. Any other exception is a bug in our code, not a fault of the
+event: it is never turned into a reject. ``parse_texts`` hands such events back as ``held`` and
+``store`` lets the exception through, so the caller keeps the events and retries them once the
+code is fixed.
 """
 
 import logging
 
-from ..clickhouse import ClickHouseConfigError, ClickHouseQueryError, ClickHouseUnavailable
+from ..clickhouse import ClickHouseConfigError, ClickHouseError, ClickHouseQueryError, ClickHouseUnavailable
 from .events import EVENT_COLUMNS, REJECT_COLUMNS, Reject, Rejected, row_from_json
 
 log = logging.getLogger(__name__)
@@ -32,14 +38,19 @@ def is_server_error(exc):
 
 
 def parse_texts(texts, loaded_from="live", max_bytes=None):
-    """``(pairs, rejects)``: ``(text, row)`` for each usable event JSON text, a Reject for each other."""
-    pairs, rejects = [], []
+    """
+    ``(pairs, rejects, held)`` for event JSON texts: ``(text, row)`` for each usable one, a Reject
+    for each the data makes unusable, and ``(text, exception)`` for each our code failed on.
+    """
+    pairs, rejects, held = [], [], []
     for text in texts:
         try:
             pairs.append((text, row_from_json(text, loaded_from, max_bytes)))
         except Rejected as exc:
             rejects.append(Reject(str(exc), text, len(text.encode("utf-8", "surrogatepass"))))
-    return pairs, rejects
+        except Exception as exc:  # pylint: disable=broad-except  # a bug: the event is kept, not rejected
+            held.append((text, exc))
+    return pairs, rejects, held
 
 
 def store(clickhouse, pairs, rejects=()):
@@ -64,7 +75,7 @@ def _insert_isolating(clickhouse, pairs, rejects):
         return 0
     try:
         return clickhouse.insert(EVENTS_TABLE, [row for _, row in pairs], EVENT_COLUMNS)
-    except Exception as exc:  # pylint: disable=broad-except
+    except ClickHouseError as exc:  # anything else is a bug: raised, never blamed on the events
         if is_server_error(exc):
             raise
         if len(pairs) == 1:

@@ -1,4 +1,4 @@
-"""Create the stand-in LMS's MySQL database if MariaDB runs (SQLite needs nothing)."""
+"""Create the stand-in LMS's MySQL database (`make lmsdb`, after `make db`); SQLite needs nothing."""
 
 import os
 import sys

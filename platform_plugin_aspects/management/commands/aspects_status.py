@@ -3,7 +3,9 @@
 import dataclasses
 import datetime
 import json
+from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count, Min
 from django.utils import timezone
@@ -13,6 +15,8 @@ from ...clickhouse.migrate import MigrationRunner
 from ...models import DeliveryStatus, OutboxEntry
 from ...sinks import all_sinks
 from ...superset.client import SupersetError
+from ...tracking.sender import HELD_DIR, HELD_ERROR_FILE
+from ...tracking.spool import Spool
 from ..arguments import RawHelpMixin, non_negative_float
 from ..options import add_connection_arguments, clickhouse_for
 
@@ -53,6 +57,22 @@ def table_stats(clickhouse, existing, now):
         stats.append({"table": table, "exists": True, "rows": rows, "latest_write": _iso(latest),
                       "age_secs": _age(latest, now)})
     return stats
+
+
+def tracking_spool():
+    """
+    Live tracking events waiting on this host's disk: spooled (ClickHouse was unreachable) and held
+    (our code failed on them; kept and retried, never rejected), with the last such error.
+    """
+    directory = Path(settings.ASPECTS_TRACKING_SPOOL_DIR)
+    note = directory / HELD_DIR / HELD_ERROR_FILE
+    try:
+        return {"spool_dir": str(directory), "spooled": Spool(directory).count_events(),
+                "held": Spool(directory / HELD_DIR).count_events(),
+                "held_error": note.read_text(encoding="utf-8").strip() if note.is_file() else ""}
+    except OSError as exc:  # e.g. another user's spool: say so, the rest of the report stands
+        return {"spool_dir": str(directory), "spooled": 0, "held": 0, "held_error": "",
+                "unreadable": str(exc)}
 
 
 def coverage(clickhouse, existing):
@@ -148,8 +168,13 @@ def collect(options, max_age, with_coverage=False):
     report["outbox"] = {"waiting": sum(s["waiting"] for s in outbox.values()), "failed": total_failed,
                         "oldest_secs": max(ages) if ages else None}
     if total_failed:
-        problems.append(f"{total_failed} outbox entries were rejected by ClickHouse "
-                        "(flush_clickhouse_outbox --list-failed shows why)")
+        problems.append(f"{total_failed} outbox entries failed: rejected by ClickHouse or their rows could not be "
+                        "built (flush_clickhouse_outbox --list-failed shows why, --retry-failed replays them)")
+    report["tracking"] = tracking = tracking_spool()
+    if tracking["held"]:
+        problems.append(f"{tracking['held']} tracking events are held back by an error in the plugin's code "
+                        f"({tracking['held_error']}); they are kept in {tracking['spool_dir']}/{HELD_DIR} and "
+                        "retried, and arrive once the fix is deployed")
     if ages and max(ages) > max_age:
         problems.append(f"the oldest undelivered change is {max(ages):.0f}s old (more than --max-age {max_age:.0f}s)")
     report["superset"] = superset_dashboards()
@@ -196,7 +221,8 @@ class Command(RawHelpMixin, BaseCommand):
     help = (
         "Report the health of the ClickHouse pipeline, with an exit code to alert on.\n\n"
         "Checks: ClickHouse reachable, schema migrations applied, per sink enabled/disabled, changes waiting "
-        "in the outbox and the age of the oldest, entries ClickHouse rejected, last successful delivery, and "
+        "in the outbox and the age of the oldest, failed entries (rejected by ClickHouse or not buildable) with the "
+        "last error, last successful delivery, and "
         "rows and freshness (newest version written) per table. Exits 0 when healthy and 1 when ClickHouse is "
         "unreachable, migrations are pending, any entry was rejected, or the oldest waiting change is older "
         "than --max-age.\n\n"
@@ -253,11 +279,17 @@ class Command(RawHelpMixin, BaseCommand):
         outbox = report["outbox"]
         out(f"Outbox      {outbox['waiting']} waiting, oldest {_fmt(outbox['oldest_secs'], 's')}; "
             f"{outbox['failed']} rejected")
+        tracking = report["tracking"]
+        out(f"Tracking    {tracking['spooled']} events spooled on this host, {tracking['held']} held back by a code "
+            f"error ({tracking['spool_dir']})")
         out("\nSink                enabled  pii  waiting  oldest   rejected  delivered  last success")
         for sink in report["sinks"]:
             out(f"{sink['name']:19} {'yes' if sink['enabled'] else 'no':8} {'yes' if sink['pii'] else '':4} "
                 f"{sink['waiting']:7}  {_fmt(sink['oldest_secs'], 's'):8} {sink['failed']:8}  {sink['delivered']:9}  "
                 f"{_fmt(sink['last_success'])}")
+        for sink in report["sinks"]:
+            if sink["failed"]:
+                out(f"  {sink['name']}: {sink['failed']} failed; last error: {sink['last_error'][:300]}")
         if report.get("tables"):
             out("\nTable               rows (physical)  latest write (age)")
             for table in report["tables"]:

@@ -2,10 +2,12 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ...backfill import DEFAULT_BATCH_SIZE, DEFAULT_BATCH_SIZES, Backfill, Progress
+from ...backfill import DEFAULT_BATCH_SIZE, DEFAULT_BATCH_SIZES, Backfill
 from ...clickhouse import ClickHouseError
+from ...progress import Progress
 from ...sinks import all_sinks, get_sink
 from ..arguments import RawHelpMixin, non_negative_float, positive_int
+from ..interrupt import ResumableCommand
 from ..options import add_connection_arguments, clickhouse_for
 
 
@@ -38,7 +40,10 @@ def check_dumpable(sink):
         )
 
 
-class Command(RawHelpMixin, BaseCommand):
+class Command(ResumableCommand, RawHelpMixin, BaseCommand):
+    resume_hint = ("every page written is checkpointed: run manage.py {name} again with the same arguments to "
+                   "resume after the last one")
+
     help = (
         "Copy objects that already exist in the platform into ClickHouse (a backfill).\n\n"
         "Rows are built and inserted exactly as live delivery does, so running it while the site is live, "
@@ -128,9 +133,6 @@ class Command(RawHelpMixin, BaseCommand):
         """Dump one object; an interruption or a ClickHouse outage says where a rerun will continue."""
         try:
             result = backfill.run()
-        except KeyboardInterrupt:
-            raise CommandError(f"{backfill.sink.name}: interrupted; progress up to the last written page is "
-                               "saved, run the same command again to resume") from None
         except ClickHouseError as exc:
             raise CommandError(f"{backfill.sink.name}: {exc}. Pages written so far are checkpointed; "
                                "run the same command again to resume") from exc

@@ -14,6 +14,7 @@ from opaque_keys.edx.keys import CourseKey
 from ...clickhouse import ClickHouseError
 from ...platform import get_model
 from ..arguments import RawHelpMixin, non_negative_float, positive_int
+from ..interrupt import ResumableCommand
 from ..options import add_connection_arguments, clickhouse_for
 
 
@@ -88,17 +89,17 @@ class LoadTest:
                     time.sleep(delay)
                 self.toggle(self.random.choice(self.users))
                 done += 1
-        except KeyboardInterrupt:
-            self.write("interrupted; recording the end of the run")
-        finally:
+        finally:  # also on Ctrl-C: the run's end is recorded, then ResumableCommand says so
             elapsed = time.monotonic() - started
             record_run_event(self.clickhouse, self.run_id, "end",
                              {"sent_event_count": self.sent, "duration_secs": round(elapsed, 3)})
-        self.write(f"run {self.run_id}: {self.sent} enrollment changes in {elapsed:.1f}s "
-                   f"({self.sent / elapsed if elapsed else 0:.1f}/s)")
+            self.write(f"run {self.run_id}: {self.sent} enrollment changes in {elapsed:.1f}s "
+                       f"({self.sent / elapsed if elapsed else 0:.1f}/s)")
 
 
-class Command(RawHelpMixin, BaseCommand):
+class Command(ResumableCommand, RawHelpMixin, BaseCommand):
+    resume_hint = "the run's end is recorded in load_test_runs: run manage.py {name} again to start a new run"
+
     help = (
         "Generate learner activity to load-test the pipeline: create users, enroll them in a course, then "
         "enroll/unenroll random learners at a chosen rate. Every change goes through the platform's models "

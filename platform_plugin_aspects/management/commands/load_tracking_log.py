@@ -9,10 +9,14 @@ from ...clickhouse import ClickHouseError
 from ...tracking.loader import LogLoader
 from ...tracking.retention import sync_ttl
 from ..arguments import RawHelpMixin
+from ..interrupt import ResumableCommand
 from ..options import add_connection_arguments, clickhouse_for
 
 
-class Command(RawHelpMixin, BaseCommand):
+class Command(ResumableCommand, RawHelpMixin, BaseCommand):
+    resume_hint = ("each file's position is checkpointed after every stored batch: run manage.py {name} again "
+                   "with the same files to resume")
+
     help = (
         "Load past tracking-log files into <database>.tracking_events.\n\n"
         "Accepts files and globs, plain or gzip-rotated (tracking.log, tracking.log.1,\n"

@@ -8,10 +8,10 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Min
 from django.utils import timezone
 
-from ... import tracking
 from ...clickhouse import ClickHouseError
 from ...models import OutboxEntry
 from ..arguments import RawHelpMixin, non_negative_float, positive_int
+from ..interrupt import ResumableCommand
 from ..options import add_connection_arguments, clickhouse_for
 from .load_test_tracking_events import runs_table, stats_table
 
@@ -68,9 +68,6 @@ def sample(clickhouse, queues):
         stats["celery_queues"] = celery_queue_lengths(queues)
     except Exception as exc:  # pylint: disable=broad-except  # a monitor reports, it does not crash
         stats["celery_error"] = str(exc)[:300]
-    queue_depth = getattr(tracking, "queue_depth", None)  # the tracking backend's buffer, when it has one
-    if callable(queue_depth):
-        stats["tracking_queue"] = queue_depth()
     rows, newest = clickhouse.query(
         f"SELECT count(), max(version) FROM {clickhouse.qualified('course_enrollment')}")[0]
     stats["course_enrollment_rows"] = rows
@@ -80,16 +77,17 @@ def sample(clickhouse, queues):
 
 def drained(stats):
     """No change waiting anywhere we can see."""
-    return (stats["outbox_waiting"] == 0 and not any(stats.get("celery_queues", {}).values())
-            and not stats.get("tracking_queue"))
+    return stats["outbox_waiting"] == 0 and not any(stats.get("celery_queues", {}).values())
 
 
-class Command(RawHelpMixin, BaseCommand):
+class Command(ResumableCommand, RawHelpMixin, BaseCommand):
+    resume_hint = "samples so far are in load_test_stats: run manage.py {name} --run_id <run> again to keep watching"
+
     help = (
         "Watch a load test (load_test_tracking_events) and record how far delivery lags behind.\n\n"
         "Every --sleep_time seconds it samples: changes waiting in the outbox and the age of the oldest "
-        "(lag_secs), entries ClickHouse rejected, the Celery queue lengths when the broker is Redis, the "
-        "tracking-event queue when the tracking backend exposes one, and rows and freshness of course_enrollment. "
+        "(lag_secs), entries ClickHouse rejected, the Celery queue lengths when the broker is Redis, and rows "
+        "and freshness of course_enrollment. "
         "Each sample is printed and stored as JSON in load_test_stats. It stops once the run has ended and "
         "nothing is waiting.\n\n"
         "Examples:\n"

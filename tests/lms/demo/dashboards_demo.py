@@ -42,7 +42,7 @@ def _lms_url():
 
 
 def _superset():
-    from platform_plugin_aspects.superset.local_server import LocalSuperset  # pylint: disable=import-outside-toplevel
+    from devstack.local_superset import LocalSuperset  # pylint: disable=import-outside-toplevel
 
     return LocalSuperset(VAR / "superset", ROOT / "var" / "superset-venv")
 
@@ -79,7 +79,7 @@ def start(stdout=sys.stdout):
     from django.contrib.auth import get_user_model  # pylint: disable=import-outside-toplevel
     from django.core.management import call_command  # pylint: disable=import-outside-toplevel
 
-    from platform_plugin_aspects.superset.local_server import ADMIN_PASSWORD, ADMIN_USERNAME  # noqa: E501  pylint: disable=import-outside-toplevel
+    from devstack.local_superset import ADMIN_PASSWORD, ADMIN_USERNAME  # pylint: disable=import-outside-toplevel
     from tests.lms.student.models import CourseAccessRole  # pylint: disable=import-outside-toplevel
 
     url = start_superset()

@@ -6,20 +6,21 @@ dependencies must not mix with the plugin's. Metadata lives in SQLite under ``ho
 initialisation (``db upgrade``, ``fab create-admin``, ``init``: ~30 s) runs once and is remembered
 by a stamp file, so later starts only pay for the web server (~6 s).
 
-    python -m platform_plugin_aspects.superset.local_server start [--home var/superset] [--port 0]
+    python -m devstack.local_superset start [--home var/superset] [--port 0]
 """
 
 import argparse
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import requests
+
+from devstack.ports import free_port
 
 DEFAULT_VENV = Path("var/superset-venv")
 ADMIN_USERNAME = "admin"
@@ -30,7 +31,7 @@ GUEST_ROLE_NAME = "Aspects Guest"
 GUEST_TOKEN_AUDIENCE = "aspects"
 
 _CONFIG_TEMPLATE = '''\
-# Written by platform_plugin_aspects.superset.local_server: a local, loopback-only Superset.
+# Written by devstack.local_superset: a local, loopback-only Superset.
 import os
 
 SECRET_KEY = {secret!r}
@@ -47,13 +48,6 @@ WTF_CSRF_ENABLED = True
 TALISMAN_ENABLED = False
 RATELIMIT_ENABLED = False
 '''
-
-
-def free_port():
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class LocalSuperset:

@@ -9,9 +9,9 @@ that opened them, so the server process runs that statement followed by a practi
 
 Usage::
 
-    python -m platform_plugin_aspects.clickhouse.local_server start --data-dir var/clickhouse --port 18123
-    python -m platform_plugin_aspects.clickhouse.local_server status --data-dir var/clickhouse
-    python -m platform_plugin_aspects.clickhouse.local_server stop --data-dir var/clickhouse
+    python -m devstack.local_clickhouse start --data-dir var/clickhouse --port 18123
+    python -m devstack.local_clickhouse status --data-dir var/clickhouse
+    python -m devstack.local_clickhouse stop --data-dir var/clickhouse
 
 Users come from ``users.xml`` (SQL ``CREATE USER`` does not work in clickhouse-local): ``default``
 with no password and ``ch_cms`` with password ``password`` (the upstream defaults), and
@@ -23,14 +23,15 @@ chdb-core is pinned to 26.9.0 because this relies on a private API.
 
 import argparse
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+from devstack.ports import free_port, port_taken
+from devstack.processes import running_pid, stop_server
 
 CONFIG_XML = """<clickhouse>
     <listen_host>{host}</listen_host>
@@ -75,15 +76,8 @@ SERVE_SQL = (
 )
 
 
-# The directory holding the package, so the server process finds it from its data directory.
-PROJECT_PARENT = str(Path(__file__).resolve().parents[2])
-
-
-def free_port(host="127.0.0.1"):
-    """A TCP port the OS says is free right now."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
+# The directory holding the devstack package, so the server process finds it from its data directory.
+PROJECT_PARENT = str(Path(__file__).resolve().parents[1])
 
 
 class LocalClickHouse:
@@ -115,12 +109,7 @@ class LocalClickHouse:
 
     def pid(self):
         """PID of the running server, or None."""
-        try:
-            pid = int(self.pid_file.read_text())
-            os.kill(pid, 0)
-            return pid
-        except (OSError, ValueError):
-            return None
+        return running_pid(self.pid_file)
 
     def is_ready(self):
         if not self.http_port:
@@ -137,7 +126,7 @@ class LocalClickHouse:
             return self.url
         self.data_dir.mkdir(parents=True, exist_ok=True)
         port = int(port) if port else (self.http_port or free_port(self.host))
-        if _port_taken(self.host, port):
+        if port_taken(self.host, port):
             raise RuntimeError(f"port {port} on {self.host} is used by another process (another data "
                                f"directory's server?); stop it or choose another --port")
         (self.data_dir / "config.xml").write_text(
@@ -147,7 +136,7 @@ class LocalClickHouse:
         self.port_file.write_text(str(port))
         with open(self.log_file, "wb") as log:
             process = subprocess.Popen(  # pylint: disable=consider-using-with
-                [sys.executable, "-m", "platform_plugin_aspects.clickhouse.local_server", "serve",
+                [sys.executable, "-m", "devstack.local_clickhouse", "serve",
                  "--data-dir", str(self.data_dir)],
                 cwd=self.data_dir,
                 env={**os.environ,
@@ -171,41 +160,7 @@ class LocalClickHouse:
 
     def stop(self, timeout=15):
         """Stop the server (TERM, then KILL); the data stays in the data directory."""
-        pid = self.pid()
-        if not pid:
-            return False
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(pid, sig)
-            except OSError:
-                pass
-            if _wait_gone(pid, timeout):
-                break
-        self.pid_file.unlink(missing_ok=True)
-        return True
-
-
-def _port_taken(host, port):
-    """Whether something already listens on ``host:port``."""
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((host, port)) == 0
-
-
-def _wait_gone(pid, timeout):
-    """Wait until ``pid`` has exited (reaping it when it is our own child)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                return True
-        except ChildProcessError:
-            try:
-                os.kill(pid, 0)
-            except OSError:
-                return True
-        time.sleep(0.05)
-    return False
+        return stop_server(self.pid_file, timeout)
 
 
 def serve(data_dir):
