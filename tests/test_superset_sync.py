@@ -371,3 +371,22 @@ def test_locale_copies_take_titles_and_labels_from_the_catalog(tmp_path, setting
     chart = bundle.files["charts/Enrolled_learners.fr.yaml"]
     assert chart["slice_name"] == "Apprenants inscrits" and chart["params"]["metric"]["label"] == "Apprenants inscrits"
     assert bundle.files["charts/Enrolled_learners.yaml"]["slice_name"] == "Enrolled learners"
+
+
+def test_in_context_dashboards_have_the_native_filters_the_settings_name():
+    from platform_plugin_aspects.settings.common import (  # pylint: disable=import-outside-toplevel
+        DEFAULT_IN_CONTEXT_DASHBOARDS,
+    )
+
+    assets = load_assets()
+    by_uuid = {str(c["uuid"]): c for p, c in assets.files.items() if p.startswith("dashboards/")}
+    embedded = {str(assets.files[s.path]["uuid"]) for s in assets.dashboards.values() if s.embed}
+    for block_type, entry in DEFAULT_IN_CONTEXT_DASHBOARDS.items():
+        assert entry["uuid"] in embedded, block_type
+        filters = {f["id"]: f["targets"][0]["column"]["name"]
+                   for f in by_uuid[entry["uuid"]]["metadata"]["native_filter_configuration"]}
+        assert filters[entry["course_filter_key"]] == "course_key", block_type
+        if "block_filter_key" in entry:
+            assert filters[entry["block_filter_key"]] == "block_id", block_type
+    for entry in DEFAULT_INSTRUCTOR_DASHBOARDS:
+        assert entry["uuid"] in embedded and by_uuid[entry["uuid"]]["slug"] == entry["slug"]
