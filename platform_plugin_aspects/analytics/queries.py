@@ -184,9 +184,6 @@ def section_reach(course_key, clickhouse=None):
 
 
 # -- problems --------------------------------------------------------------------------------------
-# Hardest/most abandoned: only blocks still published in the course (when ClickHouse knows its blocks).
-_IN_COURSE = ("(course_order > 0 OR (SELECT count() FROM course_blocks FINAL WHERE course_key = {course_key:String}) "
-              "= 0)")
 _PROBLEM_FIELDS = ("problem_id, display_name, course_order, section_number, subsection_number, section_name, "
                    "subsection_name, learners, attempts, first_attempt_success_rate, average_score, solved_learners")
 
@@ -201,13 +198,14 @@ def problem_stats(course_key, clickhouse=None):
 def hardest_problems(course_key, limit=3, min_learners=1, clickhouse=None):
     """
     The problems with the lowest first-attempt success rate (then lowest average score), among
-    those at least ``min_learners`` learners submitted and still in the course.
+    those at least ``min_learners`` learners submitted and still in the course (when ClickHouse
+    knows the course's blocks): :func:`problem_stats`, ranked.
     """
-    return [ProblemStats(**r) for r in _rows(clickhouse, (
-        f"SELECT {_PROBLEM_FIELDS} FROM analytics_problem_stats_for(course_key = {{course_key:String}}) "
-        f"WHERE learners >= {{min_learners:UInt32}} AND {_IN_COURSE} "
-        "ORDER BY first_attempt_success_rate, average_score, course_order, problem_id LIMIT {limit:UInt32}"),
-        _params(course_key, limit=int(limit), min_learners=int(min_learners)))]
+    stats = [p for p in problem_stats(course_key, clickhouse) if p.learners >= min_learners]
+    if any(p.course_order for p in stats):
+        stats = [p for p in stats if p.course_order]
+    return sorted(stats, key=lambda p: (p.first_attempt_success_rate, p.average_score, p.course_order,
+                                        p.problem_id))[:limit]
 
 
 def learner_problems(course_key, user_id=None, clickhouse=None):
@@ -235,12 +233,15 @@ def video_stats(course_key, clickhouse=None):
 
 
 def most_abandoned_videos(course_key, limit=1, min_viewers=1, clickhouse=None):
-    """The videos still in the course with the highest abandonment rate (then lowest average share watched)."""
-    return [VideoStats(**r) for r in _rows(clickhouse, (
-        f"SELECT {_VIDEO_FIELDS} FROM analytics_video_stats_for(course_key = {{course_key:String}}) "
-        f"WHERE viewers >= {{min_viewers:UInt32}} AND {_IN_COURSE} "
-        "ORDER BY abandonment_rate DESC, average_watched_share, course_order, video_id LIMIT {limit:UInt32}"),
-        _params(course_key, limit=int(limit), min_viewers=int(min_viewers)))]
+    """
+    The videos with the highest abandonment rate (then lowest average share watched), among those
+    at least ``min_viewers`` learners played and still in the course: :func:`video_stats`, ranked.
+    """
+    stats = [v for v in video_stats(course_key, clickhouse) if v.viewers >= min_viewers]
+    if any(v.course_order for v in stats):
+        stats = [v for v in stats if v.course_order]
+    return sorted(stats, key=lambda v: (-v.abandonment_rate, v.average_watched_share, v.course_order,
+                                        v.video_id))[:limit]
 
 
 def learner_videos(course_key, user_id=None, clickhouse=None):

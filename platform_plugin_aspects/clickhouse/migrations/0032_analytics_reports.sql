@@ -147,12 +147,10 @@ SELECT
     a.first_activity_at AS first_activity_at, a.last_activity_at AS last_activity_at,
     length(a.active_days) AS active_days, finalizeAggregation(a.events) AS events
 FROM ${database}.analytics_learner_activity AS a FINAL
-INNER JOIN
-(
-    SELECT DISTINCT course_key, toInt64(user_id) AS user_id FROM ${database}.course_enrollment FINAL
-    WHERE ({course_key:String} = '' OR course_key = {course_key:String})
-) AS e ON e.course_key = a.course_key AND e.user_id = a.user_id
-WHERE ({course_key:String} = '' OR a.course_key = {course_key:String});
+WHERE ({course_key:String} = '' OR a.course_key = {course_key:String})
+  AND (a.course_key, a.user_id) IN
+      (SELECT course_key, toInt64(user_id) FROM ${database}.course_enrollment FINAL
+       WHERE ({course_key:String} = '' OR course_key = {course_key:String}));
 
 CREATE VIEW IF NOT EXISTS ${database}.analytics_learner_engagement ${on_cluster} AS
 SELECT * FROM ${database}.analytics_learner_engagement_for(course_key = '');
@@ -165,12 +163,10 @@ SELECT
     p.first_attempt.3 AS first_attempt_correct, p.last_score.2 AS last_score,
     p.first_attempt_at AS first_attempt_at, p.last_attempt_at AS last_attempt_at
 FROM ${database}.analytics_problem_learner AS p FINAL
-INNER JOIN
-(
-    SELECT DISTINCT course_key, toInt64(user_id) AS user_id FROM ${database}.course_enrollment FINAL
-    WHERE ({course_key:String} = '' OR course_key = {course_key:String})
-) AS e ON e.course_key = p.course_key AND e.user_id = p.user_id
-WHERE ({course_key:String} = '' OR p.course_key = {course_key:String});
+WHERE ({course_key:String} = '' OR p.course_key = {course_key:String})
+  AND (p.course_key, p.user_id) IN
+      (SELECT course_key, toInt64(user_id) FROM ${database}.course_enrollment FINAL
+       WHERE ({course_key:String} = '' OR course_key = {course_key:String}));
 
 CREATE VIEW IF NOT EXISTS ${database}.analytics_learner_problems ${on_cluster} AS
 SELECT * FROM ${database}.analytics_learner_problems_for(course_key = '');
@@ -189,11 +185,15 @@ SELECT
 FROM
 (
     SELECT
-        any(org) AS org, course_key, problem_id, count() AS learners, sum(attempts) AS total_attempts,
-        avg(first_attempt_correct) AS first_attempt_success_rate, avg(best_score) AS average_score,
-        sum(solved) AS solved_learners
-    FROM ${database}.analytics_learner_problems_for(course_key = {course_key:String})
-    GROUP BY course_key, problem_id
+        any(p.org) AS org, p.course_key AS course_key, p.problem_id AS problem_id, count() AS learners,
+        sum(p.attempts) AS total_attempts, avg(p.first_attempt.3) AS first_attempt_success_rate,
+        avg(p.best_score) AS average_score, sum(p.solved) AS solved_learners
+    FROM ${database}.analytics_problem_learner AS p FINAL
+    WHERE ({course_key:String} = '' OR p.course_key = {course_key:String})
+      AND (p.course_key, p.user_id) IN
+          (SELECT course_key, toInt64(user_id) FROM ${database}.course_enrollment FINAL
+           WHERE ({course_key:String} = '' OR course_key = {course_key:String}))
+    GROUP BY p.course_key, p.problem_id
 ) AS l
 LEFT JOIN ${database}.analytics_course_blocks_for(course_key = {course_key:String}) AS b
     ON b.course_key = l.course_key AND b.block_id = l.problem_id
@@ -247,12 +247,10 @@ FROM
             arraySort(p -> (p.1, p.2), v.points) AS pts, v.duration AS raw_duration,
             v.first_viewed_at AS first_viewed_at, v.last_viewed_at AS last_viewed_at
         FROM ${database}.analytics_video_learner AS v FINAL
-        INNER JOIN
-        (
-            SELECT DISTINCT course_key, toInt64(user_id) AS user_id FROM ${database}.course_enrollment FINAL
-            WHERE ({course_key:String} = '' OR course_key = {course_key:String})
-        ) AS e ON e.course_key = v.course_key AND e.user_id = v.user_id
         WHERE ({course_key:String} = '' OR v.course_key = {course_key:String})
+          AND (v.course_key, v.user_id) IN
+              (SELECT course_key, toInt64(user_id) FROM ${database}.course_enrollment FINAL
+               WHERE ({course_key:String} = '' OR course_key = {course_key:String}))
     )
 );
 
