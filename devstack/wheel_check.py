@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from packaging.requirements import Requirement
@@ -136,6 +137,15 @@ def wheelhouse(requirements):
     return directory
 
 
+def runtime_venv(requirements, venv):
+    """A fresh venv holding only ``requirements`` (no pip of its own: the caller's pip drives it)."""
+    run(sys.executable, "-m", "venv", "--without-pip", venv)
+    pip = [sys.executable, "-m", "pip", "--python", venv / "bin" / "python"]
+    run(*pip, "install", "-q", "--no-compile", "--no-index", "--find-links", wheelhouse(requirements), "-r",
+        requirements)
+    return venv, pip
+
+
 def wheel_files(wheel):
     with zipfile.ZipFile(wheel) as archive:
         return {name for name in archive.namelist() if not name.endswith("/")}
@@ -210,21 +220,20 @@ def main(argv=None):
     python = sys.executable
     try:
         source = export(Path(args.repo), tmp / "export")
-        run(python, "-m", "build", "--no-isolation", "--sdist", "--wheel", "--outdir", tmp / "dist", source)
-        sdist, wheel = next((tmp / "dist").glob("*.tar.gz")), next((tmp / "dist").glob("*.whl"))
-        run(python, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", tmp / "direct", source)
-        direct = next((tmp / "direct").glob("*.whl"))
-        check_sdist(sdist)
-        names = check_wheel(wheel, source)
-        if wheel_files(direct) != names:
-            raise WheelCheckError(f"a wheel built from the checkout differs from the sdist's: "
-                                  f"{sorted(wheel_files(direct) ^ names)}")
-        venv = tmp / "venv"
-        run(python, "-m", "venv", "--without-pip", venv)
-        pip = [python, "-m", "pip", "--python", venv / "bin" / "python"]
-        wheels = wheelhouse(source / "requirements" / "base.txt")
-        run(*pip, "install", "-q", "--no-compile", "--no-index", "--find-links", wheels, "-r",
-            source / "requirements" / "base.txt")
+        # The runtime venv fills (disk-bound) while the package builds (CPU-bound).
+        with ThreadPoolExecutor(1) as pool:
+            venv_ready = pool.submit(runtime_venv, source / "requirements" / "base.txt", tmp / "venv")
+            run(python, "-m", "build", "--no-isolation", "--sdist", "--wheel", "--outdir", tmp / "dist", source)
+            sdist, wheel = next((tmp / "dist").glob("*.tar.gz")), next((tmp / "dist").glob("*.whl"))
+            run(python, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", tmp / "direct",
+                source)
+            direct = next((tmp / "direct").glob("*.whl"))
+            check_sdist(sdist)
+            names = check_wheel(wheel, source)
+            if wheel_files(direct) != names:
+                raise WheelCheckError(f"a wheel built from the checkout differs from the sdist's: "
+                                      f"{sorted(wheel_files(direct) ^ names)}")
+            venv, pip = venv_ready.result()
         run(*pip, "install", "-q", "--no-deps", wheel)
         run(*pip, "check")
         outside = tmp / "outside"

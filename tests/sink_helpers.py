@@ -40,6 +40,18 @@ def physical_rows(table, where="1", params=None):
     return clickhouse.query(sql, params or {})[0][0]
 
 
+def stop_merges(*tables):
+    """
+    Keep every inserted part of ``tables`` as it is (until the server restarts), so physical counts
+    show every version written: a background merge folds the versions of a ReplacingMergeTree at a
+    moment of its own choosing, which would make a count of versions (or of repeats) pass or fail by
+    chance.
+    """
+    clickhouse = get_clickhouse()
+    for table in tables:
+        clickhouse.command(f"SYSTEM STOP MERGES {clickhouse.qualified(table)}")
+
+
 def repeated_rows(table, columns):
     """
     Physical rows that repeat another one's ``columns`` and ``version``: the same state of an object
