@@ -145,8 +145,9 @@ def screenshot(path=ROOT / "docs" / "reports-tab.png"):
         while time.monotonic() < deadline:
             loading = browser.execute_script(
                 "const c = document.querySelectorAll('[data-test=\"chart-grid-component\"]');"
-                "return c.length === 0 || [...c].some(e => e.offsetParent && !e.querySelector('canvas, svg, table, "
-                ".header-line'));")
+                "return c.length === 0 || [...c].some(e => e.offsetParent && (e.querySelector("
+                "'[data-test=\"loading-indicator\"], .loading') || /Waiting on database|Loading/.test(e.innerText)"
+                " || !e.querySelector('canvas, table, .header-line')));")
             if not loading:
                 break
             time.sleep(0.5)
