@@ -4,6 +4,8 @@ Tracking-events benchmark: prints figures, asserts nothing.
 * ``send()`` cost per event (p50/p99/max, µs) while the sender thread runs;
 * live path event -> queryable latency (p50/p95/max) at a steady event rate;
 * ``load_tracking_log`` throughput (events/s, MB/s) on a generated realistic log of ``--size-mb``;
+* parsing cost per event in one process, de-identified (``ASPECTS_ENABLE_PII`` off, the default)
+  next to as sent (on);
 * next to each, the raw ClickHouse insert rate of the same rows (already parsed, one insert per
   batch through the plugin's client) measured in the same run: the ceiling the pipeline works under.
 
@@ -106,7 +108,8 @@ def bench_latency(clickhouse, rate, seconds, spool_dir):
     def poll():
         while len(seen) < total and not done.is_set():
             rows = clickhouse.query(
-                "SELECT user_id, time FROM tracking_events WHERE loaded_from = 'live' AND username = 'latency'")
+                "SELECT user_id, time FROM tracking_events WHERE loaded_from = 'live' "
+                "AND course_key = 'course-v1:Bench+Latency+2026'")  # (not the username: de-identified by default)
             now = datetime.now(timezone.utc)
             for user_id, sent in rows:
                 if user_id not in seen:
@@ -122,7 +125,8 @@ def bench_latency(clickhouse, rate, seconds, spool_dir):
         delay = target - time.monotonic()
         if delay > 0:
             time.sleep(delay)
-        backend.send(make_event("play_video", user_id=i, username="latency", time=datetime.now(timezone.utc)))
+        backend.send(make_event("play_video", user_id=i, username="latency", course_key="course-v1:Bench+Latency+2026",
+                                time=datetime.now(timezone.utc)))
     poller.join(30 + seconds)
     done.set()
     backend.close()
@@ -239,6 +243,27 @@ def bench_load(clickhouse, args):
     print(f"loader CPU: {cpu:.1f} core-seconds (loader processes{' + ClickHouse server' if server_pid else ''}) = "
           f"{result.events / cpu:,.0f} events per core-second; load average now {os.getloadavg()[0]:.1f} "
           f"on {os.cpu_count()} CPUs")
+    print(parse_cost(sample[:50_000]))
+
+
+def parse_cost(texts):
+    """Parsing into rows in this process, de-identified (ASPECTS_ENABLE_PII off) next to as sent (on)."""
+
+    from platform_plugin_aspects.tracking import privacy  # pylint: disable=import-outside-toplevel
+
+    figures = {}
+    for pii in (True, False, True, False):  # alternated: the shared machine's noise hits both alike
+        settings.ASPECTS_ENABLE_PII = pii
+        privacy._current.clear()  # pylint: disable=protected-access  (the setting was set directly)
+        started = time.perf_counter()
+        for text in texts:
+            row_from_json(text, "bench")
+        figures[pii] = min(figures.get(pii, 1e9), (time.perf_counter() - started) / len(texts) * 1e6)
+    settings.ASPECTS_ENABLE_PII = False
+    privacy._current.clear()  # pylint: disable=protected-access
+    return (f"parse into rows, one core: {figures[False]:.1f} µs/event de-identified (ASPECTS_ENABLE_PII off) = "
+            f"{1e6 / figures[False]:,.0f} events/s   [as sent (PII on): {figures[True]:.1f} µs/event = "
+            f"{1e6 / figures[True]:,.0f} events/s]")
 
 
 if __name__ == "__main__":

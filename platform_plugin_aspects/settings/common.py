@@ -242,11 +242,21 @@ def plugin_settings(settings):
     # .. toggle_name: ASPECTS_ENABLE_PII
     # .. toggle_implementation: DjangoSetting
     # .. toggle_default: False
-    # .. toggle_description: Allow usernames in tables that are not PII sinks (course_enrollment.username).
-    #    PII sinks (user_profile, external_id) still need their own flag or setting.
+    # .. toggle_description: Allow usernames in tables that are not PII sinks (course_enrollment.username)
+    #    and keep tracking events as sent (username, IP, user agent, session id, personal fields in the
+    #    JSON). Off: tracking events are de-identified (docs/concepts/privacy.rst). PII sinks
+    #    (user_profile, external_id) still need their own flag or setting.
     # .. toggle_use_cases: open_edx
     # .. toggle_creation_date: 2026-11-24
     _default(settings, "ASPECTS_ENABLE_PII", False)
+    # .. setting_name: ASPECTS_RETIREMENT_MUTATIONS
+    # .. setting_default: "lightweight"
+    # .. setting_description: How retirement clears a batch of users in ClickHouse (one statement per
+    #    table). "lightweight": UPDATE ... SET / DELETE FROM (patch parts and delete masks: small writes,
+    #    queries stop seeing the data at once, the old bytes leave the disk at the next merge of each
+    #    part). "heavyweight": ALTER TABLE ... UPDATE/DELETE (rewrites the touched columns of every
+    #    part at once; far more I/O). benchmarks/retirement.py measures both.
+    _default(settings, "ASPECTS_RETIREMENT_MUTATIONS", "lightweight")
     # .. setting_name: ASPECTS_USER_PROFILE_META_KEYS
     # .. setting_default: []
     # .. setting_description: Keys of UserProfile.meta (JSON) copied to user_profile.meta; everything
@@ -298,6 +308,29 @@ def _tracking_settings(settings):
     # .. setting_description: Keep tracking events this many days (None: forever). Applied by
     #    `manage.py lms migrate_clickhouse` when it changed (and `load_tracking_log --apply-ttl`).
     _default(settings, "ASPECTS_TRACKING_TTL_DAYS", None)
+    # .. setting_name: ASPECTS_TRACKING_REJECTS_TTL_DAYS
+    # .. setting_default: 30
+    # .. setting_description: Keep tracking_rejects rows (lines that could not be stored) this many
+    #    days (None: forever). Applied by `manage.py lms migrate_clickhouse` when it changed.
+    _default(settings, "ASPECTS_TRACKING_REJECTS_TTL_DAYS", 30)
+    # .. setting_name: ASPECTS_TRACKING_IP_NETWORK_BITS
+    # .. setting_default: None
+    # .. setting_description: With ASPECTS_ENABLE_PII off, tracking_events.ip is empty unless this asks
+    #    for the network of the address, e.g. {"ipv4": 24, "ipv6": 48} stores "203.0.113.0/24".
+    #    With ASPECTS_ENABLE_PII on the full address is stored. See docs/concepts/privacy.rst.
+    _default(settings, "ASPECTS_TRACKING_IP_NETWORK_BITS", None)
+    # .. setting_name: ASPECTS_TRACKING_SESSION_HASH_KEY
+    # .. setting_default: None (a key derived from SECRET_KEY)
+    # .. setting_description: With ASPECTS_ENABLE_PII off, tracking_events.session holds
+    #    HMAC-SHA256(key, session id) cut to 32 hex digits: sessions can be counted, not linked back to
+    #    the platform's session. Set the same value in every service (LMS, CMS, the loader's host) so
+    #    live and loaded copies agree; changing it (or SECRET_KEY while this is unset) starts new hashes.
+    _default(settings, "ASPECTS_TRACKING_SESSION_HASH_KEY", None)
+    # .. setting_name: ASPECTS_TRACKING_PERSONAL_KEYS
+    # .. setting_default: []
+    # .. setting_description: Extra JSON keys removed (at any depth) from the context and event of
+    #    tracking events when ASPECTS_ENABLE_PII is off, for site-specific events that name a person.
+    _default(settings, "ASPECTS_TRACKING_PERSONAL_KEYS", [])
 
     backends = getattr(settings, "EVENT_TRACKING_BACKENDS", None)
     if not isinstance(backends, dict):

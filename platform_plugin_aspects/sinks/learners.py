@@ -14,6 +14,7 @@ from opaque_keys import InvalidKeyError
 from opaque_keys.edx.keys import CourseKey
 
 from .base import Sink, all_sinks, format_timestamp, get_sink, register, text
+from .retirement import retire_users
 
 log = logging.getLogger(__name__)
 
@@ -187,8 +188,9 @@ class UserSink(Sink):
     auth_user: not a table of its own but the fan-out for user-level changes.
 
     * A username/email change refreshes every enabled sink that stores them for that user.
-    * Retirement (a delete here) removes the user's rows from PII tables and blanks usernames
-      elsewhere, in one mutation per table for the whole batch of users.
+    * Retirement (a delete here) removes the users' personal data from every table that holds it
+      (``retirement.retire_users``: tables discovered by their columns), one statement per table
+      for the whole batch of users.
     """
 
     name = "auth_user"
@@ -199,8 +201,11 @@ class UserSink(Sink):
     order = 90
 
     def is_enabled(self):
-        """Retirement and refresh run whenever a sink that stores user data is enabled."""
-        return any(sink.is_enabled() for sink in all_sinks() if sink.pii or getattr(sink, "pii_columns", ()))
+        """Retirement and refresh run whenever a sink that stores user data, or tracking events, is enabled."""
+        from ..tracking.backend import tracking_enabled  # pylint: disable=import-outside-toplevel
+
+        return any(sink.is_enabled() for sink in all_sinks() if sink.pii or getattr(sink, "pii_columns", ())) or \
+            tracking_enabled()
 
     def identity(self, instance):
         return {"user_id": instance.id}
@@ -223,40 +228,3 @@ class UserSink(Sink):
         user_ids = sorted({int(identity["user_id"]) for identity in identities.values() if identity})
         if user_ids:
             batch.after_write.append(lambda: retire_users(user_ids, clickhouse))
-
-
-# Tables that are not sinks but hold personal columns next to a user_id: blanked on retirement.
-SCRUBBED_ON_RETIREMENT = {"tracking_events": ("username", "ip")}
-
-
-def retire_users(user_ids, clickhouse):
-    """Remove ``user_ids``' personal data from every table that holds it."""
-    existing = clickhouse.table_names()
-    extra_pii_tables = set(getattr(settings, "EVENT_SINK_CLICKHOUSE_PII_MODELS", [])) & existing
-    sync = {"mutations_sync": 2}
-    for sink in all_sinks():
-        if sink.table not in existing:
-            continue
-        if sink.pii:
-            extra_pii_tables.discard(sink.table)
-            clickhouse.command(
-                f"ALTER TABLE {clickhouse.qualified(sink.table)} DELETE WHERE user_id IN {{ids:Array(Int64)}}",
-                {"ids": user_ids}, settings=sync)
-        elif getattr(sink, "pii_columns", ()):
-            assignments = ", ".join(f"{column} = ''" for column in sink.pii_columns)
-            clickhouse.command(
-                f"ALTER TABLE {clickhouse.qualified(sink.table)} UPDATE {assignments} "
-                "WHERE user_id IN {ids:Array(Int64)}",
-                {"ids": user_ids}, settings=sync)
-    for table, columns in SCRUBBED_ON_RETIREMENT.items():
-        if table in existing:
-            assignments = ", ".join(f"{column} = ''" for column in columns)
-            clickhouse.command(
-                f"ALTER TABLE {clickhouse.qualified(table)} UPDATE {assignments} WHERE user_id IN {{ids:Array(Int64)}}",
-                {"ids": user_ids}, settings=sync)
-    for table in sorted(extra_pii_tables):
-        columns = clickhouse.column_types(table)
-        if "user_id" in columns:
-            clickhouse.command(
-                f"ALTER TABLE {clickhouse.qualified(table)} DELETE WHERE user_id IN {{ids:Array(Int64)}}",
-                {"ids": user_ids}, settings=sync)

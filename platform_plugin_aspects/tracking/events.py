@@ -16,6 +16,8 @@ from datetime import date, datetime, timezone
 
 import orjson
 
+from . import privacy
+
 # Fixed forever: changing it changes every event id and breaks deduplication.
 EVENT_ID_NAMESPACE = uuid.UUID("6f6a2f62-5b1e-4b8e-9d7e-2c1f0e0a7a51")
 _NAMESPACE_BYTES = EVENT_ID_NAMESPACE.bytes
@@ -50,12 +52,18 @@ class Reject:
     source_offset: int = 0
 
     def row(self):
-        """The ``tracking_rejects`` row (``REJECT_COLUMNS`` order); the raw text is cut at 64 KiB."""
-        raw = self.raw if len(self.raw) <= REJECT_RAW_LIMIT else self.raw[:REJECT_RAW_LIMIT]
+        """
+        The ``tracking_rejects`` row (``REJECT_COLUMNS`` order); the raw text is cut at 64 KiB and,
+        with ASPECTS_ENABLE_PII off, scrubbed like an event first (a reject is no back door).
+        """
+        deidentifier = privacy.current()
+        raw = self.raw if deidentifier is None else deidentifier.text(self.raw)
+        raw = raw if len(raw) <= REJECT_RAW_LIMIT else raw[:REJECT_RAW_LIMIT]
         raw = raw.encode("utf-8", "backslashreplace").decode("utf-8")  # lone surrogates cannot be sent
-        key = f"{self.source_file}\0{self.source_offset}\0{self.reason}\0{raw}"
+        reason = self.reason[:1000] if deidentifier is None else deidentifier.plain_text(self.reason[:1000])
+        key = f"{self.source_file}\0{self.source_offset}\0{reason}\0{raw}"
         reject_id = uuid.uuid5(EVENT_ID_NAMESPACE, key.encode("utf-8", "backslashreplace").decode("utf-8"))
-        return [reject_id, self.reason[:1000], raw, self.raw_size, self.source_file, self.source_offset]
+        return [reject_id, reason, raw, self.raw_size, self.source_file, self.source_offset]
 
 
 def encode_json(value):
@@ -245,7 +253,12 @@ def block_id_of(context, payload, name="", course_key=""):
 
 
 def event_row(event, loaded_from="live"):
-    """The ``tracking_events`` row (``EVENT_COLUMNS`` order) of a parsed event; Rejected if unusable."""
+    """
+    The ``tracking_events`` row (``EVENT_COLUMNS`` order) of a parsed event; Rejected if unusable.
+
+    The id is computed from the event as sent; with ASPECTS_ENABLE_PII off the row is then
+    de-identified (``privacy.Deidentifier.row``), so live and loaded copies still share one id.
+    """
     if not isinstance(event, dict):
         raise Rejected(f"not a JSON object but a {type(event).__name__}")
     context = event.get("context")
@@ -256,7 +269,7 @@ def event_row(event, loaded_from="live"):
     course_key = _text(context.get("course_id"))
     event_type = _text(event.get("event_type"))
     name = _text(event.get("name")) or event_type
-    return [
+    row = [
         _event_id_int(event),
         time,
         name,
@@ -277,6 +290,8 @@ def event_row(event, loaded_from="live"):
         _text(payload),
         loaded_from,
     ]
+    deidentifier = privacy.current()
+    return row if deidentifier is None else deidentifier.row(row, context, payload)
 
 
 def json_part(line):

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from ...clickhouse import ClickHouseError
 from ...tracking.loader import LogLoader
-from ...tracking.retention import sync_ttl
+from ...tracking.retention import sync_all
 from ..arguments import RawHelpMixin
 from ..interrupt import ResumableCommand
 from ..options import add_connection_arguments, clickhouse_for
@@ -34,7 +34,7 @@ class Command(ResumableCommand, RawHelpMixin, BaseCommand):
         "  manage.py lms load_tracking_log /openedx/data/logs/tracking.log*\n"
         "  manage.py lms load_tracking_log '/var/log/tracking/*.gz' --workers 4 --batch-size 20000\n"
         "  manage.py lms load_tracking_log tracking.log --restart        # ignore checkpoints, read everything\n"
-        "  manage.py lms load_tracking_log --apply-ttl                   # apply ASPECTS_TRACKING_TTL_DAYS"
+        "  manage.py lms load_tracking_log --apply-ttl                   # apply the *_TTL_DAYS settings"
     )
 
     def add_arguments(self, parser):
@@ -50,7 +50,8 @@ class Command(ResumableCommand, RawHelpMixin, BaseCommand):
                             "0 parses in this process)")
         parser.add_argument("--no-progress", action="store_true", help="do not print the progress line")
         parser.add_argument("--apply-ttl", action="store_true",
-                            help="set (or remove) the table TTL from ASPECTS_TRACKING_TTL_DAYS, then load any paths")
+                            help="set (or remove) the tables' TTL from ASPECTS_TRACKING_TTL_DAYS and "
+                            "ASPECTS_TRACKING_REJECTS_TTL_DAYS, then load any paths")
         add_connection_arguments(parser)
 
     def handle(self, *args, **options):
@@ -70,9 +71,8 @@ class Command(ResumableCommand, RawHelpMixin, BaseCommand):
             raise CommandError(f"{exc} (progress so far is checkpointed; re-run to continue)") from exc
 
     def _apply_ttl(self, clickhouse):
-        _, message = sync_ttl(clickhouse, settings.ASPECTS_TRACKING_TTL_DAYS,
-                              cluster=settings.EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG.get("cluster"))
-        self.stdout.write(message)
+        for _, message in sync_all(clickhouse, cluster=settings.EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG.get("cluster")):
+            self.stdout.write(message)
 
     def _load(self, clickhouse, options):
         loader = LogLoader(

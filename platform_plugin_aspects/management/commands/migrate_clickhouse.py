@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from ...analytics.model import sync_settings
 from ...clickhouse import ClickHouseError
 from ...clickhouse.migrate import MigrationRunner
-from ...tracking.retention import sync_ttl
+from ...tracking.retention import sync_all
 from ..arguments import RawHelpMixin
 from ..options import add_connection_arguments, clickhouse_for
 
@@ -16,8 +16,9 @@ class Command(RawHelpMixin, BaseCommand):
         "Applies the plugin's ordered SQL migrations that have not been applied yet and records each "
         "in <database>.aspects_schema_migrations, so running it twice is harmless. Run it after every "
         "upgrade of the plugin, before enabling sinks. It also sets the tracking_events TTL from "
-        "ASPECTS_TRACKING_TTL_DAYS (only when it changed: a TTL change rewrites every part's TTL data), "
-        "and copies the at-risk settings (ASPECTS_AT_RISK_INACTIVE_DAYS...) into analytics_settings.\n\n"
+        "ASPECTS_TRACKING_TTL_DAYS and the tracking_rejects TTL from ASPECTS_TRACKING_REJECTS_TTL_DAYS "
+        "(only when one changed: a TTL change rewrites every part's TTL data), and copies the at-risk "
+        "settings (ASPECTS_AT_RISK_INACTIVE_DAYS...) into analytics_settings.\n\n"
         "Examples:\n"
         "  manage.py lms migrate_clickhouse                  # apply what is pending\n"
         "  manage.py lms migrate_clickhouse --dry-run        # print the SQL, change nothing\n"
@@ -52,9 +53,9 @@ class Command(RawHelpMixin, BaseCommand):
                 for statement in runner.plan():
                     self.stdout.write(statement.rstrip() + ";\n")
                 if not runner.pending():  # (otherwise the database or the table may not exist yet)
-                    statement, _ = sync_ttl(clickhouse, settings.ASPECTS_TRACKING_TTL_DAYS, cluster, dry_run=True)
-                    if statement:
-                        self.stdout.write(statement + ";\n")
+                    for statement, _ in sync_all(clickhouse, cluster, dry_run=True):
+                        if statement:
+                            self.stdout.write(statement + ";\n")
                 return
             for name in runner.changed():
                 self.stderr.write(f"warning: applied migration {name} was edited since; it is not re-applied")
@@ -64,8 +65,8 @@ class Command(RawHelpMixin, BaseCommand):
                 self.stdout.write(f"applied {name}")
             if not done:
                 self.stdout.write("ClickHouse schema is up to date; nothing to apply")
-            _, retention = sync_ttl(clickhouse, settings.ASPECTS_TRACKING_TTL_DAYS, cluster)
-            self.stdout.write(retention)
+            for _, retention in sync_all(clickhouse, cluster):
+                self.stdout.write(retention)
             self.stdout.write(sync_settings(clickhouse))
         except (ClickHouseError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
