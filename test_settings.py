@@ -160,6 +160,8 @@ SUPERSET_CONFIG = {
     "username": "admin",
     "password": "admin",
 }
+# Superset reads the local ClickHouse as its read-only user (devstack/local_clickhouse.py).
+ASPECTS_SUPERSET_CLICKHOUSE = {"username": "ch_report", "password": "report"}
 # The Reports tab, wired as an operator would (README, "Dashboards in the Instructor Dashboard").
 OPEN_EDX_FILTERS_CONFIG = {
     "org.openedx.learning.instructor.dashboard.render.started.v1": {

@@ -42,6 +42,18 @@ def flush_outbox(self, follow_up=False):
 
 
 @shared_task(ignore_result=True)
+def record_delivery_health():
+    """
+    Periodic (schedule it with Celery beat, e.g. every minute): a delivery-health snapshot in
+    ClickHouse for the Operator dashboard, what ``aspects_status --record`` writes.
+    """
+    from .clickhouse import get_clickhouse  # pylint: disable=import-outside-toplevel
+    from .management.commands.aspects_status import DEFAULT_MAX_AGE, collect, record  # pylint: disable=import-outside-toplevel
+
+    record(collect({}, DEFAULT_MAX_AGE), get_clickhouse())
+
+
+@shared_task(ignore_result=True)
 def drain_outbox():
     """
     Periodic safety net (schedule it with Celery beat): deliver anything left behind.

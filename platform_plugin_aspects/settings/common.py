@@ -31,6 +31,9 @@ DEFAULT_MODEL_CONFIG = {
     "object_tag": {"module": "openedx_tagging.models.base", "model": "ObjectTag"},
 }
 
+# The dashboards the plugin ships (superset/assets, installed by `aspects_superset_sync`), by their
+# dashboard uuids; the LMS looks up the embedded uuids Superset picked. "pii": shown only while
+# ASPECTS_ENABLE_PII is on (the sync installs it only then).
 DEFAULT_INSTRUCTOR_DASHBOARDS = [
     {
         "name": "Course Dashboard",
@@ -39,16 +42,17 @@ DEFAULT_INSTRUCTOR_DASHBOARDS = [
         "allow_translations": True,
     },
     {
+        "name": "At-Risk Learners Dashboard",
+        "slug": "at-risk-learners",
+        "uuid": "8661d20c-cee6-4245-9fcc-610daea5fd24",
+        "allow_translations": True,
+    },
+    {
         "name": "Individual Learner Dashboard",
         "slug": "individual-learner",
         "uuid": "abae8a25-1ba4-4653-81bd-d3937a162a11",
         "allow_translations": True,
-    },
-    {
-        "name": "At-Risk Learners Dashboard",
-        "slug": "learner-groups",
-        "uuid": "8661d20c-cee6-4245-9fcc-610daea5fd24",
-        "allow_translations": True,
+        "pii": True,
     },
 ]
 
@@ -145,7 +149,10 @@ def plugin_settings(settings):
         {"internal_service_url": "http://superset:8088", "username": "superset", "password": "superset"},
     )
     # .. setting_name: ASPECTS_INSTRUCTOR_DASHBOARDS
-    # .. setting_description: Dashboards shown as tabs in the Instructor Dashboard "Reports" section.
+    # .. setting_default: the shipped Course, At-Risk Learners and (PII only) Individual Learner dashboards
+    # .. setting_description: Dashboards shown as tabs in the Instructor Dashboard "Reports" section:
+    #    "name", "slug", "uuid" (the dashboard's uuid, or an embedded uuid), "allow_translations",
+    #    optional "pii" (hidden while ASPECTS_ENABLE_PII is off) and "embedded_uuid" (skips the lookup).
     _default(settings, "ASPECTS_INSTRUCTOR_DASHBOARDS", [dict(d) for d in DEFAULT_INSTRUCTOR_DASHBOARDS])
     # .. toggle_name: SUPERSET_SHOW_INSTRUCTOR_DASHBOARD_LINK
     # .. toggle_implementation: DjangoSetting
@@ -178,6 +185,29 @@ def plugin_settings(settings):
     # .. setting_description: Dataset columns the in-context native filters apply to.
     _default(settings, "IN_CONTEXT_DASHBOARD_COURSE_KEY_COLUMN", "course_key")
     _default(settings, "IN_CONTEXT_DASHBOARD_BLOCK_ID_COLUMN", "block_id")
+    # .. setting_name: ASPECTS_SUPERSET_CLICKHOUSE
+    # .. setting_default: {}
+    # .. setting_description: How Superset reaches ClickHouse, written into Superset by
+    #    `aspects_superset_sync`: keys "url", "username", "password", "database", each falling back to
+    #    EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG's. Name a read-only ClickHouse user here (the sinks' user
+    #    can write). The password is sent to Superset's import API, never written into an asset file.
+    _default(settings, "ASPECTS_SUPERSET_CLICKHOUSE", {})
+    # .. setting_name: ASPECTS_SUPERSET_ALLOWED_DOMAINS
+    # .. setting_default: None
+    # .. setting_description: Origins (scheme://host[:port]) allowed to embed the shipped dashboards,
+    #    set by `aspects_superset_sync`. None: the origins of LMS_ROOT_URL and CMS_ROOT_URL.
+    _default(settings, "ASPECTS_SUPERSET_ALLOWED_DOMAINS", None)
+    # .. setting_name: ASPECTS_SUPERSET_GUEST_ROLE
+    # .. setting_default: "Aspects Guest"
+    # .. setting_description: The Superset role guest tokens act as; must equal GUEST_ROLE_NAME in
+    #    superset_config.py. `aspects_superset_sync` creates it and gives it exactly the permissions
+    #    the embedded dashboards need (read access to the datasets they read, nothing else).
+    _default(settings, "ASPECTS_SUPERSET_GUEST_ROLE", "Aspects Guest")
+    # .. setting_name: ASPECTS_SUPERSET_EMBED_CACHE_SECS
+    # .. setting_default: 300
+    # .. setting_description: How long the LMS remembers a dashboard's embedded uuid (Superset picks it
+    #    when `aspects_superset_sync` enables embedding; the LMS looks it up rather than storing it).
+    _default(settings, "ASPECTS_SUPERSET_EMBED_CACHE_SECS", 300)
 
     # .. setting_name: ASPECTS_OUTBOX_BATCH_SIZE
     # .. setting_default: 5000
