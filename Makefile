@@ -1,5 +1,5 @@
 # Two commands: `make demo` and `make test`. Everything they need is installed or started here.
-.PHONY: demo test venv clickhouse clickhouse-stop lmsdb db db-stop wheel-check requirements quality clean help superset-venv static chromium mariadb-headers gettext extract_translations
+.PHONY: demo dashboards dashboards-stop dashboards-screenshot test venv clickhouse clickhouse-stop lmsdb db db-stop wheel-check requirements quality clean help superset-venv static chromium mariadb-headers gettext extract_translations
 .DEFAULT_GOAL := help
 
 PYTHON ?= python3
@@ -83,12 +83,23 @@ gettext:  ## install GNU gettext (Debian) for the message catalog, when missing
 	@command -v xgettext >/dev/null && command -v msgfmt >/dev/null || { apt-get update -q && apt-get install -y -q gettext; }
 
 extract_translations: venv gettext  ## rewrite the source (English) catalog conf/locale/en from the marked strings
+	$(PY) -m platform_plugin_aspects.superset.bundle messages
 	cd platform_plugin_aspects && mkdir -p locale && ../$(VENV)/bin/django-admin makemessages -l en -d django --no-obsolete \
 		&& mkdir -p conf/locale/en/LC_MESSAGES && mv locale/en/LC_MESSAGES/django.po conf/locale/en/LC_MESSAGES/django.po \
-		&& rm -r locale
+		&& rm -r locale && sed -i 's/nplurals=INTEGER; plural=EXPRESSION;/nplurals=2; plural=(n != 1);/' conf/locale/en/LC_MESSAGES/django.po
 
 chromium:  ## install headless Chromium + chromedriver (Debian) for the browser test, when missing
 	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { apt-get update -q && apt-get install -y -q chromium chromium-driver; }
+
+# --- the shipped dashboards on the demo course ---
+dashboards: demo superset-venv  ## the demo course's Reports tab with real charts: Superset synced, the stand-in LMS on :8000
+	$(PY) -m tests.lms.demo.dashboards_demo start
+
+dashboards-screenshot: chromium  ## docs/reports-tab.png from the running `make dashboards`
+	$(PY) -m tests.lms.demo.dashboards_demo screenshot
+
+dashboards-stop:  ## stop the Superset and LMS web server `make dashboards` started
+	$(PY) -m tests.lms.demo.dashboards_demo stop
 
 # --- Documentation: Sphinx (sphinx-book-theme) in the project venv; references generated from the code ---
 .PHONY: docs

@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "tests.lms.modulestore",
     "tests.lms.demo",
     "tests.lms.instructor_dashboard",
+    "tests.lms.waffle_utils",
     "platform_plugin_aspects",
 ]
 MIDDLEWARE = [
@@ -150,6 +151,7 @@ ASPECTS_PLATFORM_PATHS = {
     "user_retire_lms_misc_signal": "tests.lms.user_api.accounts.signals.USER_RETIRE_LMS_MISC",
     "modulestore": "tests.lms.modulestore.api.modulestore",
     "detached_xblock_types": "tests.lms.modulestore.api.DETACHED_XBLOCK_TYPES",
+    "course_waffle_flag": "tests.lms.waffle_utils.CourseWaffleFlag",
 }
 
 SUPERSET_CONFIG = {
@@ -158,6 +160,8 @@ SUPERSET_CONFIG = {
     "username": "admin",
     "password": "admin",
 }
+# Superset reads the local ClickHouse as its read-only user (devstack/local_clickhouse.py).
+ASPECTS_SUPERSET_CLICKHOUSE = {"username": "ch_report", "password": "report"}
 # The Reports tab, wired as an operator would (README, "Dashboards in the Instructor Dashboard").
 OPEN_EDX_FILTERS_CONFIG = {
     "org.openedx.learning.instructor.dashboard.render.started.v1": {
@@ -182,6 +186,13 @@ ASPECTS_SWITCH_CACHE_SECS = float(os.environ.get("ASPECTS_SWITCH_CACHE_SECS", 0)
 # Benchmarks pick the flush cadence (the worker process reads it from here).
 if "ASPECTS_MIN_FLUSH_INTERVAL_SECS" in os.environ:
     ASPECTS_MIN_FLUSH_INTERVAL_SECS = float(os.environ["ASPECTS_MIN_FLUSH_INTERVAL_SECS"])
+
+# Course digests: the SMTP server a test starts on loopback (its port reaches worker processes here).
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "127.0.0.1")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+DEFAULT_FROM_EMAIL = "reports@lms.example.com"
+if "ASPECTS_DIGEST_RETRY_SECS" in os.environ:
+    ASPECTS_DIGEST_RETRY_SECS = float(os.environ["ASPECTS_DIGEST_RETRY_SECS"])
 
 ENV_TOKENS = {}
 plugin_production.plugin_settings(__import__("sys").modules[__name__])

@@ -14,7 +14,9 @@ Usage::
     python -m devstack.local_clickhouse stop --data-dir var/clickhouse
 
 Users come from ``users.xml`` (SQL ``CREATE USER`` does not work in clickhouse-local): ``default``
-with no password and ``ch_cms`` with password ``password`` (the upstream defaults).
+with no password and ``ch_cms`` with password ``password`` (the upstream defaults), and
+``ch_report`` / ``report``, read-only (``readonly = 2``: settings may change, nothing is written),
+the user Superset reads with.
 
 chdb-core is pinned to 26.9.0 because this relies on a private API.
 """
@@ -41,7 +43,7 @@ CONFIG_XML = """<clickhouse>
 """
 
 USERS_XML = """<clickhouse>
-    <profiles><default/></profiles>
+    <profiles><default/><readonly><readonly>2</readonly></readonly></profiles>
     <quotas><default/></quotas>
     <users>
         <default>
@@ -56,6 +58,12 @@ USERS_XML = """<clickhouse>
             <profile>default</profile>
             <quota>default</quota>
         </ch_cms>
+        <ch_report>
+            <password>report</password>
+            <networks><ip>::/0</ip></networks>
+            <profile>readonly</profile>
+            <quota>default</quota>
+        </ch_report>
     </users>
 </clickhouse>
 """

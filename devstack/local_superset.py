@@ -25,8 +25,9 @@ from devstack.ports import free_port
 DEFAULT_VENV = Path("var/superset-venv")
 ADMIN_USERNAME = "admin"
 ADMIN_PASSWORD = "admin"
-# The guest role the tokens act as. Gamma can read dashboards and charts, which the embedded page needs.
-GUEST_ROLE_NAME = "Gamma"
+# The guest role the tokens act as: the plugin's ASPECTS_SUPERSET_GUEST_ROLE, which
+# `aspects_superset_sync` creates with exactly the permissions embedded dashboards need.
+GUEST_ROLE_NAME = "Aspects Guest"
 GUEST_TOKEN_AUDIENCE = "aspects"
 
 _CONFIG_TEMPLATE = '''\
@@ -52,8 +53,12 @@ RATELIMIT_ENABLED = False
 class LocalSuperset:
     """One Superset web server process with its SQLite metadata in ``home``."""
 
-    def __init__(self, home, venv=DEFAULT_VENV, guest_token_seconds=300):
-        """``guest_token_seconds``: guest-token lifetime (tests shorten it to see the page refresh)."""
+    def __init__(self, home, venv=DEFAULT_VENV, guest_token_seconds=300, extra_config=""):
+        """
+        ``guest_token_seconds``: guest-token lifetime (tests shorten it to see the page refresh);
+        ``extra_config``: Python appended to superset_config.py when it is first written (a cache...).
+        """
+        self.extra_config = extra_config
         self.home = Path(home).resolve()
         self.guest_token_seconds = guest_token_seconds
         self.venv = Path(venv).resolve()
@@ -83,6 +88,9 @@ class LocalSuperset:
         """Write the config and build the metadata DB once (kept between runs)."""
         self.home.mkdir(parents=True, exist_ok=True)
         config = self.home / "superset_config.py"
+        if config.exists() and f"GUEST_ROLE_NAME = {GUEST_ROLE_NAME!r}" not in config.read_text():
+            with open(config, "a", encoding="utf-8") as handle:  # a home made before the role was renamed
+                handle.write(f"GUEST_ROLE_NAME = {GUEST_ROLE_NAME!r}\n")
         if not config.exists():
             config.write_text(
                 _CONFIG_TEMPLATE.format(
@@ -91,7 +99,7 @@ class LocalSuperset:
                     db=self.home / "superset.db",
                     guest_role=GUEST_ROLE_NAME,
                     audience=GUEST_TOKEN_AUDIENCE,
-                )
+                ) + self.extra_config
             )
         stamp = self.home / ".initialised"
         if stamp.exists():

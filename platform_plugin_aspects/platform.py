@@ -24,6 +24,7 @@ DEFAULT_PLATFORM_PATHS = {
     "user_retire_lms_misc_signal": "openedx.core.djangoapps.user_api.accounts.signals.USER_RETIRE_LMS_MISC",
     "modulestore": "xmodule.modulestore.django.modulestore",
     "detached_xblock_types": "xmodule.modulestore.store_utilities.DETACHED_XBLOCK_TYPES",
+    "course_waffle_flag": "openedx.core.djangoapps.waffle_utils.CourseWaffleFlag",
 }
 
 

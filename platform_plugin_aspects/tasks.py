@@ -3,6 +3,7 @@
 import logging
 
 from celery import shared_task
+from django.conf import settings
 from django.core.cache import cache
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,18 @@ def flush_outbox(self, follow_up=False):
 
 
 @shared_task(ignore_result=True)
+def record_delivery_health():
+    """
+    Periodic (schedule it with Celery beat, e.g. every minute): a delivery-health snapshot in
+    ClickHouse for the Operator dashboard, what ``aspects_status --record`` writes.
+    """
+    from .clickhouse import get_clickhouse  # pylint: disable=import-outside-toplevel
+    from .management.commands.aspects_status import DEFAULT_MAX_AGE, collect, record  # pylint: disable=import-outside-toplevel
+
+    record(collect({}, DEFAULT_MAX_AGE), get_clickhouse())
+
+
+@shared_task(ignore_result=True)
 def drain_outbox():
     """
     Periodic safety net (schedule it with Celery beat): deliver anything left behind.
@@ -52,3 +65,25 @@ def drain_outbox():
     from .delivery.outbox import flush_queue  # pylint: disable=import-outside-toplevel
 
     flush_outbox.apply_async(queue=flush_queue())
+
+
+@shared_task(bind=True, ignore_result=True, max_retries=None)
+def send_course_digests(self, week=None, course_keys=None):
+    """
+    Mail the weekly course digests (schedule it with Celery beat, e.g. Mondays 06:00 UTC).
+
+    ``week`` ("2026-W48") defaults to the last complete ISO week. Safe to run any number of times,
+    on any number of workers: each digest is claimed in the LMS database before it is sent
+    (``digest.sending``). When SMTP failed for some digests, the task runs again for the same week
+    after ASPECTS_DIGEST_RETRY_SECS (doubled each time), and only those go out.
+    """
+    from .digest.sending import DigestRun, retry_delay  # pylint: disable=import-outside-toplevel
+    from .digest.weeks import Week  # pylint: disable=import-outside-toplevel
+
+    week = Week.parse(week) if week else Week.last_complete()
+    report = DigestRun(week, course_keys).run()
+    log.info("Course digests for %s: %s sent, %s to retry, %s failed, %s quiet courses", week, report.sent,
+             report.retry, report.failed, report.quiet)
+    if report.needs_retry and not self.request.is_eager and self.request.retries < settings.ASPECTS_DIGEST_MAX_ATTEMPTS:
+        raise self.retry(kwargs={"week": str(week), "course_keys": course_keys},
+                         countdown=retry_delay(self.request.retries + 1))

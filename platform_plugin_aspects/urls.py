@@ -3,6 +3,7 @@
 from django.urls import re_path
 
 from . import views
+from .digest.views import digest_unsubscribe
 
 app_name = "platform_plugin_aspects"
 
@@ -18,6 +19,7 @@ urlpatterns = [
             name="superset_instructor_dashboard"),
     re_path(rf"^superset_in_context_dashboard/(?P<usage_id>{KEY})/$", views.superset_in_context_dashboard,
             name="superset_in_context_dashboard"),
+    re_path(r"^digest/unsubscribe/(?P<token>[^/]+)/$", digest_unsubscribe, name="digest_unsubscribe"),
     # Last: every other path under /aspects/ answers a JSON 404 too, never the site's HTML page.
     re_path(r"^(?P<path>.*)$", views.not_found, name="not_found"),
 ]

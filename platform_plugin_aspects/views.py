@@ -14,7 +14,6 @@ answer is JSON; errors are ``{"error": "<short, translated message>"}``:
   log, never to the browser.
 """
 
-import re
 from functools import wraps
 
 from django.conf import settings
@@ -23,15 +22,18 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 
 from .platform import get_model
+from .superset.client import SupersetError
 from .superset.dashboards import (
     GuestTokenUnavailable,
+    embeddable,
     instructor_dashboard_config,
     issue_guest_token,
-    localize,
+    reports_unavailable_message,
     superset_public_url,
     user_locale,
 )
 from .superset.permissions import NotACourseKey, can_view_course_reports, parse_course_key
+from .superset.rison import rison
 
 
 def _error(status, message):
@@ -107,27 +109,10 @@ def superset_instructor_dashboard(request, course_id):
         course_key, _usage_key = _course_for(request, course_id)
     except _Refused as refused:
         return refused.response
-    return JsonResponse(instructor_dashboard_config(request.user, course_key))
-
-
-def rison(value):
-    """Encode ``value`` (dict/list/str/number/bool/None) as Rison, the URL format Superset's filters use."""
-    if value is True:
-        return "!t"
-    if value is False:
-        return "!f"
-    if value is None:
-        return "!n"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, dict):
-        return "(" + ",".join(f"{rison(str(k))}:{rison(v)}" for k, v in sorted(value.items())) + ")"
-    if isinstance(value, (list, tuple)):
-        return "!(" + ",".join(rison(v) for v in value) + ")"
-    text = str(value)
-    if text and re.fullmatch(r"[A-Za-z_./~-][A-Za-z0-9_./~-]*", text):
-        return text
-    return "'" + text.replace("!", "!!").replace("'", "!'") + "'"
+    try:
+        return JsonResponse(instructor_dashboard_config(request.user, course_key))
+    except SupersetError as exc:
+        return _error(503 if exc.status_code == 503 else 502, reports_unavailable_message(exc))
 
 
 def _native_filter(filter_id, column, value):
@@ -157,8 +142,12 @@ def superset_in_context_dashboard(request, usage_id):
         filters.append(_native_filter(dashboard["block_filter_key"], settings.IN_CONTEXT_DASHBOARD_BLOCK_ID_COLUMN,
                                       str(usage_key)))
     native_filters = rison({f["id"]: f for f in filters})
+    try:
+        dashboard_id = embeddable(dashboard, user_locale(request.user))["uuid"]
+    except SupersetError as exc:
+        return _error(503 if exc.status_code == 503 else 502, reports_unavailable_message(exc))
     return JsonResponse({
-        "dashboardId": localize(dashboard, user_locale(request.user))["uuid"],
+        "dashboardId": dashboard_id,
         "supersetUrl": superset_public_url(),
         "courseRuns": {course_key.run: {"native_filters": native_filters}},
         "defaultCourseRun": course_key.run,

@@ -24,3 +24,14 @@ WAFFLE_FLAG_NAMESPACE = "event_sink_clickhouse"
 def sink_flag_name(model):
     """The waffle flag that enables the sink for ``model``."""
     return f"{WAFFLE_FLAG_NAMESPACE}.{model}.enabled"
+
+
+# .. toggle_name: aspects.course_digest.enabled
+# .. toggle_implementation: CourseWaffleFlag
+# .. toggle_default: False
+# .. toggle_description: Sends the weekly course digest (docs/how-to/course-digest.rst) to the staff and
+#    instructors of a course. Turn it on for one course or org with a waffle flag course/org override
+#    (Django admin, "Waffle flag course overrides"), or for every course with the waffle flag itself.
+# .. toggle_use_cases: open_edx
+# .. toggle_creation_date: 2026-12-01
+COURSE_DIGEST_FLAG = "aspects.course_digest.enabled"

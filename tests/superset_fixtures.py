@@ -2,25 +2,37 @@
 Fixtures for the Superset tests: a REAL Superset 6.1 on loopback, started once per session.
 
 The server comes from ``make superset-venv`` (var/superset-venv); its SQLite metadata lives in
-var/superset-test and is initialised once (later sessions start in seconds). Each session creates
-its own dashboard with embedding enabled through the REST API, and points SUPERSET_CONFIG and
-ASPECTS_INSTRUCTOR_DASHBOARDS at it. Import the fixtures into a test module with
-``from .superset_fixtures import *``.
+var/superset-test and is initialised once, and every session starts from a pristine copy of that
+first metadata database (an empty Superset: no database, dataset, chart, dashboard or guest role).
+The session then installs the shipped assets with ``aspects_superset_sync``, twice, keeping both
+outputs (``SYNC_RUNS``) for the tests that check the first run creates everything and the second
+changes nothing. Each session also creates its own Markdown dashboard with embedding enabled
+through the REST API, and points SUPERSET_CONFIG and ASPECTS_INSTRUCTOR_DASHBOARDS at it. Import
+the fixtures into a test module with ``from .superset_fixtures import *``.
 """
 
+import io
 import json
+import shutil
 import time
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from opaque_keys.edx.keys import CourseKey
 
 from devstack.local_superset import ADMIN_PASSWORD, ADMIN_USERNAME, LocalSuperset
+from platform_plugin_aspects.clickhouse import get_clickhouse
+from platform_plugin_aspects.settings.common import DEFAULT_INSTRUCTOR_DASHBOARDS
+from platform_plugin_aspects.superset.bundle import load_assets
 from platform_plugin_aspects.superset.client import SupersetClient, jwt_claims
 from tests.lms.course_overviews.models import CourseOverview
 from tests.lms.student.models import CourseAccessRole, CourseEnrollment
+
+from .clickhouse_server import truncate_all
+from .dashboard_data import make_course, write
 
 ROOT = Path(__file__).resolve().parent.parent
 COURSE = CourseKey.from_string("course-v1:OrgA+Stats101+2026")
@@ -28,8 +40,13 @@ OTHER_COURSE = CourseKey.from_string("course-v1:OrgB+Bio201+2026")
 GUEST_TOKEN_SECONDS = 15
 SUPERSET_HOME = ROOT / "var" / "superset-test"  # the test Superset's config and SQLite metadata
 
-__all__ = ["superset", "superset_admin", "embedded_dashboard", "second_embedded_dashboard", "superset_settings",
-           "courses", "users",
+# Superset reads ClickHouse as the local server's read-only user (devstack/local_clickhouse.py).
+REPORT_USER = {"username": "ch_report", "password": "report"}
+SYNC_RUNS = []  # the output of each aspects_superset_sync run of the session, in order
+
+__all__ = ["superset", "superset_admin", "SYNC_RUNS", "REPORT_USER", "run_sync", "superset_config_for",
+           "embedded_dashboard", "second_embedded_dashboard", "superset_settings",
+           "courses", "users", "courses_data", "shipped",
            "COURSE", "OTHER_COURSE", "GUEST_TOKEN_SECONDS", "jwt_claims", "wait_for"]
 
 
@@ -45,13 +62,43 @@ def wait_for(condition, timeout=20.0, interval=0.05, message="condition"):
         time.sleep(interval)
 
 
+def superset_config_for(url):
+    """SUPERSET_CONFIG for the local Superset at ``url`` (the admin account grants guest tokens)."""
+    return {"service_url": url, "internal_service_url": url, "username": ADMIN_USERNAME, "password": ADMIN_PASSWORD,
+            "timeout_secs": 10}
+
+
+def run_sync(*args):
+    """``aspects_superset_sync *args``: (exit status, output)."""
+    out = io.StringIO()
+    try:
+        call_command("aspects_superset_sync", *args, stdout=out, stderr=out)
+    except SystemExit as exc:
+        return exc.code, out.getvalue()
+    except Exception as exc:  # CommandError: what manage.py prints, and its exit status  # noqa: BLE001
+        return getattr(exc, "returncode", 1), out.getvalue() + f"CommandError: {exc}"
+    return 0, out.getvalue()
+
+
 @pytest.fixture(scope="session")
-def superset():
-    """The running Superset's root URL (one server for the whole session)."""
+def superset(clickhouse_server):
+    """The running Superset's root URL (one server for the whole session), with the shipped assets synced."""
     # Short-lived guest tokens, so the browser test sees the page refresh one before it expires.
     server = LocalSuperset(SUPERSET_HOME, ROOT / "var" / "superset-venv",
                            guest_token_seconds=GUEST_TOKEN_SECONDS)
+    server.initialise()
+    pristine = server.home / "superset.db.pristine"
+    if pristine.exists():
+        shutil.copyfile(pristine, server.home / "superset.db")  # every session starts from an empty Superset
+    else:
+        shutil.copyfile(server.home / "superset.db", pristine)
     url = server.start()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(settings, "SUPERSET_CONFIG", superset_config_for(url))
+        patch.setattr(settings, "ASPECTS_SUPERSET_CLICKHOUSE", dict(REPORT_USER))
+        # Django's live server for the browser tests listens on a port chosen at run time: any origin.
+        patch.setattr(settings, "ASPECTS_SUPERSET_ALLOWED_DOMAINS", [])
+        SYNC_RUNS[:] = [run_sync(), run_sync()]
     yield url
     server.stop()
 
@@ -155,3 +202,26 @@ def users(courses):
     CourseAccessRole.objects.create(user=made["beta_tester"], org=COURSE.org, course_id=COURSE, role="beta_testers")
     CourseEnrollment.objects.create(user=made["learner"], course_id=COURSE)
     return made
+
+
+@pytest.fixture(scope="module")
+def courses_data(clickhouse_server):
+    """Course A (40 learners) and course B (25) in ClickHouse, analytics model filled by the events."""
+    clickhouse = get_clickhouse()
+    truncate_all(clickhouse)
+    return {str(COURSE): write(clickhouse, make_course(str(COURSE), 1001, 40)),
+            str(OTHER_COURSE): write(clickhouse, make_course(str(OTHER_COURSE), 2001, 25))}
+
+
+@pytest.fixture
+def shipped(superset_settings, settings, superset_admin, courses_data):
+    """The plugin configured with its defaults: the shipped dashboards, found in Superset by uuid."""
+    settings.ASPECTS_INSTRUCTOR_DASHBOARDS = [dict(d) for d in DEFAULT_INSTRUCTOR_DASHBOARDS]
+    settings.ASPECTS_ENABLE_STUDIO_IN_CONTEXT_METRICS = True
+    assets = load_assets()
+    ids = {}
+    for name, spec in assets.dashboards.items():
+        response = superset_admin.request("GET", f"api/v1/dashboard/{assets.files[spec.path]['uuid']}")
+        if response.status_code == 200:
+            ids[name] = response.json()["result"]["id"]
+    return ids

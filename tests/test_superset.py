@@ -284,22 +284,33 @@ def test_a_learners_locale_copy_is_what_the_token_opens(superset_settings, setti
     assert [r["id"] for r in jwt_claims(token)["resources"]] == [embedded_dashboard["uuid"]]
     assert requests.get(f"{superset}api/v1/dashboard/{embedded_dashboard['id']}", headers={"X-GuestToken": token},
                         timeout=10).status_code == 200
-    # A Spanish-speaking instructor's token asks for the Spanish copy (which this Superset lacks).
-    assert get_as(users["course_instructor"], token_url()).status_code == 502
+    # A Spanish-speaking instructor's token needs the Spanish copy, which this Superset lacks: no token
+    # Superset would refuse, but a clear "not installed" message.
+    refused = get_as(users["course_instructor"], token_url())
+    assert refused.status_code == 503 and "aspects_superset_sync" in refused.json()["error"]
 
 
-def test_dashboard_config_follows_the_language_preference(superset_settings, settings, users):
+def test_dashboard_config_follows_the_language_preference(superset_settings, settings, superset, users):
+    """A locale copy installed by the sync is what a Spanish-speaking user's Reports tab embeds."""
+    course = "c0e64194-33d1-4d5a-8c10-4f51530c5ee9"  # the shipped Course Dashboard
     settings.SUPERSET_DASHBOARD_LOCALES = ["en", "es_419"]
-    settings.ASPECTS_INSTRUCTOR_DASHBOARDS = [{"name": "Course", "slug": "course", "uuid": "c0e64194-33d1-4d5a-8c10-"
-                                               "4f51530c5ee9", "allow_translations": True}]
+    settings.ASPECTS_SUPERSET_CLICKHOUSE = dict(REPORT_USER)
+    settings.ASPECTS_INSTRUCTOR_DASHBOARDS = [{"name": "Course", "slug": "course-dashboard", "uuid": course,
+                                               "allow_translations": True}]
+    assert run_sync("--only", "course")[0] == 0
     UserPreference.objects.create(user=users["course_staff"], key="pref-lang", value="es-419")
     url = f"/aspects/superset_instructor_dashboard/{COURSE}/"
 
     config = get_as(users["course_staff"], url).json()
 
-    assert config["superset_dashboards"][0]["uuid"] == localized_uuid("c0e64194-33d1-4d5a-8c10-4f51530c5ee9", "es_419")
-    assert config["superset_dashboards"][0]["slug"] == "course-es_419"
+    spanish = localized_uuid(course, "es_419")
+    embedded = get_client(superset_settings).request("GET", f"api/v1/dashboard/{spanish}/embedded").json()
+    assert config["superset_dashboards"][0]["uuid"] == embedded["result"]["uuid"]
+    assert config["superset_dashboards"][0]["dashboard_uuid"] == spanish
+    assert config["superset_dashboards"][0]["slug"] == "course-dashboard-es_419"
     assert config["superset_guest_token_url"].endswith(token_url())
+    token = get_as(users["course_staff"], token_url()).json()["guestToken"]
+    assert [r["id"] for r in jwt_claims(token)["resources"]] == [embedded["result"]["uuid"]]
     assert get_as(users["learner"], url).status_code == 403
 
 
@@ -311,7 +322,9 @@ def test_in_context_dashboard_for_a_problem(superset_settings, settings, users):
 
     assert response.status_code == 200
     body = response.json()
-    assert body["dashboardId"] == "98ff33ff-18dd-48f9-8c58-629ae4f4194b"
+    problem_dashboard = "98ff33ff-18dd-48f9-8c58-629ae4f4194b"  # the shipped one, found by its dashboard uuid
+    assert body["dashboardId"] == get_client(superset_settings).request(
+        "GET", f"api/v1/dashboard/{problem_dashboard}/embedded").json()["result"]["uuid"]
     filters = body["courseRuns"]["2026"]["native_filters"]
     assert "NATIVE_FILTER-29CPcbirK" in filters and "NATIVE_FILTER-TJwItQhUI" in filters
     assert "'block-v1:OrgA+Stats101+2026+type@problem+block@p1'" in filters

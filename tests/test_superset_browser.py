@@ -154,3 +154,70 @@ def test_the_superset_xblock_embeds_its_dashboard_for_staff(browser, live_server
     browser.switch_to.frame(frames[0])
     wait_for(lambda: page_text_has(browser, embedded_dashboard["title"]),
              timeout=60, message="Superset to render the block's dashboard")
+
+
+# --- the shipped Course Dashboard, rendered ------------------------------------------------------------
+
+COURSE_TABS = ("Enrollment", "Engagement", "Problems", "Videos", "Grades")
+NO_DATA = "No results were returned for this query"
+
+
+def chart_states(browser):
+    """``{chart name: state}`` of the charts in the visible tab of the embedded dashboard (inside its frame)."""
+    return browser.execute_script("""
+        const states = {};
+        for (const chart of document.querySelectorAll('[data-test="chart-grid-component"]')) {
+          if (!chart.offsetParent) continue;  // in a hidden tab
+          const name = chart.getAttribute('data-test-chart-name');
+          const text = chart.innerText || '';
+          if (chart.querySelector('[data-test="loading-indicator"], .loading')) states[name] = 'loading';
+          else if (text.includes(arguments[0])) states[name] = 'no data';
+          else if (chart.querySelector('[role="alert"], .ant-alert-error, [data-test="error-tooltip"]')
+                   || /error/i.test(text)) states[name] = 'error: ' + text.slice(0, 200);
+          else if (chart.querySelector('canvas, svg, table, .header-line')) states[name] = 'ok';
+          else states[name] = 'loading';
+        }
+        return states;
+    """, NO_DATA)
+
+
+def settled(browser):
+    """The chart states once none is loading (None while some still are)."""
+    states = chart_states(browser)
+    return states if states and "loading" not in states.values() else None
+
+
+def keep_evidence(browser, name):
+    """The page's screenshot and HTML in var/, to see what a failing browser test saw."""
+    (ROOT / "var").mkdir(exist_ok=True)
+    try:
+        browser.save_screenshot(str(ROOT / "var" / f"{name}.png"))
+        (ROOT / "var" / f"{name}.html").write_text(browser.page_source, encoding="utf-8")
+    except WebDriverException:
+        pass
+
+
+def test_the_course_dashboard_renders_every_chart_with_data(browser, live_server, shipped, users, courses_data,
+                                                            request):
+    from platform_plugin_aspects import analytics  # pylint: disable=import-outside-toplevel
+
+    open_reports(browser, live_server, users["course_staff"])
+    frame = wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, ".aspects-reports-panel iframe"),
+                     message="the Course Dashboard's iframe")[0]
+    browser.switch_to.frame(frame)
+    seen = {}
+    request.addfinalizer(lambda: keep_evidence(browser, "course-dashboard"))
+    for tab in COURSE_TABS:
+        button = wait_for(lambda t=tab: [e for e in browser.find_elements(By.CSS_SELECTOR, '[role="tab"]')
+                                         if e.text.strip() == t], timeout=90, message=f"the {tab} tab")[0]
+        button.click()
+        states = wait_for(lambda: settled(browser), timeout=90, message=f"the charts of {tab}")
+        seen.update(states)
+        if tab == "Enrollment":
+            headline = browser.execute_script(
+                "return document.querySelector('[data-test-chart-name=\"Enrolled learners\"] .header-line').innerText")
+            assert int(headline.replace(",", "")) == analytics.funnel(str(COURSE)).enrolled == \
+                courses_data[str(COURSE)].enrolled
+    assert {name: state for name, state in seen.items() if state != "ok"} == {}
+    assert len(seen) == 10  # every chart of the five tabs
+    browser.switch_to.default_content()

@@ -23,7 +23,8 @@ from django.utils.translation import gettext as _
 from opaque_keys.edx.keys import CourseKey
 from openedx_filters import PipelineStep
 
-from ..superset.dashboards import EMBED_CSS, EMBED_JS, instructor_dashboard_config
+from ..superset.client import SupersetError
+from ..superset.dashboards import EMBED_CSS, EMBED_JS, instructor_dashboard_config, reports_unavailable_message
 from ..superset.permissions import NotACourseKey, can_view_course_reports, course_run_key, parse_course_key
 
 SECTION_KEY = "aspects"
@@ -42,10 +43,19 @@ def _course_key(context):
 
 
 def render_reports(user, course_key):
-    """The Reports tab's HTML: one lazily loaded tab per dashboard, plus the embedding script."""
-    config = instructor_dashboard_config(user, course_key)
+    """
+    The Reports tab's HTML: one lazily loaded tab per dashboard, plus the embedding script.
+
+    When Superset cannot say which dashboards to embed (not synced, unreachable), the tab shows
+    why instead of panels that could only fail.
+    """
+    try:
+        config, reports_error = instructor_dashboard_config(user, course_key), None
+    except SupersetError as exc:
+        config, reports_error = {"superset_dashboards": []}, reports_unavailable_message(exc)
     return render_to_string("platform_plugin_aspects/reports.html", {
         **config,
+        "reports_error": reports_error,
         # Same-origin path for the page itself (the absolute URL in config is for the MFE).
         "guest_token_path": reverse("platform_plugin_aspects:superset_guest_token",
                                     kwargs={"course_id": str(course_key)}),

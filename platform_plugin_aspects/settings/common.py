@@ -31,6 +31,9 @@ DEFAULT_MODEL_CONFIG = {
     "object_tag": {"module": "openedx_tagging.models.base", "model": "ObjectTag"},
 }
 
+# The dashboards the plugin ships (superset/assets, installed by `aspects_superset_sync`), by their
+# dashboard uuids; the LMS looks up the embedded uuids Superset picked. "pii": shown only while
+# ASPECTS_ENABLE_PII is on (the sync installs it only then).
 DEFAULT_INSTRUCTOR_DASHBOARDS = [
     {
         "name": "Course Dashboard",
@@ -39,16 +42,17 @@ DEFAULT_INSTRUCTOR_DASHBOARDS = [
         "allow_translations": True,
     },
     {
+        "name": "At-Risk Learners Dashboard",
+        "slug": "at-risk-learners",
+        "uuid": "8661d20c-cee6-4245-9fcc-610daea5fd24",
+        "allow_translations": True,
+    },
+    {
         "name": "Individual Learner Dashboard",
         "slug": "individual-learner",
         "uuid": "abae8a25-1ba4-4653-81bd-d3937a162a11",
         "allow_translations": True,
-    },
-    {
-        "name": "At-Risk Learners Dashboard",
-        "slug": "learner-groups",
-        "uuid": "8661d20c-cee6-4245-9fcc-610daea5fd24",
-        "allow_translations": True,
+        "pii": True,
     },
 ]
 
@@ -145,8 +149,10 @@ def plugin_settings(settings):
         {"internal_service_url": "http://superset:8088", "username": "superset", "password": "superset"},
     )
     # .. setting_name: ASPECTS_INSTRUCTOR_DASHBOARDS
-    # .. setting_default: see DEFAULT_INSTRUCTOR_DASHBOARDS (Course, Individual Learner, At-Risk Learners)
-    # .. setting_description: Dashboards shown as tabs in the Instructor Dashboard "Reports" section.
+    # .. setting_default: the shipped Course, At-Risk Learners and (PII only) Individual Learner dashboards
+    # .. setting_description: Dashboards shown as tabs in the Instructor Dashboard "Reports" section:
+    #    "name", "slug", "uuid" (the dashboard's uuid, or an embedded uuid), "allow_translations",
+    #    optional "pii" (hidden while ASPECTS_ENABLE_PII is off) and "embedded_uuid" (skips the lookup).
     _default(settings, "ASPECTS_INSTRUCTOR_DASHBOARDS", [dict(d) for d in DEFAULT_INSTRUCTOR_DASHBOARDS])
     # .. toggle_name: SUPERSET_SHOW_INSTRUCTOR_DASHBOARD_LINK
     # .. toggle_implementation: DjangoSetting
@@ -184,6 +190,29 @@ def plugin_settings(settings):
     # .. setting_default: "block_id"
     # .. setting_description: Dataset column the in-context dashboards' block filter applies to.
     _default(settings, "IN_CONTEXT_DASHBOARD_BLOCK_ID_COLUMN", "block_id")
+    # .. setting_name: ASPECTS_SUPERSET_CLICKHOUSE
+    # .. setting_default: {}
+    # .. setting_description: How Superset reaches ClickHouse, written into Superset by
+    #    `aspects_superset_sync`: keys "url", "username", "password", "database", each falling back to
+    #    EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG's. Name a read-only ClickHouse user here (the sinks' user
+    #    can write). The password is sent to Superset's import API, never written into an asset file.
+    _default(settings, "ASPECTS_SUPERSET_CLICKHOUSE", {})
+    # .. setting_name: ASPECTS_SUPERSET_ALLOWED_DOMAINS
+    # .. setting_default: None
+    # .. setting_description: Origins (scheme://host[:port]) allowed to embed the shipped dashboards,
+    #    set by `aspects_superset_sync`. None: the origins of LMS_ROOT_URL and CMS_ROOT_URL.
+    _default(settings, "ASPECTS_SUPERSET_ALLOWED_DOMAINS", None)
+    # .. setting_name: ASPECTS_SUPERSET_GUEST_ROLE
+    # .. setting_default: "Aspects Guest"
+    # .. setting_description: The Superset role guest tokens act as; must equal GUEST_ROLE_NAME in
+    #    superset_config.py. `aspects_superset_sync` creates it and gives it exactly the permissions
+    #    the embedded dashboards need (read access to the datasets they read, nothing else).
+    _default(settings, "ASPECTS_SUPERSET_GUEST_ROLE", "Aspects Guest")
+    # .. setting_name: ASPECTS_SUPERSET_EMBED_CACHE_SECS
+    # .. setting_default: 300
+    # .. setting_description: How long the LMS remembers a dashboard's embedded uuid (Superset picks it
+    #    when `aspects_superset_sync` enables embedding; the LMS looks it up rather than storing it).
+    _default(settings, "ASPECTS_SUPERSET_EMBED_CACHE_SECS", 300)
 
     # .. setting_name: ASPECTS_OUTBOX_BATCH_SIZE
     # .. setting_default: 5000
@@ -241,6 +270,7 @@ def plugin_settings(settings):
 
     _tracking_settings(settings)
     _analytics_settings(settings)
+    _digest_settings(settings)
 
 
 def _tracking_settings(settings):
@@ -335,3 +365,47 @@ def _analytics_settings(settings):
     # .. setting_description: The passing grade (0..1) an at-risk reason compares a learner's grade
     #    with when the course has no lowest_passing_grade in course_overviews.
     _default(settings, "ASPECTS_ANALYTICS_DEFAULT_PASSING_GRADE", 0.5)
+
+
+def _digest_settings(settings):
+    """The weekly course digest (docs/how-to/course-digest.rst); the flag aspects.course_digest.enabled turns it on."""
+    # .. setting_name: ASPECTS_DIGEST_FROM_EMAIL
+    # .. setting_default: None
+    # .. setting_description: Sender of the course digests (None: DEFAULT_FROM_EMAIL).
+    _default(settings, "ASPECTS_DIGEST_FROM_EMAIL", None)
+    # .. setting_name: ASPECTS_DIGEST_EMAIL_BACKEND
+    # .. setting_default: None
+    # .. setting_description: Django email backend for the digests (None: EMAIL_BACKEND, the platform's SMTP).
+    _default(settings, "ASPECTS_DIGEST_EMAIL_BACKEND", None)
+    # .. toggle_name: ASPECTS_DIGEST_SKIP_QUIET_COURSES
+    # .. toggle_implementation: DjangoSetting
+    # .. toggle_default: True
+    # .. toggle_description: A course with no enrollment, unenrollment or active learner in the week sends
+    #    no digest. False sends one anyway (all zeros).
+    # .. toggle_use_cases: open_edx
+    # .. toggle_creation_date: 2026-12-01
+    _default(settings, "ASPECTS_DIGEST_SKIP_QUIET_COURSES", True)
+    # .. setting_name: ASPECTS_DIGEST_RETRY_SECS
+    # .. setting_default: 300
+    # .. setting_description: First wait before a digest that SMTP did not take is tried again; doubled
+    #    after each failure, at most 6 hours.
+    _default(settings, "ASPECTS_DIGEST_RETRY_SECS", 300.0)
+    # .. setting_name: ASPECTS_DIGEST_MAX_ATTEMPTS
+    # .. setting_default: 8
+    # .. setting_description: Attempts per digest before it is marked failed (send_course_digests --list-failed).
+    _default(settings, "ASPECTS_DIGEST_MAX_ATTEMPTS", 8)
+    # .. setting_name: ASPECTS_DIGEST_CLAIM_TIMEOUT_SECS
+    # .. setting_default: 3600
+    # .. setting_description: A digest claimed by a run that died before recording the outcome is taken
+    #    over by a later run after this long.
+    _default(settings, "ASPECTS_DIGEST_CLAIM_TIMEOUT_SECS", 3600)
+    # .. setting_name: ASPECTS_DIGEST_REPORTS_URL
+    # .. setting_default: "{lms_root_url}/courses/{course_id}/instructor#view-aspects"
+    # .. setting_description: The Reports tab link in the digest ({lms_root_url} is LMS_ROOT_URL). For the
+    #    Instructor Dashboard app use e.g. "https://apps.example.com/instructor-dashboard/{course_id}/aspects/".
+    _default(settings, "ASPECTS_DIGEST_REPORTS_URL", "{lms_root_url}/courses/{course_id}/instructor#view-aspects")
+    # .. setting_name: ASPECTS_DIGEST_CONCURRENCY
+    # .. setting_default: 4
+    # .. setting_description: Courses whose figures a digest run reads from ClickHouse at the same time
+    #    (threads); sending stays one course after another. 1 reads one course at a time.
+    _default(settings, "ASPECTS_DIGEST_CONCURRENCY", 4)

@@ -14,6 +14,7 @@ from ...clickhouse import ClickHouse, ClickHouseError
 from ...clickhouse.migrate import MigrationRunner
 from ...models import DeliveryStatus, OutboxEntry
 from ...sinks import all_sinks
+from ...superset.client import SupersetError
 from ...tracking.sender import HELD_DIR, HELD_ERROR_FILE
 from ...tracking.spool import Spool
 from ..arguments import RawHelpMixin, non_negative_float
@@ -92,6 +93,32 @@ def coverage(clickhouse, existing):
     return rows
 
 
+def superset_dashboards():
+    """
+    Whether Superset has the Reports tab's dashboards: ``{"url", "reachable", "missing": [names]}``.
+
+    A site that has not run ``aspects_superset_sync`` (or whose sync failed) has none, and course staff
+    would see "not installed" in the tab.
+    """
+    from ...superset.dashboards import (  # pylint: disable=import-outside-toplevel
+        DashboardNotInstalled,
+        embeddable,
+        instructor_dashboards,
+    )
+    from ...superset.dashboards import superset_public_url as url  # pylint: disable=import-outside-toplevel
+
+    found = {"url": url(), "reachable": True, "missing": [], "error": ""}
+    for dashboard in instructor_dashboards():
+        try:
+            embeddable(dashboard, "en")
+        except DashboardNotInstalled:
+            found["missing"].append(dashboard.get("name") or dashboard["uuid"])
+        except SupersetError as exc:
+            found.update(reachable=False, error=str(exc))
+            break
+    return found
+
+
 def collect(options, max_age, with_coverage=False):
     """Everything the report shows, plus ``problems``: the reasons it is unhealthy (empty when healthy)."""
     now = timezone.now()
@@ -150,6 +177,10 @@ def collect(options, max_age, with_coverage=False):
                         "retried, and arrive once the fix is deployed")
     if ages and max(ages) > max_age:
         problems.append(f"the oldest undelivered change is {max(ages):.0f}s old (more than --max-age {max_age:.0f}s)")
+    report["superset"] = superset_dashboards()
+    if report["superset"]["missing"]:
+        problems.append(f"Superset has no {', '.join(report['superset']['missing'])}: course staff see "
+                        "\"Reports are not installed\" (run manage.py lms aspects_superset_sync)")
     report["problems"] = problems
     report["healthy"] = not problems
     report["hints"] = [
@@ -157,6 +188,29 @@ def collect(options, max_age, with_coverage=False):
         f"manage.py cms dump_data_to_clickhouse --object {row['sink']}"
         for row in report.get("coverage", []) if row["missing"]]
     return report
+
+
+def _when(value):
+    return datetime.datetime.fromisoformat(value) if value else None
+
+
+def record(report, clickhouse):
+    """
+    Write the report's delivery health into ClickHouse (delivery_health, table_freshness), one
+    snapshot per call, for the Operator dashboard: Superset can only chart what ClickHouse holds,
+    and the outbox lives in the LMS database.
+    """
+    checked = _when(report["checked_at"])
+    clickhouse.insert("delivery_health", [
+        (checked, s["name"], s["enabled"], s["waiting"], s["oldest_secs"], s["failed"], s["delivered"],
+         _when(s["last_success"]), _when(s["last_failure"]), s["last_error"] or "") for s in report["sinks"]],
+        ["checked_at", "sink", "enabled", "waiting", "oldest_secs", "rejected", "delivered", "last_success",
+         "last_failure", "last_error"])
+    tables = [t for t in report.get("tables", []) if t["exists"]]
+    if tables:
+        clickhouse.insert("table_freshness", [
+            (checked, t["table"], t["rows"], _when(t["latest_write"]), t["age_secs"]) for t in tables],
+            ["checked_at", "table_name", "row_count", "latest_write", "age_secs"])
 
 
 def _fmt(value, suffix=""):
@@ -181,6 +235,7 @@ class Command(RawHelpMixin, BaseCommand):
         "  manage.py lms aspects_status --coverage         # ...and is anything waiting for a backfill?\n"
         "  manage.py lms aspects_status --json | jq .      # for scripts and dashboards\n"
         "  manage.py lms aspects_status --max-age 120 || page-the-on-call   # alert when delivery stalls\n"
+        "  manage.py lms aspects_status --record           # also keep a snapshot for the Operator dashboard\n"
     )
 
     def add_arguments(self, parser):
@@ -188,12 +243,20 @@ class Command(RawHelpMixin, BaseCommand):
                             help=f"seconds a change may wait in the outbox before it counts as unhealthy "
                                  f"(default {DEFAULT_MAX_AGE:.0f})")
         parser.add_argument("--json", action="store_true", help="print the report as JSON")
+        parser.add_argument("--record", action="store_true",
+                            help="write this report's delivery health into ClickHouse (delivery_health, "
+                                 "table_freshness) for the Operator dashboard; run it every minute or so")
         parser.add_argument("--coverage", action="store_true",
                             help="compare LMS objects with ClickHouse rows per enabled sink (counts whole tables)")
         add_connection_arguments(parser)
 
     def handle(self, *args, **options):
         report = collect(options, options["max_age"], with_coverage=options["coverage"])
+        if options["record"] and report["clickhouse"]["reachable"]:
+            try:
+                record(report, clickhouse_for(options))
+            except ClickHouseError as exc:
+                report["problems"].append(f"could not record delivery health: {exc}")
         if options["json"]:
             self.stdout.write(json.dumps(report, indent=2, sort_keys=True))
         else:
@@ -239,6 +302,13 @@ class Command(RawHelpMixin, BaseCommand):
             out("\nCoverage            in LMS  in ClickHouse  missing")
             for row in report["coverage"]:
                 out(f"{row['sink']:19} {row['lms']:6}  {row['clickhouse']:13}  {row['missing']:7}")
+        superset = report["superset"]
+        if not superset["reachable"]:
+            out(f"\nSuperset    {superset['url']}: not reachable from here ({superset['error']})")
+        elif superset["missing"]:
+            out(f"\nSuperset    {superset['url']}: NOT INSTALLED: {', '.join(superset['missing'])}")
+        else:
+            out(f"\nSuperset    {superset['url']}: the Reports tab's dashboards are installed")
         out("\nStatus: " + ("HEALTHY" if report["healthy"] else "UNHEALTHY"))
         for problem in report["problems"]:
             out(f"  - {problem}")

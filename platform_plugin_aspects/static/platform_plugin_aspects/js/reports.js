@@ -74,7 +74,8 @@
               throw error;
             });
           },
-          dashboardUiConfig: { hideTitle: true, hideTab: true, filters: { visible: false, expanded: false } },
+          // The dashboards' own tabs (Enrollment, Engagement...) stay visible: they are how staff move around.
+          dashboardUiConfig: { hideTitle: true, hideTab: false, filters: { visible: false, expanded: false } },
         });
       })
       .then(function () {

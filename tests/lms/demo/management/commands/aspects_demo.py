@@ -24,6 +24,7 @@ from tests.celery_worker import real_worker
 from tests.lms.course_overviews.models import CourseOverview
 from tests.lms.demo.analytics_demo import run_analytics_demo
 from tests.lms.demo.backfill_demo import run_backfill_demo
+from tests.lms.demo.digest_demo import run_digest_demo
 from tests.lms.demo.tracking_demo import run_tracking_demo
 from tests.lms.external_user_ids.models import ExternalId, ExternalIdType
 from tests.lms.grades.models import PersistentCourseGrade
@@ -81,6 +82,7 @@ class Command(BaseCommand):
         run_tracking_demo(self.stdout, COURSE, list(active.order_by("id")[:100]))
         learners = User.objects.filter(courseenrollment__course_id=COURSE).order_by("id")
         run_analytics_demo(self.stdout, COURSE, [(u.id, u.username) for u in learners])
+        run_digest_demo(self.stdout, COURSE, settings.BASE_DIR / "var")
 
     # -- the stand-in LMS ----------------------------------------------------------------
     def build_course(self):
