@@ -100,3 +100,18 @@ dashboards-screenshot: chromium  ## docs/reports-tab.png from the running `make 
 
 dashboards-stop:  ## stop the Superset and LMS web server `make dashboards` started
 	$(PY) -m tests.lms.demo.dashboards_demo stop
+
+# --- Documentation: Sphinx (sphinx-book-theme) in the project venv; references generated from the code ---
+.PHONY: docs
+# make test builds the docs first (a prerequisite added here, so the test rule itself stays as it is).
+test: docs
+
+DOCS_STAMP := $(VENV)/.docs-installed
+
+$(DOCS_STAMP): requirements/doc.txt $(STAMP)
+	$(PY) -m pip install -q -r requirements/doc.txt
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)  ## build the documentation into docs/_build/html; any warning (an undocumented setting, option or column too) fails
+	$(VENV)/bin/sphinx-build -E -W --keep-going -n -q -b html docs docs/_build/html
+	@echo "Documentation: docs/_build/html/index.html"

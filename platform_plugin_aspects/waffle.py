@@ -11,6 +11,13 @@ Waffle flag names. Each sink has ``event_sink_clickhouse.<model>.enabled`` (upst
 .. toggle_creation_date: 2026-11-24
 """
 
+# .. toggle_name: EVENT_SINK_CLICKHOUSE_<MODEL>_ENABLED
+# .. toggle_implementation: DjangoSetting
+# .. toggle_default: False
+# .. toggle_description: The settings form of the waffle flag event_sink_clickhouse.<model>.enabled, e.g.
+#    EVENT_SINK_CLICKHOUSE_COURSE_ENROLLMENT_ENABLED = True in lms.yml / cms.yml. Either one turns the sink on.
+# .. toggle_use_cases: open_edx
+# .. toggle_creation_date: 2026-11-24
 WAFFLE_FLAG_NAMESPACE = "event_sink_clickhouse"
 
 

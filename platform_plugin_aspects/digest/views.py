@@ -24,7 +24,10 @@ from .unsubscribe import opt_out, read_token
 @never_cache
 @require_http_methods(["GET", "POST"])
 def digest_unsubscribe(request, token):
-    """Confirm, then stop the digests of one course (or all of them) for the token's user."""
+    """Confirm, then stop the digests of one course (or all of them) for the token's user.
+
+    A token that is not valid (forged, truncated, or naming no user) gets 400 and a page saying so.
+    """
     claim = read_token(token)
     user = get_user_model().objects.filter(id=claim[0]).first() if claim else None
     if user is None:

@@ -178,12 +178,17 @@ def plugin_settings(settings):
     # .. toggle_creation_date: 2026-11-24
     _default(settings, "ASPECTS_ENABLE_STUDIO_IN_CONTEXT_METRICS", True)
     # .. setting_name: ASPECTS_IN_CONTEXT_DASHBOARDS
+    # .. setting_default: see DEFAULT_IN_CONTEXT_DASHBOARDS
     # .. setting_description: Studio in-context dashboards keyed by block type ("course", "sequential",
     #    "problem", "video"), with their native filter ids.
     _default(settings, "ASPECTS_IN_CONTEXT_DASHBOARDS", {k: dict(v) for k, v in DEFAULT_IN_CONTEXT_DASHBOARDS.items()})
-    # .. setting_name: IN_CONTEXT_DASHBOARD_COURSE_KEY_COLUMN / IN_CONTEXT_DASHBOARD_BLOCK_ID_COLUMN
-    # .. setting_description: Dataset columns the in-context native filters apply to.
+    # .. setting_name: IN_CONTEXT_DASHBOARD_COURSE_KEY_COLUMN
+    # .. setting_default: "course_key"
+    # .. setting_description: Dataset column the in-context dashboards' course filter applies to.
     _default(settings, "IN_CONTEXT_DASHBOARD_COURSE_KEY_COLUMN", "course_key")
+    # .. setting_name: IN_CONTEXT_DASHBOARD_BLOCK_ID_COLUMN
+    # .. setting_default: "block_id"
+    # .. setting_description: Dataset column the in-context dashboards' block filter applies to.
     _default(settings, "IN_CONTEXT_DASHBOARD_BLOCK_ID_COLUMN", "block_id")
     # .. setting_name: ASPECTS_SUPERSET_CLICKHOUSE
     # .. setting_default: {}
