@@ -9,6 +9,7 @@ parameters. The SQL of each metric lives once, in the model's views
 (``clickhouse/migrations/0030``-``0032``); this module picks a course, a day and the settings.
 """
 
+import re
 from datetime import date, datetime, timedelta, timezone
 
 from django.conf import settings
@@ -78,8 +79,28 @@ def _params(course_key, as_of=None, **extra):
     }
 
 
+# A parameterized view called with each parameter passed on under its own name.
+_VIEW_CALL = re.compile(r"\b(analytics_\w+_for)\(([^()]*)\)")
+_PASSED_ON = re.compile(r"\s*(\w+)\s*=\s*\{\1:\w+\}\s*")
+
+
+def _inline_views(clickhouse, sql):
+    """
+    ``analytics_x_for(course_key = {course_key:String})`` → ``(<the view's SELECT>)``: same SQL, same
+    server-side parameters, but ClickHouse analyzes a parameterized view's query once more than the
+    same query written as a subquery, which on a small course costs more than reading its rows
+    (video_stats: 38 ms through the view, 25 ms as a subquery). The SQL still lives in the view.
+    """
+    def inline(call):
+        if not all(_PASSED_ON.fullmatch(arg) for arg in call.group(2).split(",")):
+            return call.group(0)
+        return f"({clickhouse.view_query(call.group(1))})"
+    return _VIEW_CALL.sub(inline, sql)
+
+
 def _rows(clickhouse, sql, params):
-    return (clickhouse or get_clickhouse()).query_dicts(sql, params)
+    clickhouse = clickhouse or get_clickhouse()
+    return clickhouse.query_dicts(_inline_views(clickhouse, sql), params)
 
 
 def _utc(value):

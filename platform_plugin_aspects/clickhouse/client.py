@@ -196,6 +196,7 @@ class ClickHouse:
         self._client = None
         self._client_pid = None
         self._column_types = {}
+        self._view_queries = {}
 
     # -- connection -----------------------------------------------------------------------
     def _connect(self):
@@ -334,9 +335,28 @@ class ClickHouse:
         return {name for (name,) in self.query(
             "SELECT name FROM system.tables WHERE database = {db:String}", {"db": self.database})}
 
+    def view_query(self, view):
+        """
+        The SELECT a view of this database runs, as stored (query parameters stay ``{name:Type}``),
+        cached for the life of the process like column types.
+        """
+        view = self.qualified(view)
+        if view not in self._view_queries:
+            rows = self.query(
+                "SELECT as_select FROM system.tables WHERE database = {db:String} AND name = {t:String}",
+                {"db": view.split(".", 1)[0], "t": view.split(".", 1)[1]},
+            )
+            if not rows or not rows[0][0]:
+                raise ClickHouseQueryError(
+                    f"View {view} does not exist on {self.config.where}; run `manage.py migrate_clickhouse`"
+                )
+            self._view_queries[view] = rows[0][0]
+        return self._view_queries[view]
+
     def forget_schema(self):
-        """Forget cached column types (after migrations change tables)."""
+        """Forget cached column types and view queries (after migrations change tables)."""
         self._column_types.clear()
+        self._view_queries.clear()
 
     def insert(self, table, rows, column_names):
         """
