@@ -59,6 +59,19 @@ def _get_model(key, _config_repr):
         return None
 
 
+def course_key_from_text(text):
+    """
+    The CourseKey a command option or function argument names; ValueError, naming it, for anything else.
+
+    The one check every operator-facing entry point (commands, the analytics query module, the
+    digest) applies to a course key it is given, so they all refuse the same input with the same words.
+    """
+    try:
+        return CourseKey.from_string(str(text))
+    except InvalidKeyError:
+        raise ValueError(f"{text!r} is not a course key (e.g. course-v1:Org+Course+Run)") from None
+
+
 def course_key_of(object_id):
     """The course key of a course or block id string, or None when it is neither."""
     for parse in (CourseKey.from_string, lambda value: UsageKey.from_string(value).course_key):

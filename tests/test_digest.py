@@ -9,7 +9,6 @@ import re
 import subprocess
 import sys
 import threading
-import time
 from datetime import timedelta
 
 import pytest
@@ -37,7 +36,7 @@ from .digest_course import (
     digest_on,
     digest_on_for_org,
 )
-from .sink_helpers import enable_all
+from .sink_helpers import enable_all, wait_for
 from .smtp_server import reserve_port, smtp_server
 from .test_digest_message import french  # noqa: F401  (fixture)
 
@@ -103,16 +102,6 @@ def test_each_course_staff_member_gets_one_digest_with_the_hand_computed_figures
     assert "Statistics 101 🌍" in html and "Eigenvalues" in html
     (image,) = [part for part in message.walk() if part.get_content_type() == "image/png"]
     Image.open(io.BytesIO(image.get_content())).verify()  # decodes as a PNG
-
-
-def wait_until(condition, timeout=60):
-    """Poll ``condition`` (a function) until it is true or the deadline passes; returns its last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)
 
 
 def per_recipient(inbox):
@@ -214,11 +203,11 @@ def test_with_smtp_down_the_digest_goes_out_once_smtp_is_back_exactly_once(cours
     port = reserved.getsockname()[1]
     with real_worker(env={"EMAIL_HOST": "127.0.0.1", "EMAIL_PORT": str(port), "ASPECTS_DIGEST_RETRY_SECS": "1"}):
         send_course_digests.apply_async(kwargs={"week": str(WEEK)}, queue=settings.ASPECTS_CELERY_QUEUE)
-        assert wait_until(lambda: DigestDelivery.objects.filter(status=DigestDelivery.RETRY).exists())
+        assert wait_for(lambda: DigestDelivery.objects.filter(status=DigestDelivery.RETRY).exists(), timeout=60)
         assert not DigestDelivery.objects.filter(status=DigestDelivery.SENT).exists()
         with smtp_server(port=port, reserved=reserved) as (inbox, _):
             inbox.wait_for(3, timeout=60)
-            assert wait_until(lambda: DigestDelivery.objects.filter(status=DigestDelivery.SENT).count() == 3)
+            assert wait_for(lambda: DigestDelivery.objects.filter(status=DigestDelivery.SENT).count() == 3, timeout=60)
             assert per_recipient(inbox) == dict.fromkeys(RECIPIENTS, 1)
             again = DigestRun(WEEK).run()  # what any later retry would do
             assert again.sent == 0 and per_recipient(inbox) == dict.fromkeys(RECIPIENTS, 1)

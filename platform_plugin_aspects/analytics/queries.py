@@ -13,10 +13,9 @@ import re
 from datetime import date, datetime, timedelta, timezone
 
 from django.conf import settings
-from opaque_keys import InvalidKeyError
-from opaque_keys.edx.keys import CourseKey
 
 from ..clickhouse import get_clickhouse
+from ..platform import course_key_from_text
 from .records import (
     AtRiskLearner,
     CourseBlock,
@@ -52,10 +51,7 @@ _ENROLLED = (
 
 def _course(course_key):
     """The course key as text; ValueError for anything that is not one."""
-    try:
-        return str(CourseKey.from_string(str(course_key)))
-    except InvalidKeyError:
-        raise ValueError(f"not a course key: {course_key!r}") from None
+    return str(course_key_from_text(course_key))
 
 
 def _day(as_of):

@@ -32,12 +32,10 @@ from django.core.mail import get_connection
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
-from opaque_keys import InvalidKeyError
-from opaque_keys.edx.keys import CourseKey
 
 from ..clickhouse import ClickHouseError, ClickHouseUnavailable
 from ..models import DigestDelivery
-from ..platform import get_model
+from ..platform import course_key_from_text, get_model
 from .content import assemble, fetch_figures
 from .message import Renderer
 from .recipients import course_recipients, digest_enabled, languages
@@ -98,7 +96,7 @@ class DigestRun:
     def courses(self):
         """Course keys to consider: the named ones, or every course the LMS knows, whose digest is on."""
         if self.course_keys:
-            keys = [parse_course_key(key) for key in self.course_keys]
+            keys = [course_key_from_text(key) for key in self.course_keys]
         else:
             overviews = get_model("course_overviews")
             keys = [] if overviews is None else list(overviews.objects.order_by("id").values_list("id", flat=True))
@@ -271,11 +269,3 @@ class DigestRun:
             except (smtplib.SMTPException, OSError):
                 pass
             self._connection = None
-
-
-def parse_course_key(text):
-    """A CourseKey, or ValueError naming the bad key."""
-    try:
-        return CourseKey.from_string(str(text))
-    except InvalidKeyError:
-        raise ValueError(f"{text!r} is not a course key (e.g. course-v1:Org+Course+Run)") from None

@@ -5,11 +5,10 @@ import sys
 from datetime import datetime, timezone
 
 from django.core.management.base import BaseCommand, CommandError
-from opaque_keys import InvalidKeyError
-from opaque_keys.edx.keys import CourseKey
 
 from ...analytics.rebuild import Rebuild
 from ...clickhouse import ClickHouseError
+from ...platform import course_key_from_text
 from ..arguments import RawHelpMixin, positive_int
 from ..options import add_connection_arguments, clickhouse_for
 
@@ -54,9 +53,9 @@ class Command(RawHelpMixin, BaseCommand):
         course = options["course"]
         if course:
             try:
-                course = str(CourseKey.from_string(course))
-            except InvalidKeyError:
-                raise CommandError(f"--course {course!r} is not a course key") from None
+                course = str(course_key_from_text(course))
+            except ValueError as exc:
+                raise CommandError(f"--course: {exc}") from None
         since = _since(options["since"]) if options["since"] else None
         rebuild = Rebuild(clickhouse_for(options), course, since, options["chunk_events"])
         try:

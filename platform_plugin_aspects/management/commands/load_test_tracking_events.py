@@ -8,11 +8,10 @@ import uuid
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
-from opaque_keys import InvalidKeyError
 from opaque_keys.edx.keys import CourseKey
 
 from ...clickhouse import ClickHouseError
-from ...platform import get_model
+from ...platform import course_key_from_text, get_model
 from ..arguments import RawHelpMixin, non_negative_float, positive_int
 from ..interrupt import ResumableCommand
 from ..options import add_connection_arguments, clickhouse_for
@@ -150,9 +149,9 @@ class Command(ResumableCommand, RawHelpMixin, BaseCommand):
         """The given course, or a new overview ``course-v1:LoadTest+<run>+<year>``."""
         if course_key:
             try:
-                return CourseKey.from_string(course_key)
-            except InvalidKeyError:
-                raise CommandError(f"--course_key {course_key!r} is not a course key") from None
+                return course_key_from_text(course_key)
+            except ValueError as exc:
+                raise CommandError(f"--course_key: {exc}") from None
         key = CourseKey.from_string(f"course-v1:LoadTest+{run_id[:8]}+{timezone.now().year}")
         overview_model = get_model("course_overviews")
         if overview_model is None:

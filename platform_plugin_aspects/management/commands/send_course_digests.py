@@ -2,9 +2,10 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from ...digest.sending import DigestRun, SmtpDown, parse_course_key
+from ...digest.sending import DigestRun, SmtpDown
 from ...digest.weeks import Week
 from ...models import DigestDelivery
+from ...platform import course_key_from_text
 from ..arguments import RawHelpMixin
 
 
@@ -57,7 +58,7 @@ class Command(RawHelpMixin, BaseCommand):
             return
         try:
             for key in options["courses"] or ():
-                parse_course_key(key)
+                course_key_from_text(key)
             run = DigestRun(week, options["courses"], dry_run=options["dry_run"], to=options["to"])
             report = run.run()
         except ValueError as exc:
