@@ -102,11 +102,14 @@ def start(stdout=sys.stdout):
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         LMS_PID.write_text(str(process.pid))
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+        while True:
             try:
                 requests.get(_lms_url() + "/login/", timeout=1)
                 break
             except requests.RequestException:
+                if time.monotonic() > deadline:  # say so, rather than print a URL that answers nothing
+                    raise SystemExit(f"The stand-in LMS did not answer on {_lms_url()} within 30 s: "
+                                       f"see {VAR / 'lms-demo.log'}") from None
                 time.sleep(0.2)
     reports = f"{_lms_url()}/courses/{COURSE}/instructor"
     stdout.write(f"\nSuperset:  {url} (admin / admin)\n"
