@@ -6,15 +6,17 @@ Builds a site — by default 1,000 courses with the analytics benchmark's genera
 the model), every course with two staff members in the stand-in LMS and the digest flag on — then,
 in one run:
 
-* figures: ``digest.content.build_digest`` for every course (what the digest reads through the
-  analytics query module), courses/s, p50/p95 per course, and the slowest query;
+* figures: what the digest reads through the analytics query module for every course, in batches
+  of ``--batch-size`` courses (one query per figure per batch, as a run reads them), against the
+  same figures read one course at a time (the baseline: a batch of one); courses/s, p50/p95 per
+  batch, and the slowest query;
 * a full ``send_course_digests`` run mailing every digest to a real SMTP server on loopback
-  (aiosmtpd), reading ``--concurrency`` courses' figures at a time (ASPECTS_DIGEST_CONCURRENCY;
-  ``--compare`` adds a run reading one at a time): courses/s and emails/s, rendering, chart and
-  claims included;
+  (aiosmtpd), reading ``--batch-size`` courses' figures per batch (ASPECTS_DIGEST_BATCH_SIZE;
+  ``--compare`` adds a run reading one course at a time): courses/s and emails/s, rendering, chart
+  and claims included;
 * a second run of the same week (everything already sent): what a rerun costs;
-* the baseline: a ``SELECT 1`` round trip to the same ClickHouse times the queries one digest makes,
-  the floor no digest can beat.
+* the floor: a ``SELECT 1`` round trip to the same ClickHouse times the queries one digest makes
+  when read alone, the best one course at a time can do.
 
     ASPECTS_DB_NAME=aspects_digest_bench .venv/bin/python benchmarks/digest.py --courses 100   # quick
     ASPECTS_DB_NAME=aspects_digest_bench .venv/bin/python benchmarks/digest.py                 # 1,000 courses
@@ -53,7 +55,7 @@ from devstack.local_clickhouse import LocalClickHouse  # noqa: E402
 from platform_plugin_aspects.analytics import queries  # noqa: E402
 from platform_plugin_aspects.clickhouse import ConnectionConfig, reset_connections  # noqa: E402
 from platform_plugin_aspects.clickhouse.migrate import MigrationRunner  # noqa: E402
-from platform_plugin_aspects.digest.content import build_digest  # noqa: E402
+from platform_plugin_aspects.digest.content import assemble, build_digest, fetch_figures_batch  # noqa: E402
 from platform_plugin_aspects.digest.sending import DigestRun  # noqa: E402
 from platform_plugin_aspects.digest.weeks import Week  # noqa: E402
 from platform_plugin_aspects.models import DigestDelivery, DigestOptOut  # noqa: E402
@@ -119,7 +121,7 @@ def main():  # pylint: disable=too-many-locals,too-many-statements
     parser.add_argument("--mooc-learners", type=int, default=10_000)
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--staff", type=int, default=2, help="staff members (recipients) per course")
-    parser.add_argument("--concurrency", type=int, default=4, help="ASPECTS_DIGEST_CONCURRENCY of the full run")
+    parser.add_argument("--batch-size", type=int, default=100, help="ASPECTS_DIGEST_BATCH_SIZE of the runs")
     parser.add_argument("--compare", action="store_true", help="also a full run reading one course at a time")
     parser.add_argument("--url", help="an existing ClickHouse (default: start one in var/bench-digest)")
     parser.add_argument("--database", default="bench_digest")
@@ -168,27 +170,37 @@ def main():  # pylint: disable=too-many-locals,too-many-statements
             trips.append(time.perf_counter() - began)
         floor = statistics.median(trips) * per_digest
         print(f"\nbaseline: a SELECT 1 round trip takes {statistics.median(trips) * 1000:.2f} ms; one digest makes "
-              f"{per_digest} queries, so {floor * 1000:.1f} ms per course = {1 / floor:,.0f} courses/s at best",
+              f"{per_digest} queries read alone, so {floor * 1000:.1f} ms per course = {1 / floor:,.0f} "
+              "courses/s at best one course at a time",
               flush=True)
 
-        # 1. figures only, one course after another
-        clickhouse.timings.clear()
-        per_course = []
-        began = time.perf_counter()
-        for key in keys:
-            one = time.perf_counter()
-            build_digest(key, week)
-            per_course.append((time.perf_counter() - one, key))
-        figures_secs = time.perf_counter() - began
-        times = [t for t, _ in per_course]
-        print(f"figures (build_digest, one course after another): {args.courses} courses in {figures_secs:.1f} s = "
-              f"{args.courses / figures_secs:,.1f} courses/s; per course p50 {percentile(times, .5) * 1000:.1f} ms, "
-              f"p95 {percentile(times, .95) * 1000:.1f} ms, slowest {max(per_course)[0] * 1000:.1f} ms "
-              f"({max(per_course)[1]})")
-        slowest_time, slowest_sql = max(clickhouse.timings, key=lambda t: t[0])
-        print(f"slowest query: {slowest_time * 1000:.1f} ms: {' '.join(slowest_sql.split())[:300]}")
+        # 1. figures only: in batches, and one course at a time (the baseline)
+        def figures(batch_size):
+            clickhouse.timings.clear()
+            per_batch = []
+            began = time.perf_counter()
+            for first in range(0, len(keys), batch_size):
+                batch = keys[first:first + batch_size]
+                one = time.perf_counter()
+                for key, found in fetch_figures_batch(batch, week).items():
+                    assemble(key, week, found)
+                per_batch.append((time.perf_counter() - one, batch[0]))
+            return time.perf_counter() - began, per_batch, list(clickhouse.timings)
+
+        results = {size: figures(size) for size in (args.batch_size, 1)}
+        for size, (seconds, per_batch, timings) in results.items():
+            times = [t for t, _ in per_batch]
+            print(f"figures in batches of {size} course(s): {args.courses} courses in {seconds:.1f} s = "
+                  f"{args.courses / seconds:,.1f} courses/s, {len(timings)} queries; per batch p50 "
+                  f"{percentile(times, .5) * 1000:.1f} ms, p95 {percentile(times, .95) * 1000:.1f} ms, slowest "
+                  f"{max(per_batch)[0] * 1000:.1f} ms (from {max(per_batch)[1]})")
+        (batched, _, timings), (one_by_one, *_) = results[args.batch_size], results[1]
+        print(f"batches of {args.batch_size} against one course at a time: {one_by_one / batched:.1f}x faster")
+        slowest_time, slowest_sql = max(timings, key=lambda t: t[0])
+        print(f"slowest query (batches of {args.batch_size}): {slowest_time * 1000:.1f} ms: "
+              f"{' '.join(slowest_sql.split())[:300]}")
         by_query = {}
-        for seconds, sql in clickhouse.timings:
+        for seconds, sql in timings:
             by_query.setdefault(" ".join(sql.split())[:90], []).append(seconds)
         print("per query (p50 / p95 ms, client side):")
         for sql, values in sorted(by_query.items(), key=lambda kv: -percentile(kv[1], .95)):
@@ -198,14 +210,14 @@ def main():  # pylint: disable=too-many-locals,too-many-statements
         with smtp_server() as (inbox, port):
             settings.ASPECTS_DIGEST_EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
             settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
-            for concurrency in (1, args.concurrency) if args.compare else (args.concurrency,):
+            for batch_size in (1, args.batch_size) if args.compare else (args.batch_size,):
                 DigestDelivery.objects.all().delete()
                 inbox.messages.clear()
-                settings.ASPECTS_DIGEST_CONCURRENCY = concurrency
+                settings.ASPECTS_DIGEST_BATCH_SIZE = batch_size
                 began = time.perf_counter()
                 report = DigestRun(week).run()
                 seconds = time.perf_counter() - began
-                print(f"full run, figures of {concurrency} course(s) at a time (then chart, HTML+text, claim, SMTP): "
+                print(f"full run, figures in batches of {batch_size} (then chart, HTML+text, claim, SMTP): "
                       f"{report.courses} courses, {report.sent} emails ({len(inbox.messages)} received, "
                       f"{report.quiet} quiet courses skipped) in {seconds:.1f} s = {report.courses / seconds:,.1f} "
                       f"courses/s, {report.sent / seconds:,.1f} emails/s", flush=True)

@@ -220,6 +220,56 @@ def test_course_report(course):
     assert report.at_risk_count == 2 and [r.user_id for r in report.at_risk] == [3]
 
 
+COPY = COURSE.replace("AN101", "AN102")  # the same course run again, with only learners 1-3 enrolled
+QUIET = COURSE.replace("AN101", "AN103")  # a course with nothing in ClickHouse
+
+
+@pytest.fixture
+def three_courses(course):
+    """COURSE, COPY (the same events and sink rows under another key, but only learners 1-3 enrolled), QUIET."""
+    for table, where in (("course_overviews", ""), ("course_blocks", ""), ("course_grades", ""),
+                         ("course_enrollment", "WHERE user_id <= 3")):  # (only COURSE's rows are there yet)
+        columns = course.column_types(table)
+        swapped = ", ".join(f"replaceAll({c}, 'AN101', 'AN102') AS {c}" for c in ("course_key", "location")
+                            if c in columns)
+        course.command(f"INSERT INTO {course.qualified(table)} SELECT * REPLACE ({swapped}) "
+                       f"FROM {course.qualified(table)} {where}")
+    send(course, [json.loads(serialize(e).replace("AN101", "AN102")) for e in events()])
+    return course
+
+
+def test_a_batch_of_courses_answers_each_course_as_alone(three_courses):
+    """
+    What the digest reads for many courses at once: every figure of every course equals the
+    one-course answer, a learner counts only in the courses they are enrolled in, and a course
+    with no data still gets its (empty) answer.
+    """
+    keys = [COURSE, COPY, QUIET]
+    reports = analytics.course_reports(keys, AS_OF, weeks=5, hardest=5, at_risk_limit=1)
+    assert list(reports) == keys
+    for key in keys:
+        assert reports[key] == analytics.course_report(key, AS_OF, weeks=5, hardest=5, at_risk_limit=1), key
+    assert reports[COURSE].funnel == analytics.Funnel(enrolled=7, active=6, attempted_problem=4, passing=1)
+    assert reports[COPY].funnel == analytics.Funnel(enrolled=3, active=3, attempted_problem=3, passing=1)
+    assert reports[QUIET].funnel == analytics.Funnel(0, 0, 0, 0) and reports[QUIET].at_risk == ()
+    assert reports[QUIET].hardest_problems == () and reports[QUIET].most_abandoned_video is None
+    assert [w.active_learners for w in reports[QUIET].weekly_active] == [0] * 5
+    at_risk = analytics.at_risk_by_course(keys, AS_OF)
+    assert {k: [r.user_id for r in v] for k, v in at_risk.items()} == {
+        COURSE: [r.user_id for r in analytics.at_risk_learners(COURSE, AS_OF)],
+        COPY: [r.user_id for r in analytics.at_risk_learners(COPY, AS_OF)], QUIET: []}
+    assert analytics.at_risk_counts(keys, AS_OF) == {COURSE: 2, COPY: analytics.at_risk_count(COPY, AS_OF), QUIET: 0}
+    weeks = analytics.enrollment_weeks_by_course(keys, AS_OF, weeks=2)
+    assert weeks == {key: analytics.enrollment_weeks(key, AS_OF, weeks=2) for key in keys}
+    assert analytics.video_stats_by_course(keys) == {key: analytics.video_stats(key) for key in keys}
+    assert analytics.problem_stats_by_course(keys)[COPY] == analytics.problem_stats(COPY) != []
+
+
+def test_a_batch_refuses_a_malformed_key_before_any_query(course):
+    with pytest.raises(ValueError):
+        analytics.course_reports([COURSE, "not a course"], AS_OF)
+
+
 def test_learner_identities_only_with_pii(course, settings):
     settings.ASPECTS_ENABLE_PII = False
     assert analytics.learner_identities(COURSE, [3, 5]) == {}

@@ -72,6 +72,34 @@ def test_migrations_are_recorded_and_second_run_is_a_noop(clickhouse):
     assert [name for (name,) in recorded] == [m.name for m in load_migrations()]
 
 
+def test_a_changed_views_only_migration_is_applied_again_and_any_other_is_not(clickhouse, tmp_path):
+    """
+    An upgrade that edits a ``-- repeatable: views`` file replaces its views on the next run (the
+    analytics views live in one file, 0032); an edited table migration is only reported.
+    """
+    database = "test_repeatable_migrate"
+    clickhouse.command(f"DROP DATABASE IF EXISTS {database}")
+    target = ClickHouse(dataclasses.replace(clickhouse.config, database=database))
+    tables, views = tmp_path / "0001_tables.sql", tmp_path / "0002_views.sql"
+    tables.write_text("CREATE TABLE IF NOT EXISTS ${database}.t (n UInt8) ENGINE = MergeTree ORDER BY n;\n")
+    views.write_text("-- repeatable: views\nCREATE OR REPLACE VIEW ${database}.v AS SELECT 1 AS answer;\n")
+    assert MigrationRunner(target, directory=tmp_path).run() == ["0001_tables", "0002_views"]
+    assert MigrationRunner(target, directory=tmp_path).run() == []
+
+    views.write_text("-- repeatable: views\nCREATE OR REPLACE VIEW ${database}.v AS SELECT 2 AS answer;\n")
+    tables.write_text(tables.read_text() + "-- an edit\n")
+    runner = MigrationRunner(target, directory=tmp_path)
+    assert [m.name for m in runner.pending()] == ["0002_views"] and runner.changed() == ["0001_tables"]
+    assert runner.run() == ["0002_views"]
+    assert target.query(f"SELECT answer FROM {database}.v") == [(2,)]
+    assert MigrationRunner(target, directory=tmp_path).run() == []
+
+    views.write_text("-- repeatable: views\nCREATE TABLE ${database}.u (n UInt8) ENGINE = Memory;\n")
+    with pytest.raises(ValueError, match="may only CREATE OR REPLACE VIEW"):
+        MigrationRunner(target, directory=tmp_path).run()
+    clickhouse.command(f"DROP DATABASE {database}")
+
+
 def test_migrate_command_on_a_fresh_database(clickhouse):
     database = "test_fresh_migrate"
     clickhouse.command(f"DROP DATABASE IF EXISTS {database}")

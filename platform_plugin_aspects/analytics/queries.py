@@ -6,7 +6,12 @@ Each function takes a course key (validated: a malformed key raises ``ValueError
 query), optional ``as_of`` (a ``date``, default today in UTC) where "recent" matters, and an
 optional ``clickhouse`` connection (default: the plugin's). Values always travel as server-side
 parameters. The SQL of each metric lives once, in the model's views
-(``clickhouse/migrations/0030``-``0032``); this module picks a course, a day and the settings.
+(``clickhouse/migrations/0030``-``0032``); this module picks the courses, a day and the settings.
+
+The metrics a site-wide job needs for every course (the staff digest) also come per batch of
+courses: ``<metric>_by_course(course_keys, ...)`` answers ``{course_key: answer}`` with one query
+for the whole batch, where a loop over courses would pay ClickHouse's per-query planning once per
+course. The one-course function is that batch of one.
 """
 
 import re
@@ -40,18 +45,32 @@ from .records import (
 )
 
 _STATUS_VIEW = (
-    "analytics_learner_status_for(course_key = {course_key:String}, as_of = {as_of:Date}, "
+    "analytics_learner_status_for(course_keys = {course_keys:Array(String)}, as_of = {as_of:Date}, "
     "inactive_days = {inactive_days:UInt32}, default_passing_grade = {default_passing_grade:Float64})"
 )
 _ENROLLED = (
     "(SELECT course_key, groupBitmapState(toUInt64(user_id)) AS enrolled FROM course_enrollment FINAL "
-    "WHERE course_key = {course_key:String} GROUP BY course_key)"
+    "WHERE course_key IN {course_keys:Array(String)} GROUP BY course_key)"
 )
 
 
 def _course(course_key):
     """The course key as text; ValueError for anything that is not one."""
     return str(course_key_from_text(course_key))
+
+
+def _courses(course_keys):
+    """Course keys as text, each validated, duplicates dropped (a lone string is a list of one)."""
+    keys = [course_keys] if isinstance(course_keys, str) or not hasattr(course_keys, "__iter__") else course_keys
+    return list(dict.fromkeys(_course(key) for key in keys))
+
+
+def _by_course(keys, rows, make):
+    """``{course_key: [make(row), ...]}`` for every key asked (an empty list where no row came back)."""
+    found = {key: [] for key in keys}
+    for row in rows:
+        found[row.pop("course_key")].append(make(row))
+    return found
 
 
 def _day(as_of):
@@ -64,10 +83,10 @@ def _day(as_of):
     raise ValueError(f"as_of must be a date, not {as_of!r}")
 
 
-def _params(course_key, as_of=None, **extra):
-    """Server-side parameters: the course, the day and the at-risk settings."""
+def _params(course_keys, as_of=None, **extra):
+    """Server-side parameters: the courses, the day and the at-risk settings."""
     return {
-        "course_key": _course(course_key),
+        "course_keys": _courses(course_keys),
         "as_of": _day(as_of),
         "inactive_days": int(settings.ASPECTS_AT_RISK_INACTIVE_DAYS),
         "default_passing_grade": float(settings.ASPECTS_ANALYTICS_DEFAULT_PASSING_GRADE),
@@ -76,13 +95,13 @@ def _params(course_key, as_of=None, **extra):
 
 
 # A parameterized view called with each parameter passed on under its own name.
-_VIEW_CALL = re.compile(r"\b(analytics_\w+_for)\(([^()]*)\)")
-_PASSED_ON = re.compile(r"\s*(\w+)\s*=\s*\{\1:\w+\}\s*")
+_VIEW_CALL = re.compile(r"\b(analytics_\w+_for)\(((?:[^()]|\([^()]*\))*)\)")
+_PASSED_ON = re.compile(r"\s*(\w+)\s*=\s*\{\1:[\w()]+\}\s*")
 
 
 def _inline_views(clickhouse, sql):
     """
-    ``analytics_x_for(course_key = {course_key:String})`` → ``(<the view's SELECT>)``: same SQL, same
+    ``analytics_x_for(course_keys = {course_keys:Array(String)})`` → ``(<the view's SELECT>)``: same SQL, same
     server-side parameters, but ClickHouse analyzes a parameterized view's query once more than the
     same query written as a subquery, which on a small course costs more than reading its rows
     (video_stats: 38 ms through the view, 25 ms as a subquery). The SQL still lives in the view.
@@ -110,43 +129,61 @@ def _windows(as_of, weeks):
 
 
 # -- enrollment ------------------------------------------------------------------------------------
+def funnels_by_course(course_keys, as_of=None, clickhouse=None):
+    """``{course_key: Funnel}``: enrolled → active → attempted a problem → passing, among active enrollments."""
+    params = _params(course_keys, as_of)
+    found = _by_course(params["course_keys"], _rows(clickhouse, (
+        "SELECT course_key, countIf(is_active) AS enrolled, countIf(is_active AND active_days > 0) AS active, "
+        "countIf(is_active AND problems_attempted > 0) AS attempted_problem, "
+        f"countIf(is_active AND is_passing) AS passing FROM {_STATUS_VIEW} GROUP BY course_key"), params),
+        lambda row: Funnel(**row))
+    return {key: rows[0] if rows else Funnel(0, 0, 0, 0) for key, rows in found.items()}
+
+
 def funnel(course_key, as_of=None, clickhouse=None):
     """Enrolled → active → attempted a problem → passing, all among current active enrollments."""
-    row = _rows(clickhouse, (
-        "SELECT countIf(is_active) AS enrolled, countIf(is_active AND active_days > 0) AS active, "
-        "countIf(is_active AND problems_attempted > 0) AS attempted_problem, "
-        f"countIf(is_active AND is_passing) AS passing FROM {_STATUS_VIEW}"), _params(course_key, as_of))[0]
-    return Funnel(**row)
+    return _one(funnels_by_course, course_key, as_of, clickhouse=clickhouse)
 
 
 def enrollment_by_mode(course_key, clickhouse=None):
     """Current enrollments per mode."""
     return [ModeCount(**r) for r in _rows(clickhouse, (
         "SELECT mode, active_learners, learners FROM analytics_enrollment_modes "
-        "WHERE course_key = {course_key:String} ORDER BY mode"), _params(course_key))]
+        "WHERE course_key IN {course_keys:Array(String)} ORDER BY mode"), _params(course_key))]
 
 
 def enrollment_days(course_key, start, end, clickhouse=None):
     """Enrollments, unenrollments and mode changes per day from ``start`` to ``end`` (days without any left out)."""
     return [EnrollmentDay(**r) for r in _rows(clickhouse, (
         "SELECT day, enrollments, unenrollments, mode_changes FROM analytics_enrollment_changes "
-        "WHERE course_key = {course_key:String} AND day BETWEEN {start:Date} AND {end:Date} ORDER BY day"),
+        "WHERE course_key IN {course_keys:Array(String)} AND day BETWEEN {start:Date} AND {end:Date} ORDER BY day"),
         _params(course_key, start=_day(start), end=_day(end)))]
+
+
+def enrollment_weeks_by_course(course_keys, as_of=None, weeks=2, clickhouse=None):
+    """
+    ``{course_key: [EnrollmentWeek]}``: enrollment changes per 7-day window, oldest first, the last
+    ending on ``as_of``.
+    """
+    params = _params(course_keys, as_of, weeks=int(weeks))
+    found = _by_course(params["course_keys"], _rows(clickhouse, (
+        "SELECT course_key, intDiv(toUInt32({as_of:Date}) - toUInt32(day), 7) AS w, "
+        "groupBitmapMergeIf(learners, action = 'activated') AS enrollments, "
+        "groupBitmapMergeIf(learners, action = 'deactivated') AS unenrollments, "
+        "groupBitmapMergeIf(learners, action = 'mode_changed') AS mode_changes "
+        "FROM analytics_enrollment_daily WHERE course_key IN {course_keys:Array(String)} "
+        "AND day <= {as_of:Date} AND day > {as_of:Date} - 7 * {weeks:UInt32} GROUP BY course_key, w"), params),
+        lambda row: row)
+    windows = _windows(params["as_of"], params["weeks"])
+    return {key: [EnrollmentWeek(start, end, *(int(by_week.get(i, {}).get(k, 0))
+                                               for k in ("enrollments", "unenrollments", "mode_changes")))
+                  for i, start, end in windows]
+            for key, by_week in ((key, {r["w"]: r for r in rows}) for key, rows in found.items())}
 
 
 def enrollment_weeks(course_key, as_of=None, weeks=2, clickhouse=None):
     """Enrollment changes per 7-day window, oldest first; the last window ends on ``as_of``."""
-    params = _params(course_key, as_of, weeks=int(weeks))
-    found = {r["w"]: r for r in _rows(clickhouse, (
-        "SELECT intDiv(toUInt32({as_of:Date}) - toUInt32(day), 7) AS w, "
-        "groupBitmapMergeIf(learners, action = 'activated') AS enrollments, "
-        "groupBitmapMergeIf(learners, action = 'deactivated') AS unenrollments, "
-        "groupBitmapMergeIf(learners, action = 'mode_changed') AS mode_changes "
-        "FROM analytics_enrollment_daily WHERE course_key = {course_key:String} "
-        "AND day <= {as_of:Date} AND day > {as_of:Date} - 7 * {weeks:UInt32} GROUP BY w"), params)}
-    return [EnrollmentWeek(start, end, *(int(found.get(i, {}).get(k, 0))
-                                         for k in ("enrollments", "unenrollments", "mode_changes")))
-            for i, start, end in _windows(params["as_of"], params["weeks"])]
+    return _one(enrollment_weeks_by_course, course_key, as_of, weeks, clickhouse=clickhouse)
 
 
 # -- engagement ------------------------------------------------------------------------------------
@@ -154,23 +191,33 @@ def daily_active_learners(course_key, start, end, clickhouse=None):
     """Enrolled learners active per day from ``start`` to ``end`` (every day, 0 when nobody was)."""
     params = _params(course_key, start=_day(start), end=_day(end))
     found = {r["day"]: r["active_learners"] for r in _rows(clickhouse, (
-        "SELECT day, active_learners FROM analytics_daily_activity_for(course_key = {course_key:String}) "
+        "SELECT day, active_learners FROM analytics_daily_activity_for(course_keys = {course_keys:Array(String)}) "
         "WHERE day BETWEEN {start:Date} AND {end:Date}"), params)}
     days = (params["end"] - params["start"]).days + 1
     return [DailyActive(d, int(found.get(d, 0))) for d in (params["start"] + timedelta(days=i) for i in range(days))]
 
 
-def weekly_active_learners(course_key, as_of=None, weeks=8, clickhouse=None):
-    """Enrolled learners active in each 7-day window, oldest first; the last window ends on ``as_of``."""
-    params = _params(course_key, as_of, weeks=int(weeks))
-    found = {r["w"]: r["active_learners"] for r in _rows(clickhouse, (
-        "SELECT intDiv(toUInt32({as_of:Date}) - toUInt32(d.day), 7) AS w, "
+def weekly_active_by_course(course_keys, as_of=None, weeks=8, clickhouse=None):
+    """
+    ``{course_key: [WeeklyActive]}``: enrolled learners active per 7-day window, oldest first, the
+    last ending on ``as_of``.
+    """
+    params = _params(course_keys, as_of, weeks=int(weeks))
+    found = _by_course(params["course_keys"], _rows(clickhouse, (
+        "SELECT d.course_key AS course_key, intDiv(toUInt32({as_of:Date}) - toUInt32(d.day), 7) AS w, "
         "bitmapCardinality(bitmapAnd(groupBitmapMergeState(d.learners), any(e.enrolled))) AS active_learners "
         f"FROM analytics_course_daily AS d INNER JOIN {_ENROLLED} AS e ON e.course_key = d.course_key "
-        "WHERE d.course_key = {course_key:String} AND d.day <= {as_of:Date} "
-        "AND d.day > {as_of:Date} - 7 * {weeks:UInt32} GROUP BY w"), params)}
-    return [WeeklyActive(start, end, int(found.get(i, 0))) for i, start, end in _windows(params["as_of"],
-                                                                                          params["weeks"])]
+        "WHERE d.course_key IN {course_keys:Array(String)} AND d.day <= {as_of:Date} "
+        "AND d.day > {as_of:Date} - 7 * {weeks:UInt32} GROUP BY d.course_key, w"), params),
+        lambda row: (row["w"], row["active_learners"]))
+    windows = _windows(params["as_of"], params["weeks"])
+    return {key: [WeeklyActive(start, end, int(dict(rows).get(i, 0))) for i, start, end in windows]
+            for key, rows in found.items()}
+
+
+def weekly_active_learners(course_key, as_of=None, weeks=8, clickhouse=None):
+    """Enrolled learners active in each 7-day window, oldest first; the last window ends on ``as_of``."""
+    return _one(weekly_active_by_course, course_key, as_of, weeks, clickhouse=clickhouse)
 
 
 def learner_engagement(course_key, clickhouse=None, limit=None, offset=0):
@@ -182,7 +229,7 @@ def learner_engagement(course_key, clickhouse=None, limit=None, offset=0):
                                  "last_activity_at": _utc(r["last_activity_at"])})
             for r in _rows(clickhouse, (
                 "SELECT user_id, first_activity_at, last_activity_at, active_days, events "
-                "FROM analytics_learner_engagement_for(course_key = {course_key:String}) ORDER BY user_id "
+                "FROM analytics_learner_engagement_for(course_keys = {course_keys:Array(String)}) ORDER BY user_id "
                 "LIMIT {limit:UInt64} OFFSET {offset:UInt64}"),
                 _params(course_key, limit=_ALL if limit is None else int(limit), offset=int(offset)))]
 
@@ -191,7 +238,8 @@ def course_blocks(course_key, block_type=None, clickhouse=None):
     """The course's published blocks in course order (only those of ``block_type`` when given)."""
     return [CourseBlock(**{**r, "graded": bool(r["graded"])}) for r in _rows(clickhouse, (
         "SELECT block_id, block_type, display_name, course_order, section_number, subsection_number, unit_number, "
-        "graded, section_name, subsection_name FROM analytics_course_blocks_for(course_key = {course_key:String}) "
+        "graded, section_name, subsection_name "
+        "FROM analytics_course_blocks_for(course_keys = {course_keys:Array(String)}) "
         "WHERE {block_type:Nullable(String)} IS NULL OR block_type = {block_type:Nullable(String)} "
         "ORDER BY course_order"), _params(course_key, block_type=block_type))]
 
@@ -200,7 +248,7 @@ def section_reach(course_key, clickhouse=None):
     """Sections and subsections in course order, with the enrolled learners who reached each."""
     return [SectionReach(**r) for r in _rows(clickhouse, (
         "SELECT section_number, subsection_number, level, block_id, section_name, subsection_name, "
-        "course_order, learners FROM analytics_section_reach_for(course_key = {course_key:String}) "
+        "course_order, learners FROM analytics_section_reach_for(course_keys = {course_keys:Array(String)}) "
         "ORDER BY course_order, subsection_number"), _params(course_key))]
 
 
@@ -209,24 +257,43 @@ _PROBLEM_FIELDS = ("problem_id, display_name, course_order, section_number, subs
                    "subsection_name, learners, attempts, first_attempt_success_rate, average_score, solved_learners")
 
 
+def problem_stats_by_course(course_keys, clickhouse=None):
+    """``{course_key: [ProblemStats]}``: every problem learners submitted, in course order."""
+    params = _params(course_keys)
+    return _by_course(params["course_keys"], _rows(clickhouse, (
+        f"SELECT course_key, {_PROBLEM_FIELDS} FROM analytics_problem_stats_for(course_keys = "
+        "{course_keys:Array(String)}) ORDER BY course_key, course_order, problem_id"), params),
+        lambda row: ProblemStats(**row))
+
+
 def problem_stats(course_key, clickhouse=None):
     """Every problem learners submitted, in course order."""
-    return [ProblemStats(**r) for r in _rows(clickhouse, (
-        f"SELECT {_PROBLEM_FIELDS} FROM analytics_problem_stats_for(course_key = {{course_key:String}}) "
-        "ORDER BY course_order, problem_id"), _params(course_key))]
+    return _one(problem_stats_by_course, course_key, clickhouse=clickhouse)
+
+
+def hardest_problems_by_course(course_keys, limit=3, min_learners=1, clickhouse=None):
+    """
+    ``{course_key: [ProblemStats]}``: the problems with the lowest first-attempt success rate (then
+    lowest average score), among those at least ``min_learners`` learners submitted and still in
+    the course (when ClickHouse knows the course's blocks): :func:`problem_stats`, ranked.
+    """
+    return {key: _ranked(stats, lambda p: p.learners >= min_learners,
+                         lambda p: (p.first_attempt_success_rate, p.average_score, p.course_order, p.problem_id),
+                         limit)
+            for key, stats in problem_stats_by_course(course_keys, clickhouse).items()}
 
 
 def hardest_problems(course_key, limit=3, min_learners=1, clickhouse=None):
-    """
-    The problems with the lowest first-attempt success rate (then lowest average score), among
-    those at least ``min_learners`` learners submitted and still in the course (when ClickHouse
-    knows the course's blocks): :func:`problem_stats`, ranked.
-    """
-    stats = [p for p in problem_stats(course_key, clickhouse) if p.learners >= min_learners]
-    if any(p.course_order for p in stats):
-        stats = [p for p in stats if p.course_order]
-    return sorted(stats, key=lambda p: (p.first_attempt_success_rate, p.average_score, p.course_order,
-                                        p.problem_id))[:limit]
+    """The course's ``limit`` hardest problems: :func:`hardest_problems_by_course` for one course."""
+    return _one(hardest_problems_by_course, course_key, limit, min_learners, clickhouse=clickhouse)
+
+
+def _ranked(stats, keep, order, limit):
+    """The first ``limit`` of ``stats`` kept, by ``order``; blocks no longer in the course left out (when known)."""
+    stats = [s for s in stats if keep(s)]
+    if any(s.course_order for s in stats):
+        stats = [s for s in stats if s.course_order]
+    return sorted(stats, key=order)[:limit]
 
 
 def learner_problems(course_key, user_id=None, clickhouse=None):
@@ -235,7 +302,7 @@ def learner_problems(course_key, user_id=None, clickhouse=None):
                               "first_attempt_correct": bool(r["first_attempt_correct"])})
             for r in _rows(clickhouse, (
                 "SELECT user_id, problem_id, attempts, best_score, solved, first_attempt_correct, last_score "
-                "FROM analytics_learner_problems_for(course_key = {course_key:String}) "
+                "FROM analytics_learner_problems_for(course_keys = {course_keys:Array(String)}) "
                 "WHERE {user_id:Nullable(Int64)} IS NULL OR user_id = {user_id:Nullable(Int64)} "
                 "ORDER BY user_id, problem_id"), _params(course_key, user_id=user_id))]
 
@@ -246,23 +313,35 @@ _VIDEO_FIELDS = ("video_id, display_name, course_order, section_number, subsecti
                  "abandonment_rate")
 
 
+def video_stats_by_course(course_keys, clickhouse=None):
+    """``{course_key: [VideoStats]}``: every video learners played, in course order."""
+    params = _params(course_keys)
+    return _by_course(params["course_keys"], _rows(clickhouse, (
+        f"SELECT course_key, {_VIDEO_FIELDS} FROM analytics_video_stats_for(course_keys = "
+        "{course_keys:Array(String)}) ORDER BY course_key, course_order, video_id"), params),
+        lambda row: VideoStats(**row))
+
+
 def video_stats(course_key, clickhouse=None):
     """Every video learners played, in course order."""
-    return [VideoStats(**r) for r in _rows(clickhouse, (
-        f"SELECT {_VIDEO_FIELDS} FROM analytics_video_stats_for(course_key = {{course_key:String}}) "
-        "ORDER BY course_order, video_id"), _params(course_key))]
+    return _one(video_stats_by_course, course_key, clickhouse=clickhouse)
+
+
+def most_abandoned_videos_by_course(course_keys, limit=1, min_viewers=1, clickhouse=None):
+    """
+    ``{course_key: [VideoStats]}``: the videos with the highest abandonment rate (then lowest
+    average share watched), among those at least ``min_viewers`` learners played and still in the
+    course: :func:`video_stats`, ranked.
+    """
+    return {key: _ranked(stats, lambda v: v.viewers >= min_viewers,
+                         lambda v: (-v.abandonment_rate, v.average_watched_share, v.course_order, v.video_id),
+                         limit)
+            for key, stats in video_stats_by_course(course_keys, clickhouse).items()}
 
 
 def most_abandoned_videos(course_key, limit=1, min_viewers=1, clickhouse=None):
-    """
-    The videos with the highest abandonment rate (then lowest average share watched), among those
-    at least ``min_viewers`` learners played and still in the course: :func:`video_stats`, ranked.
-    """
-    stats = [v for v in video_stats(course_key, clickhouse) if v.viewers >= min_viewers]
-    if any(v.course_order for v in stats):
-        stats = [v for v in stats if v.course_order]
-    return sorted(stats, key=lambda v: (-v.abandonment_rate, v.average_watched_share, v.course_order,
-                                        v.video_id))[:limit]
+    """The course's ``limit`` most abandoned videos: :func:`most_abandoned_videos_by_course` for one course."""
+    return _one(most_abandoned_videos_by_course, course_key, limit, min_viewers, clickhouse=clickhouse)
 
 
 def learner_videos(course_key, user_id=None, clickhouse=None):
@@ -270,7 +349,7 @@ def learner_videos(course_key, user_id=None, clickhouse=None):
     return [LearnerVideo(**{**r, "segments": tuple(tuple(s) for s in r["segments"])})
             for r in _rows(clickhouse, (
                 "SELECT user_id, video_id, plays, duration, watched_seconds, watched_share, segments "
-                "FROM analytics_learner_videos_for(course_key = {course_key:String}) "
+                "FROM analytics_learner_videos_for(course_keys = {course_keys:Array(String)}) "
                 "WHERE {user_id:Nullable(Int64)} IS NULL OR user_id = {user_id:Nullable(Int64)} "
                 "ORDER BY user_id, video_id"), _params(course_key, user_id=user_id))]
 
@@ -278,7 +357,7 @@ def learner_videos(course_key, user_id=None, clickhouse=None):
 def video_dropoff(course_key, video_id, clickhouse=None):
     """Viewers per twentieth of a video (20 points, 0 where nobody watched that part)."""
     found = {r["bucket"]: r["viewers"] for r in _rows(clickhouse, (
-        "SELECT bucket, viewers FROM analytics_video_dropoff_for(course_key = {course_key:String}) "
+        "SELECT bucket, viewers FROM analytics_video_dropoff_for(course_keys = {course_keys:Array(String)}) "
         "WHERE video_id = {video_id:String}"), _params(course_key, video_id=str(video_id)))}
     return [DropoffPoint(b, b / 20, int(found.get(b, 0))) for b in range(20)]
 
@@ -289,11 +368,11 @@ def grades(course_key, clickhouse=None):
     params = _params(course_key)
     found = {r["bucket"]: r for r in _rows(clickhouse, (
         "SELECT bucket, learners, passing_learners FROM analytics_grade_distribution "
-        "WHERE course_key = {course_key:String}"), params)}
+        "WHERE course_key IN {course_keys:Array(String)}"), params)}
     buckets = tuple(GradeBucket(b / 10, int(found.get(b, {}).get("learners", 0)),
                                 int(found.get(b, {}).get("passing_learners", 0))) for b in range(10))
     letters = tuple((r["letter_grade"], r["learners"]) for r in _rows(clickhouse, (
-        "SELECT letter_grade, learners FROM analytics_letter_grades WHERE course_key = {course_key:String} "
+        "SELECT letter_grade, learners FROM analytics_letter_grades WHERE course_key IN {course_keys:Array(String)} "
         "ORDER BY letter_grade"), params))
     graded = sum(b.learners for b in buckets)
     passing = sum(b.passing_learners for b in buckets)
@@ -330,20 +409,37 @@ def learner_status(course_key, as_of=None, clickhouse=None, limit=None, offset=0
         _params(course_key, as_of, limit=_ALL if limit is None else int(limit), offset=int(offset)))]
 
 
+def at_risk_by_course(course_keys, as_of=None, limit=None, clickhouse=None):
+    """
+    ``{course_key: [AtRiskLearner]}``: each course's at-risk learners (its first ``limit`` when
+    given), longest inactive first, then lowest grade (not graded yet last).
+    """
+    params = _params(course_keys, as_of, limit=_ALL if limit is None else int(limit))
+    return _by_course(params["course_keys"], _rows(clickhouse, (
+        "SELECT course_key, user_id, enrollment_mode, last_activity_at, last_active_day, days_inactive, "
+        f"percent_grade, passing_grade, grade_status, at_risk_reasons AS reasons FROM {_STATUS_VIEW} WHERE at_risk "
+        "ORDER BY course_key, days_inactive DESC, percent_grade ASC NULLS LAST, user_id "
+        "LIMIT {limit:UInt64} BY course_key"), params),
+        lambda row: AtRiskLearner(**{**row, "last_activity_at": _utc(row["last_activity_at"])}))
+
+
 def at_risk_learners(course_key, as_of=None, limit=None, clickhouse=None):
     """At-risk learners, longest inactive first, then lowest grade (not graded yet last)."""
-    rows = _rows(clickhouse, (
-        "SELECT user_id, enrollment_mode, last_activity_at, last_active_day, days_inactive, percent_grade, "
-        f"passing_grade, grade_status, at_risk_reasons AS reasons FROM {_STATUS_VIEW} WHERE at_risk "
-        "ORDER BY days_inactive DESC, percent_grade ASC NULLS LAST, user_id "
-        "LIMIT {limit:UInt64}"), _params(course_key, as_of, limit=_ALL if limit is None else int(limit)))
-    return [AtRiskLearner(**{**r, "last_activity_at": _utc(r["last_activity_at"])}) for r in rows]
+    return _one(at_risk_by_course, course_key, as_of, limit, clickhouse=clickhouse)
+
+
+def at_risk_counts(course_keys, as_of=None, clickhouse=None):
+    """``{course_key: how many learners are at risk}``."""
+    params = _params(course_keys, as_of)
+    found = _by_course(params["course_keys"], _rows(clickhouse, (
+        f"SELECT course_key, countIf(at_risk) AS n FROM {_STATUS_VIEW} GROUP BY course_key"), params),
+        lambda row: int(row["n"]))
+    return {key: sum(rows) for key, rows in found.items()}
 
 
 def at_risk_count(course_key, as_of=None, clickhouse=None):
     """How many learners are at risk."""
-    return int(_rows(clickhouse, f"SELECT countIf(at_risk) AS n FROM {_STATUS_VIEW}",
-                     _params(course_key, as_of))[0]["n"])
+    return _one(at_risk_counts, course_key, as_of, clickhouse=clickhouse)
 
 
 def learner_identities(course_key, user_ids, clickhouse=None):
@@ -356,7 +452,7 @@ def learner_identities(course_key, user_ids, clickhouse=None):
     rows = _rows(clickhouse, (
         "SELECT e.user_id AS user_id, e.username AS username, p.name AS name, p.email AS email FROM "
         "(SELECT toInt64(user_id) AS user_id, username FROM course_enrollment FINAL "
-        " WHERE course_key = {course_key:String} AND user_id IN {ids:Array(Int64)}) AS e "
+        " WHERE course_key IN {course_keys:Array(String)} AND user_id IN {ids:Array(Int64)}) AS e "
         "LEFT JOIN (SELECT toInt64(user_id) AS user_id, name, email FROM user_profile FINAL "
         " WHERE user_id IN {ids:Array(Int64)}) AS p ON p.user_id = e.user_id"),
         _params(course_key, ids=[int(u) for u in user_ids]))
@@ -364,17 +460,31 @@ def learner_identities(course_key, user_ids, clickhouse=None):
 
 
 # -- everything at once ----------------------------------------------------------------------------
+def course_reports(course_keys, as_of=None, weeks=8, hardest=5, at_risk_limit=10, clickhouse=None):
+    """
+    ``{course_key: CourseReport}``: each course's funnel, weekly active learners, hardest problems,
+    most abandoned video and at-risk learners, in six queries whatever the number of courses.
+    """
+    keys, as_of = _courses(course_keys), _day(as_of)
+    funnels = funnels_by_course(keys, as_of, clickhouse)
+    active = weekly_active_by_course(keys, as_of, weeks, clickhouse)
+    problems = hardest_problems_by_course(keys, hardest, clickhouse=clickhouse)
+    videos = most_abandoned_videos_by_course(keys, 1, clickhouse=clickhouse)
+    counts = at_risk_counts(keys, as_of, clickhouse)
+    at_risk = at_risk_by_course(keys, as_of, at_risk_limit, clickhouse)
+    return {key: CourseReport(
+        course_key=key, as_of=as_of, funnel=funnels[key], weekly_active=tuple(active[key]),
+        hardest_problems=tuple(problems[key]), most_abandoned_video=videos[key][0] if videos[key] else None,
+        at_risk_count=counts[key], at_risk=tuple(at_risk[key]),
+    ) for key in keys}
+
+
 def course_report(course_key, as_of=None, weeks=8, hardest=5, at_risk_limit=10, clickhouse=None):
     """The funnel, weekly active learners, hardest problems, most abandoned video and at-risk learners."""
-    as_of = _day(as_of)
-    videos = most_abandoned_videos(course_key, 1, clickhouse=clickhouse)
-    return CourseReport(
-        course_key=_course(course_key),
-        as_of=as_of,
-        funnel=funnel(course_key, as_of, clickhouse),
-        weekly_active=tuple(weekly_active_learners(course_key, as_of, weeks, clickhouse)),
-        hardest_problems=tuple(hardest_problems(course_key, hardest, clickhouse=clickhouse)),
-        most_abandoned_video=videos[0] if videos else None,
-        at_risk_count=at_risk_count(course_key, as_of, clickhouse),
-        at_risk=tuple(at_risk_learners(course_key, as_of, at_risk_limit, clickhouse)),
-    )
+    return _one(course_reports, course_key, as_of, weeks, hardest, at_risk_limit, clickhouse=clickhouse)
+
+
+def _one(by_course, course_key, *args, **kwargs):
+    """A ``*_by_course`` function's answer for one course."""
+    key = _course(course_key)
+    return by_course([key], *args, **kwargs)[key]

@@ -10,6 +10,11 @@ A migration file is plain ClickHouse SQL with three placeholders:
 
 Applied files are recorded (name, checksum, time) in ``<database>.aspects_schema_migrations``, so
 a second run is a no-op. Statements are separated by a ``;`` at the end of a line.
+
+A file whose first line is ``-- repeatable: views`` holds only ``CREATE OR REPLACE VIEW``
+statements (no data): it is applied again whenever it changes, so a view's SQL lives in one file
+and an upgrade replaces it, instead of a new migration copying every view it touches. Any other
+edited file is never re-applied (``changed()`` lists it for a warning).
 """
 
 import dataclasses
@@ -23,6 +28,8 @@ from .client import ClickHouse
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 LEDGER_TABLE = "aspects_schema_migrations"
 _NAME_RE = re.compile(r"^[A-Za-z0-9_]+$")
+REPEATABLE_MARK = "-- repeatable: views"
+_REPLACE_VIEW = re.compile(r"^CREATE OR REPLACE VIEW\s", re.I)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,11 +43,21 @@ class Migration:
     def checksum(self):
         return hashlib.sha256(self.sql.encode()).hexdigest()
 
+    @property
+    def repeatable(self):
+        """Views only: applied again whenever the file changes."""
+        return self.sql.startswith(REPEATABLE_MARK)
+
     def statements(self, database, cluster=None):
         """The file's statements with placeholders filled in."""
         rendered = Template(self.sql).substitute(**placeholders(database, cluster))
         without_comments = "\n".join(line for line in rendered.splitlines() if not line.strip().startswith("--"))
-        return [s.strip() for s in re.split(r";\s*$", without_comments, flags=re.M) if s.strip()]
+        statements = [s.strip() for s in re.split(r";\s*$", without_comments, flags=re.M) if s.strip()]
+        if self.repeatable:
+            wrong = [s.split("\n", 1)[0] for s in statements if not _REPLACE_VIEW.match(s)]
+            if wrong:
+                raise ValueError(f"Repeatable migration {self.name} may only CREATE OR REPLACE VIEW: {wrong[0]}")
+        return statements
 
 
 def placeholders(database, cluster=None):
@@ -95,14 +112,16 @@ class MigrationRunner:
         return dict(rows)
 
     def pending(self):
-        """Migrations not applied yet, in order."""
+        """Migrations not applied yet, and repeatable ones changed since they were, in order."""
         applied = self.applied()
-        return [m for m in self.migrations if m.name not in applied]
+        return [m for m in self.migrations
+                if m.name not in applied or (m.repeatable and applied[m.name] != m.checksum)]
 
     def changed(self):
-        """Applied migrations whose file changed since (a warning for operators, never re-applied)."""
+        """Applied, not repeatable migrations whose file changed since (a warning for operators, never re-applied)."""
         applied = self.applied()
-        return [m.name for m in self.migrations if m.name in applied and applied[m.name] != m.checksum]
+        return [m.name for m in self.migrations
+                if m.name in applied and applied[m.name] != m.checksum and not m.repeatable]
 
     def plan(self):
         """Every statement a real run would execute, for ``--dry-run``."""

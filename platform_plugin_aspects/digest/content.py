@@ -90,35 +90,47 @@ class Figures:
     identities: dict  # {user_id: analytics.LearnerIdentity} of the at-risk learners; empty unless PII is on
 
 
-def fetch_figures(course_key, week, clickhouse=None, skip_quiet=False):
+def fetch_figures_batch(course_keys, week, clickhouse=None, skip_quiet=False):
     """
-    Ask the analytics query module for one course's figures: ClickHouse only, so any thread may run it.
+    ``{course_key: Figures}`` for a batch of courses, from the analytics query module: ClickHouse
+    only, so any thread may run it, and one query per figure for the whole batch (a query costs
+    ClickHouse more to plan than a small course costs to read).
 
     "This week" is the ISO week (Monday to Sunday, UTC): the query module's 7-day windows end on
     its Sunday, and at-risk learners are as of that Sunday. With ``skip_quiet``, a course with no
-    enrollment, unenrollment or active learner in the week returns None after the two cheapest
-    queries (on most sites most courses are quiet any given week).
+    enrollment, unenrollment or active learner in the week maps to None, known after the two
+    cheapest queries (on most sites most courses are quiet any given week).
     """
     from .. import analytics  # pylint: disable=import-outside-toplevel
 
-    key = str(course_key)
+    keys = [str(key) for key in course_keys]
     sunday = (week.end - timedelta(days=1)).date()
-    weeks = tuple(analytics.enrollment_weeks(key, as_of=sunday, weeks=2, clickhouse=clickhouse))
-    active = tuple(analytics.weekly_active_learners(key, as_of=sunday, weeks=CHART_WEEKS, clickhouse=clickhouse))
-    if skip_quiet and not (weeks[-1].enrollments or weeks[-1].unenrollments or active[-1].active_learners):
-        return None
-    videos = analytics.most_abandoned_videos(key, 1, clickhouse=clickhouse)
-    report = analytics.CourseReport(
-        course_key=key, as_of=sunday, weekly_active=active,
-        funnel=analytics.funnel(key, sunday, clickhouse=clickhouse),
-        hardest_problems=tuple(analytics.hardest_problems(key, HARDEST_SHOWN, clickhouse=clickhouse)),
-        most_abandoned_video=videos[0] if videos else None,
-        at_risk_count=analytics.at_risk_count(key, sunday, clickhouse=clickhouse),
-        at_risk=tuple(analytics.at_risk_learners(key, sunday, AT_RISK_SHOWN + RETIRED_MARGIN, clickhouse=clickhouse)),
-    )
-    identities = analytics.learner_identities(key, [learner.user_id for learner in report.at_risk],
-                                              clickhouse=clickhouse)
-    return Figures(report, weeks, identities)
+    weeks = analytics.enrollment_weeks_by_course(keys, as_of=sunday, weeks=2, clickhouse=clickhouse)
+    active = analytics.weekly_active_by_course(keys, as_of=sunday, weeks=CHART_WEEKS, clickhouse=clickhouse)
+    busy = [key for key in keys if not skip_quiet
+            or weeks[key][-1].enrollments or weeks[key][-1].unenrollments or active[key][-1].active_learners]
+    figures = dict.fromkeys(keys)
+    if not busy:
+        return figures
+    funnels = analytics.funnels_by_course(busy, sunday, clickhouse=clickhouse)
+    problems = analytics.hardest_problems_by_course(busy, HARDEST_SHOWN, clickhouse=clickhouse)
+    videos = analytics.most_abandoned_videos_by_course(busy, 1, clickhouse=clickhouse)
+    counts = analytics.at_risk_counts(busy, sunday, clickhouse=clickhouse)
+    at_risk = analytics.at_risk_by_course(busy, sunday, AT_RISK_SHOWN + RETIRED_MARGIN, clickhouse=clickhouse)
+    for key in busy:
+        report = analytics.CourseReport(
+            course_key=key, as_of=sunday, weekly_active=tuple(active[key]), funnel=funnels[key],
+            hardest_problems=tuple(problems[key]), most_abandoned_video=videos[key][0] if videos[key] else None,
+            at_risk_count=counts[key], at_risk=tuple(at_risk[key]))
+        identities = analytics.learner_identities(key, [learner.user_id for learner in report.at_risk],
+                                                  clickhouse=clickhouse)
+        figures[key] = Figures(report, tuple(weeks[key]), identities)
+    return figures
+
+
+def fetch_figures(course_key, week, clickhouse=None, skip_quiet=False):
+    """One course's Figures (None for a quiet course with ``skip_quiet``): :func:`fetch_figures_batch` of one."""
+    return fetch_figures_batch([course_key], week, clickhouse, skip_quiet)[str(course_key)]
 
 
 def assemble(course_key, week, figures):

@@ -36,7 +36,7 @@ from django.utils import timezone
 from ..clickhouse import ClickHouseError, ClickHouseUnavailable
 from ..models import DigestDelivery
 from ..platform import course_key_from_text, get_model
-from .content import assemble, fetch_figures
+from .content import assemble, fetch_figures_batch
 from .message import Renderer
 from .recipients import course_recipients, digest_enabled, languages
 
@@ -62,7 +62,7 @@ class RunReport:
     retry: int = 0  # SMTP failures, to be tried again
     failed: int = 0
     planned: list = field(default_factory=list)  # dry run: (course_key, email, language)
-    compute_secs: list = field(default_factory=list)  # per computed course: (seconds, course_key)
+    read_secs: float = 0.0  # reading figures from ClickHouse, every batch together
 
     smtp_down: bool = False  # the run stopped early: SMTP could not be reached
     clickhouse_down: str = ""  # the run stopped early: ClickHouse could not be reached (the error)
@@ -107,26 +107,38 @@ class DigestRun:
         """
         Send (or plan) every due digest of the week; returns the RunReport.
 
-        Figures are read for up to ASPECTS_DIGEST_CONCURRENCY courses at once (ClickHouse work only,
-        in threads), while this thread does the LMS work, renders, claims and sends, course after course.
+        Figures are read for ASPECTS_DIGEST_BATCH_SIZE courses at a time, one query per figure for
+        the whole batch, in a second thread: while it reads the next batch, this thread does the LMS
+        work, renders, claims and sends the current one, course after course.
         """
-        ahead = max(int(settings.ASPECTS_DIGEST_CONCURRENCY), 1)
         pending = deque()
-        with ThreadPoolExecutor(max_workers=ahead, thread_name_prefix="aspects-digest") as pool:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="aspects-digest") as pool:
             try:
-                for course_key, recipients in self._due_courses():
-                    pending.append((course_key, recipients, pool.submit(self._fetch, course_key)))
-                    if len(pending) > ahead:
-                        self._finish(*pending.popleft())
+                for batch in self._due_batches():
+                    pending.append((batch, pool.submit(self._fetch, [key for key, _ in batch])))
+                    if len(pending) > 1:
+                        self._finish_batch(*pending.popleft())
                     if self._stopped:
                         break  # the rest waits for the retry
                 while pending and not self._stopped:
-                    self._finish(*pending.popleft())
+                    self._finish_batch(*pending.popleft())
             finally:
-                for *_, future in pending:
+                for _, future in pending:
                     future.cancel()
                 self._close()
         return self.report
+
+    def _due_batches(self):
+        """Lists of (course key, recipients still due), ASPECTS_DIGEST_BATCH_SIZE courses long."""
+        size = max(int(settings.ASPECTS_DIGEST_BATCH_SIZE), 1)
+        batch = []
+        for due in self._due_courses():
+            batch.append(due)
+            if len(batch) == size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
 
     @property
     def _stopped(self):
@@ -143,26 +155,49 @@ class DigestRun:
             if recipients:
                 yield course_key, recipients
 
-    def _fetch(self, course_key):
+    def _fetch(self, course_keys):
+        """``({course_key: Figures or None, or the exception that stopped it}, seconds)`` for a batch."""
         started = time.perf_counter()
-        figures = fetch_figures(course_key, self.week, skip_quiet=settings.ASPECTS_DIGEST_SKIP_QUIET_COURSES)
+        skip_quiet = settings.ASPECTS_DIGEST_SKIP_QUIET_COURSES
+        try:
+            figures = fetch_figures_batch(course_keys, self.week, skip_quiet=skip_quiet)
+        except ClickHouseUnavailable:
+            raise
+        except (ClickHouseError, ValueError):
+            if len(course_keys) == 1:
+                raise
+            figures = {}  # a query of the batch was refused: one course at a time, to find the culprit
+            for key in course_keys:
+                try:
+                    figures.update(fetch_figures_batch([key], self.week, skip_quiet=skip_quiet))
+                except (ClickHouseError, ValueError) as exc:
+                    figures[str(key)] = exc
         return figures, time.perf_counter() - started
 
-    # -- one course -------------------------------------------------------------------------
-    def _finish(self, course_key, recipients, future):
-        """Mail ``course_key``'s digest (once its figures are in) to each recipient who has not had it."""
+    # -- one batch, one course --------------------------------------------------------------
+    def _finish_batch(self, batch, future):
+        """Mail each course's digest of ``batch`` once the batch's figures are in."""
         try:
             figures, seconds = future.result()
         except ClickHouseUnavailable as exc:
             self.report.clickhouse_down = str(exc)
             log.warning("Course digests for %s stopped, ClickHouse is unavailable: %s", self.week, exc)
             return
-        except (ClickHouseError, ValueError) as exc:  # this course only (a query refused, a key the model rejects)
-            self.report.errors.append((str(course_key), str(exc)))
-            log.error("Course digest of %s for %s not computed: %s", course_key, self.week, exc)
+        except (ClickHouseError, ValueError) as exc:  # a batch of one course that could not be read
+            figures, seconds = {str(batch[0][0]): exc}, 0.0
+        self.report.read_secs += seconds
+        for course_key, recipients in batch:
+            if self._stopped:
+                return
+            self._finish(course_key, recipients, figures.get(str(course_key)))
+
+    def _finish(self, course_key, recipients, figures):
+        """Mail ``course_key``'s digest to each recipient who has not had it."""
+        if isinstance(figures, Exception):  # this course only (a query refused, a key the model rejects)
+            self.report.errors.append((str(course_key), str(figures)))
+            log.error("Course digest of %s for %s not computed: %s", course_key, self.week, figures)
             return
         self.report.computed += 1
-        self.report.compute_secs.append((seconds, str(course_key)))
         if figures is None:
             self.report.quiet += 1
             return

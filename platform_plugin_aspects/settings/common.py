@@ -404,8 +404,9 @@ def _digest_settings(settings):
     # .. setting_description: The Reports tab link in the digest ({lms_root_url} is LMS_ROOT_URL). For the
     #    Instructor Dashboard app use e.g. "https://apps.example.com/instructor-dashboard/{course_id}/aspects/".
     _default(settings, "ASPECTS_DIGEST_REPORTS_URL", "{lms_root_url}/courses/{course_id}/instructor#view-aspects")
-    # .. setting_name: ASPECTS_DIGEST_CONCURRENCY
-    # .. setting_default: 4
-    # .. setting_description: Courses whose figures a digest run reads from ClickHouse at the same time
-    #    (threads); sending stays one course after another. 1 reads one course at a time.
-    _default(settings, "ASPECTS_DIGEST_CONCURRENCY", 4)
+    # .. setting_name: ASPECTS_DIGEST_BATCH_SIZE
+    # .. setting_default: 100
+    # .. setting_description: Courses whose figures a digest run reads from ClickHouse together, one query per
+    #    figure for the whole batch (a thread reads the next batch while the run mails the current one). Larger
+    #    batches read faster per course and hold more figures in memory; 1 reads one course at a time.
+    _default(settings, "ASPECTS_DIGEST_BATCH_SIZE", 100)

@@ -1,19 +1,23 @@
+-- repeatable: views
+-- (migrate_clickhouse applies this file again whenever it changes: views hold no data.)
+--
 -- The course analytics model (issue 11), part 3: views that join the tables of 0030 with the
 -- current state of the sink tables (course_enrollment, course_grades, course_blocks,
 -- course_overviews). Nothing here stores data.
 --
--- Each report is a parameterized view `analytics_<report>_for(course_key = ..., ...)` — the query
--- module calls it with one course (and `as_of` where "recent" matters) — and a plain view
--- `analytics_<report>` over every course (course_key = '') for dashboards, whose row-level
--- security adds `org = ...` / `course_key = ...`: ClickHouse pushes that filter down to the
--- primary key of every table read, so a plain view filtered on one course reads that course only.
+-- Each report is a parameterized view `analytics_<report>_for(course_keys = [...], ...)` — the
+-- query module calls it with one course, or with many at once (the digest reads a batch of courses
+-- per query), and `as_of` where "recent" matters; `course_keys = []` means every course — and a
+-- plain view `analytics_<report>` over every course for dashboards, whose row-level security adds
+-- `org = ...` / `course_key = ...`: ClickHouse pushes that filter down to the primary key of every
+-- table read, so a plain view filtered on one course reads that course only.
 --
 -- Only learners with an enrollment row (active or not) in course_enrollment are learners of a
 -- course: activity of staff or of anyone not enrolled is left out of every learner figure.
 -- No view exposes a username, name or email except analytics_learner_status_pii.
 
 -- Blocks in course order with the names of their section and subsection.
-CREATE VIEW IF NOT EXISTS ${database}.analytics_course_blocks_for ${on_cluster} AS
+CREATE OR REPLACE VIEW ${database}.analytics_course_blocks_for ${on_cluster} AS
 SELECT
     org, course_key, block_id, block_type, display_name, course_order, section_number, subsection_number,
     unit_number, graded,
@@ -31,18 +35,18 @@ FROM
         toUInt32(JSONExtractUInt(xblock_data_json, 'unit')) AS unit_number,
         toUInt8(JSONExtractUInt(xblock_data_json, 'graded')) AS graded
     FROM ${database}.course_blocks FINAL
-    WHERE ({course_key:String} = '' OR course_key = {course_key:String})
+    WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)})
       AND JSONExtractUInt(xblock_data_json, 'detached') = 0
 );
 
-CREATE VIEW IF NOT EXISTS ${database}.analytics_course_blocks ${on_cluster} AS
-SELECT * FROM ${database}.analytics_course_blocks_for(course_key = '');
+CREATE OR REPLACE VIEW ${database}.analytics_course_blocks ${on_cluster} AS
+SELECT * FROM ${database}.analytics_course_blocks_for(course_keys = []);
 
 -- One row per enrollment: mode, state, activity as of `as_of`, grade, counts, at-risk flag and why.
 -- At risk: actively enrolled, did more than open the course home page, not passing (no grade yet
 -- counts as not passing, reported "not graded yet", never "failed"), and the latest active day
 -- is `inactive_days` or more days before `as_of` (last active exactly inactive_days ago: at risk).
-CREATE VIEW IF NOT EXISTS ${database}.analytics_learner_status_for ${on_cluster} AS
+CREATE OR REPLACE VIEW ${database}.analytics_learner_status_for ${on_cluster} AS
 SELECT
     org, course_key, user_id, enrollment_mode, is_active, enrolled_at,
     first_activity_at, last_activity_at, last_active_day, days_inactive,
@@ -79,7 +83,7 @@ FROM
     (
         SELECT course_key, toInt64(user_id) AS user_id, mode, is_active, created
         FROM ${database}.course_enrollment FINAL
-        WHERE ({course_key:String} = '' OR course_key = {course_key:String})
+        WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)})
     ) AS e
     LEFT JOIN
     (
@@ -94,32 +98,32 @@ FROM
             length(problems_attempted) AS attempted, length(problems_solved) AS solved,
             length(videos_watched) AS watched
         FROM ${database}.analytics_learner_activity FINAL
-        WHERE ({course_key:String} = '' OR course_key = {course_key:String})
+        WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)})
     ) AS a ON a.course_key = e.course_key AND a.user_id = e.user_id
     LEFT JOIN
     (
         SELECT course_key, toInt64(user_id) AS user_id, 1 AS graded, percent_grade, letter_grade, is_passing
         FROM ${database}.course_grades FINAL
-        WHERE ({course_key:String} = '' OR course_key = {course_key:String})
+        WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)})
     ) AS g ON g.course_key = e.course_key AND g.user_id = e.user_id
     LEFT JOIN
     (
         SELECT course_key, JSONExtract(course_data_json, 'lowest_passing_grade', 'Nullable(Float64)')
             AS lowest_passing_grade
         FROM ${database}.course_overviews FINAL
-        WHERE ({course_key:String} = '' OR course_key = {course_key:String})
+        WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)})
     ) AS c ON c.course_key = e.course_key
 );
 
-CREATE VIEW IF NOT EXISTS ${database}.analytics_learner_status ${on_cluster} AS
+CREATE OR REPLACE VIEW ${database}.analytics_learner_status ${on_cluster} AS
 SELECT * FROM ${database}.analytics_learner_status_for(
-    course_key = '', as_of = today(),
+    course_keys = [], as_of = today(),
     inactive_days = (SELECT toUInt32(if(count() = 0, 7, argMax(value, updated_at)))
                      FROM ${database}.analytics_settings WHERE name = 'at_risk_inactive_days'),
     default_passing_grade = (SELECT if(count() = 0, 0.5, argMax(value, updated_at))
                              FROM ${database}.analytics_settings WHERE name = 'default_passing_grade'));
 
-CREATE VIEW IF NOT EXISTS ${database}.analytics_at_risk_learners ${on_cluster} AS
+CREATE OR REPLACE VIEW ${database}.analytics_at_risk_learners ${on_cluster} AS
 SELECT org, course_key, user_id, enrollment_mode, last_activity_at, last_active_day, days_inactive,
        percent_grade, passing_grade, grade_status, at_risk_reasons
 FROM ${database}.analytics_learner_status
@@ -128,7 +132,7 @@ WHERE at_risk;
 -- Learner status with who the learner is (username from course_enrollment, name and email from
 -- user_profile): only for dashboards shown when ASPECTS_ENABLE_PII is on (the PII sinks fill
 -- those columns only then).
-CREATE VIEW IF NOT EXISTS ${database}.analytics_learner_status_pii ${on_cluster} AS
+CREATE OR REPLACE VIEW ${database}.analytics_learner_status_pii ${on_cluster} AS
 SELECT *
 FROM ${database}.analytics_learner_status AS s
 LEFT JOIN
@@ -141,40 +145,40 @@ LEFT JOIN
 ) AS p USING (user_id);
 
 -- Per enrolled learner with any activity: first and last activity, active days, distinct events.
-CREATE VIEW IF NOT EXISTS ${database}.analytics_learner_engagement_for ${on_cluster} AS
+CREATE OR REPLACE VIEW ${database}.analytics_learner_engagement_for ${on_cluster} AS
 SELECT
     a.org AS org, a.course_key AS course_key, a.user_id AS user_id,
     a.first_activity_at AS first_activity_at, a.last_activity_at AS last_activity_at,
     length(a.active_days) AS active_days, finalizeAggregation(a.events) AS events
 FROM ${database}.analytics_learner_activity AS a FINAL
-WHERE ({course_key:String} = '' OR a.course_key = {course_key:String})
+WHERE (empty({course_keys:Array(String)}) OR a.course_key IN {course_keys:Array(String)})
   AND (a.course_key, a.user_id) IN
       (SELECT course_key, toInt64(user_id) FROM ${database}.course_enrollment FINAL
-       WHERE ({course_key:String} = '' OR course_key = {course_key:String}));
+       WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)}));
 
-CREATE VIEW IF NOT EXISTS ${database}.analytics_learner_engagement ${on_cluster} AS
-SELECT * FROM ${database}.analytics_learner_engagement_for(course_key = '');
+CREATE OR REPLACE VIEW ${database}.analytics_learner_engagement ${on_cluster} AS
+SELECT * FROM ${database}.analytics_learner_engagement_for(course_keys = []);
 
 -- Per learner and problem (enrolled learners only).
-CREATE VIEW IF NOT EXISTS ${database}.analytics_learner_problems_for ${on_cluster} AS
+CREATE OR REPLACE VIEW ${database}.analytics_learner_problems_for ${on_cluster} AS
 SELECT
     p.org AS org, p.course_key AS course_key, p.problem_id AS problem_id, p.user_id AS user_id,
     p.attempts AS attempts, p.best_score AS best_score, p.solved AS solved,
     p.first_attempt.3 AS first_attempt_correct, p.last_score.2 AS last_score,
     p.first_attempt_at AS first_attempt_at, p.last_attempt_at AS last_attempt_at
 FROM ${database}.analytics_problem_learner AS p FINAL
-WHERE ({course_key:String} = '' OR p.course_key = {course_key:String})
+WHERE (empty({course_keys:Array(String)}) OR p.course_key IN {course_keys:Array(String)})
   AND (p.course_key, p.user_id) IN
       (SELECT course_key, toInt64(user_id) FROM ${database}.course_enrollment FINAL
-       WHERE ({course_key:String} = '' OR course_key = {course_key:String}));
+       WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)}));
 
-CREATE VIEW IF NOT EXISTS ${database}.analytics_learner_problems ${on_cluster} AS
-SELECT * FROM ${database}.analytics_learner_problems_for(course_key = '');
+CREATE OR REPLACE VIEW ${database}.analytics_learner_problems ${on_cluster} AS
+SELECT * FROM ${database}.analytics_learner_problems_for(course_keys = []);
 
 -- Per problem, in course order: learners who attempted, attempts, first-attempt success rate
 -- (share of learners whose first attempt was correct), average score (mean of each learner's best
 -- score, 0..1), learners who solved it.
-CREATE VIEW IF NOT EXISTS ${database}.analytics_problem_stats_for ${on_cluster} AS
+CREATE OR REPLACE VIEW ${database}.analytics_problem_stats_for ${on_cluster} AS
 SELECT
     l.org AS org, l.course_key AS course_key, l.problem_id AS problem_id,
     b.display_name AS display_name, b.course_order AS course_order,
@@ -189,24 +193,24 @@ FROM
         sum(p.attempts) AS total_attempts, avg(p.first_attempt.3) AS first_attempt_success_rate,
         avg(p.best_score) AS average_score, sum(p.solved) AS solved_learners
     FROM ${database}.analytics_problem_learner AS p FINAL
-    WHERE ({course_key:String} = '' OR p.course_key = {course_key:String})
+    WHERE (empty({course_keys:Array(String)}) OR p.course_key IN {course_keys:Array(String)})
       AND (p.course_key, p.user_id) IN
           (SELECT course_key, toInt64(user_id) FROM ${database}.course_enrollment FINAL
-           WHERE ({course_key:String} = '' OR course_key = {course_key:String}))
+           WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)}))
     GROUP BY p.course_key, p.problem_id
 ) AS l
-LEFT JOIN ${database}.analytics_course_blocks_for(course_key = {course_key:String}) AS b
+LEFT JOIN ${database}.analytics_course_blocks_for(course_keys = {course_keys:Array(String)}) AS b
     ON b.course_key = l.course_key AND b.block_id = l.problem_id
 SETTINGS join_use_nulls = 0;
 
-CREATE VIEW IF NOT EXISTS ${database}.analytics_problem_stats ${on_cluster} AS
-SELECT * FROM ${database}.analytics_problem_stats_for(course_key = '');
+CREATE OR REPLACE VIEW ${database}.analytics_problem_stats ${on_cluster} AS
+SELECT * FROM ${database}.analytics_problem_stats_for(course_keys = []);
 
 -- Per learner and video (enrolled learners only): plays, seconds covered by the merged watched
 -- segments, share of the video watched. A segment starts at a play (its position) or at a seek
 -- made while playing (its target) and ends at the next pause, stop, seek (where it left), play or
 -- completion; overlapping segments (re-watching) count once.
-CREATE VIEW IF NOT EXISTS ${database}.analytics_learner_videos_for ${on_cluster} AS
+CREATE OR REPLACE VIEW ${database}.analytics_learner_videos_for ${on_cluster} AS
 SELECT
     org, course_key, video_id, user_id, plays, duration, watched_seconds,
     if(duration > 0, least(watched_seconds / duration, 1), 0) AS watched_share,
@@ -250,19 +254,19 @@ FROM
             arraySort(v.points) AS pts, v.duration AS raw_duration,
             v.first_viewed_at AS first_viewed_at, v.last_viewed_at AS last_viewed_at
         FROM ${database}.analytics_video_learner AS v FINAL
-        WHERE ({course_key:String} = '' OR v.course_key = {course_key:String})
+        WHERE (empty({course_keys:Array(String)}) OR v.course_key IN {course_keys:Array(String)})
           AND (v.course_key, v.user_id) IN
               (SELECT course_key, toInt64(user_id) FROM ${database}.course_enrollment FINAL
-               WHERE ({course_key:String} = '' OR course_key = {course_key:String}))
+               WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)}))
     )
 );
 
-CREATE VIEW IF NOT EXISTS ${database}.analytics_learner_videos ${on_cluster} AS
-SELECT * FROM ${database}.analytics_learner_videos_for(course_key = '');
+CREATE OR REPLACE VIEW ${database}.analytics_learner_videos ${on_cluster} AS
+SELECT * FROM ${database}.analytics_learner_videos_for(course_keys = []);
 
 -- Per video, in course order: viewers (learners who played it), plays, average share watched,
 -- viewers who watched at least 90% (completed), abandonment rate = 1 - completed / viewers.
-CREATE VIEW IF NOT EXISTS ${database}.analytics_video_stats_for ${on_cluster} AS
+CREATE OR REPLACE VIEW ${database}.analytics_video_stats_for ${on_cluster} AS
 SELECT
     l.org AS org, l.course_key AS course_key, l.video_id AS video_id,
     b.display_name AS display_name, b.course_order AS course_order,
@@ -278,19 +282,19 @@ FROM
         countIf(plays > 0) AS viewers, sum(plays) AS total_plays, max(duration) AS max_duration,
         avgIf(watched_share, plays > 0) AS average_watched_share,
         countIf(plays > 0 AND watched_share >= 0.9) AS completed_viewers
-    FROM ${database}.analytics_learner_videos_for(course_key = {course_key:String})
+    FROM ${database}.analytics_learner_videos_for(course_keys = {course_keys:Array(String)})
     GROUP BY course_key, video_id
 ) AS l
-LEFT JOIN ${database}.analytics_course_blocks_for(course_key = {course_key:String}) AS b
+LEFT JOIN ${database}.analytics_course_blocks_for(course_keys = {course_keys:Array(String)}) AS b
     ON b.course_key = l.course_key AND b.block_id = l.video_id
 SETTINGS join_use_nulls = 0;
 
-CREATE VIEW IF NOT EXISTS ${database}.analytics_video_stats ${on_cluster} AS
-SELECT * FROM ${database}.analytics_video_stats_for(course_key = '');
+CREATE OR REPLACE VIEW ${database}.analytics_video_stats ${on_cluster} AS
+SELECT * FROM ${database}.analytics_video_stats_for(course_keys = []);
 
 -- Drop-off by position: for each video and each twentieth of it (bucket 0 = first 5%), the
 -- viewers whose watched segments cover part of that twentieth.
-CREATE VIEW IF NOT EXISTS ${database}.analytics_video_dropoff_for ${on_cluster} AS
+CREATE OR REPLACE VIEW ${database}.analytics_video_dropoff_for ${on_cluster} AS
 SELECT org, course_key, video_id, bucket, bucket / 20 AS position_share, count() AS viewers
 FROM
 (
@@ -299,17 +303,17 @@ FROM
                s -> range(toUInt32(least(floor(s.1 / duration * 20), 19)),
                           toUInt32(least(greatest(ceil(s.2 / duration * 20), floor(s.1 / duration * 20) + 1), 20))),
                segments)))) AS bucket
-    FROM ${database}.analytics_learner_videos_for(course_key = {course_key:String})
+    FROM ${database}.analytics_learner_videos_for(course_keys = {course_keys:Array(String)})
     WHERE plays > 0 AND duration > 0
 )
 GROUP BY org, course_key, video_id, bucket;
 
-CREATE VIEW IF NOT EXISTS ${database}.analytics_video_dropoff ${on_cluster} AS
-SELECT * FROM ${database}.analytics_video_dropoff_for(course_key = '');
+CREATE OR REPLACE VIEW ${database}.analytics_video_dropoff ${on_cluster} AS
+SELECT * FROM ${database}.analytics_video_dropoff_for(course_keys = []);
 
 -- Per section and subsection, in course order: enrolled learners who reached it (any activity on
 -- the section/subsection itself or on a block inside it).
-CREATE VIEW IF NOT EXISTS ${database}.analytics_section_reach_for ${on_cluster} AS
+CREATE OR REPLACE VIEW ${database}.analytics_section_reach_for ${on_cluster} AS
 SELECT
     any(b.org) AS org, b.course_key AS course_key, b.section_number AS section_number,
     b.level_subsection AS subsection_number,
@@ -323,29 +327,29 @@ FROM
 (
     SELECT org, course_key, block_id, block_type, course_order, section_number, section_name, subsection_name,
            arrayJoin(arrayDistinct([subsection_number, 0])) AS level_subsection
-    FROM ${database}.analytics_course_blocks_for(course_key = {course_key:String})
+    FROM ${database}.analytics_course_blocks_for(course_keys = {course_keys:Array(String)})
     WHERE section_number > 0
 ) AS b
 LEFT JOIN
 (
     SELECT course_key, block_id, learners FROM ${database}.analytics_block_activity
-    WHERE ({course_key:String} = '' OR course_key = {course_key:String})
+    WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)})
 ) AS a ON a.course_key = b.course_key AND a.block_id = b.block_id
 INNER JOIN
 (
     SELECT course_key, groupBitmapState(toUInt64(user_id)) AS enrolled FROM ${database}.course_enrollment FINAL
-    WHERE ({course_key:String} = '' OR course_key = {course_key:String})
+    WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)})
     GROUP BY course_key
 ) AS e ON e.course_key = b.course_key
 GROUP BY b.course_key, b.section_number, b.level_subsection
 ORDER BY course_order;
 
-CREATE VIEW IF NOT EXISTS ${database}.analytics_section_reach ${on_cluster} AS
-SELECT * FROM ${database}.analytics_section_reach_for(course_key = '');
+CREATE OR REPLACE VIEW ${database}.analytics_section_reach ${on_cluster} AS
+SELECT * FROM ${database}.analytics_section_reach_for(course_keys = []);
 
 -- Learners active per course and day (enrolled learners only; `events` counts distinct events of
 -- anyone in the course that day).
-CREATE VIEW IF NOT EXISTS ${database}.analytics_daily_activity_for ${on_cluster} AS
+CREATE OR REPLACE VIEW ${database}.analytics_daily_activity_for ${on_cluster} AS
 SELECT
     any(d.org) AS org, d.course_key AS course_key, d.day AS day,
     bitmapCardinality(bitmapAnd(groupBitmapMergeState(d.learners), any(e.enrolled))) AS active_learners
@@ -353,18 +357,18 @@ FROM ${database}.analytics_course_daily AS d
 INNER JOIN
 (
     SELECT course_key, groupBitmapState(toUInt64(user_id)) AS enrolled FROM ${database}.course_enrollment FINAL
-    WHERE ({course_key:String} = '' OR course_key = {course_key:String})
+    WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)})
     GROUP BY course_key
 ) AS e ON e.course_key = d.course_key
-WHERE ({course_key:String} = '' OR d.course_key = {course_key:String})
+WHERE (empty({course_keys:Array(String)}) OR d.course_key IN {course_keys:Array(String)})
 GROUP BY d.course_key, d.day;
 
-CREATE VIEW IF NOT EXISTS ${database}.analytics_daily_activity ${on_cluster} AS
-SELECT * FROM ${database}.analytics_daily_activity_for(course_key = '');
+CREATE OR REPLACE VIEW ${database}.analytics_daily_activity ${on_cluster} AS
+SELECT * FROM ${database}.analytics_daily_activity_for(course_keys = []);
 
 -- Enrollments, unenrollments and mode changes per course and day (distinct learners, from the
 -- platform's enrollment events).
-CREATE VIEW IF NOT EXISTS ${database}.analytics_enrollment_changes ${on_cluster} AS
+CREATE OR REPLACE VIEW ${database}.analytics_enrollment_changes ${on_cluster} AS
 SELECT
     any(org) AS org, course_key, day,
     groupBitmapMergeIf(learners, action = 'activated') AS enrollments,
@@ -374,7 +378,7 @@ FROM ${database}.analytics_enrollment_daily
 GROUP BY course_key, day;
 
 -- Current enrollment by mode (active enrollments).
-CREATE VIEW IF NOT EXISTS ${database}.analytics_enrollment_modes ${on_cluster} AS
+CREATE OR REPLACE VIEW ${database}.analytics_enrollment_modes ${on_cluster} AS
 SELECT
     if(position(course_key, ':') > 0, splitByChar('+', splitByChar(':', course_key)[2])[1],
        splitByChar('/', course_key)[1]) AS org,
@@ -383,14 +387,14 @@ FROM ${database}.course_enrollment FINAL
 GROUP BY course_key, mode;
 
 -- Current grades: one row per course and 10% bucket (bucket 0 = [0, 0.1), 9 = [0.9, 1.0]).
-CREATE VIEW IF NOT EXISTS ${database}.analytics_grade_distribution ${on_cluster} AS
+CREATE OR REPLACE VIEW ${database}.analytics_grade_distribution ${on_cluster} AS
 SELECT any(org) AS org, course_key, toUInt8(least(floor(percent_grade * 10), 9)) AS bucket,
        bucket / 10 AS lower_bound, count() AS learners, countIf(is_passing) AS passing_learners
 FROM ${database}.course_grades FINAL
 GROUP BY course_key, bucket;
 
 -- Current letter grades per course ('' = no letter).
-CREATE VIEW IF NOT EXISTS ${database}.analytics_letter_grades ${on_cluster} AS
+CREATE OR REPLACE VIEW ${database}.analytics_letter_grades ${on_cluster} AS
 SELECT any(org) AS org, course_key, letter_grade, count() AS learners
 FROM ${database}.course_grades FINAL
 GROUP BY course_key, letter_grade;

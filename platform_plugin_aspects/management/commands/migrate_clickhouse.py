@@ -14,7 +14,9 @@ class Command(RawHelpMixin, BaseCommand):
     help = (
         "Create or upgrade the ClickHouse tables this plugin writes to.\n\n"
         "Applies the plugin's ordered SQL migrations that have not been applied yet and records each "
-        "in <database>.aspects_schema_migrations, so running it twice is harmless. Run it after every "
+        "in <database>.aspects_schema_migrations, so running it twice is harmless; a migration "
+        "holding only views (first line '-- repeatable: views') is applied again whenever an upgrade "
+        "changes it. Run it after every "
         "upgrade of the plugin, before enabling sinks. It also sets the tracking_events TTL from "
         "ASPECTS_TRACKING_TTL_DAYS and the tracking_rejects TTL from ASPECTS_TRACKING_REJECTS_TTL_DAYS "
         "(only when one changed: a TTL change rewrites every part's TTL data), and copies the at-risk "
@@ -44,9 +46,9 @@ class Command(RawHelpMixin, BaseCommand):
         try:
             runner = MigrationRunner(clickhouse, cluster=cluster)
             if options["list"]:
-                applied = runner.applied()
+                pending = {migration.name for migration in runner.pending()}
                 for migration in runner.migrations:
-                    state = "applied" if migration.name in applied else "pending"
+                    state = "pending" if migration.name in pending else "applied"
                     self.stdout.write(f"[{state:7}] {migration.name}")
                 return
             if options["dry_run"]:

@@ -69,11 +69,10 @@ class Command(RawHelpMixin, BaseCommand):
             self.stderr.write(f"{course_key}: figures not read: {reason}")
         for course_key, email, language in report.planned:
             self.stdout.write(f"would send {course_key} to {email} ({language})")
-        slowest = max(report.compute_secs, default=None)
         self.stdout.write(
             f"{week}: {report.courses} courses with the digest on, figures read for {report.computed} "
-            f"({report.quiet} quiet, skipped); sent {report.sent}, to retry {report.retry}, failed {report.failed}"
-            + (f"; slowest course {slowest[1]} {slowest[0] * 1000:.0f} ms" if slowest else ""))
+            f"({report.quiet} quiet, skipped) in {report.read_secs:.1f} s; sent {report.sent}, to retry "
+            f"{report.retry}, failed {report.failed}")
         if report.clickhouse_down:
             raise CommandError(f"ClickHouse unavailable, the remaining courses were not sent; run again later "
                                f"(what was sent is not sent twice): {report.clickhouse_down}")
