@@ -215,7 +215,9 @@ def test_with_smtp_down_the_digest_goes_out_once_smtp_is_back_exactly_once(cours
     assert first.attempts >= 2 and first.last_error == ""
 
 
-def test_a_course_without_activity_sends_nothing_unless_configured(course, smtp, settings):
+@pytest.mark.parametrize("batch_size", [1, 100])  # each course read alone, or a busy and a quiet one together
+def test_a_course_without_activity_sends_nothing_unless_configured(course, smtp, settings, batch_size):
+    settings.ASPECTS_DIGEST_BATCH_SIZE = batch_size
     digest_on(OTHER_COURSE)
     digest_on()
     busy_before = DigestRun(WEEK.__class__(2026, 47)).run()  # the synthetic course was busy the week before only
