@@ -45,6 +45,7 @@ from django.conf import settings  # noqa: E402
 
 from devstack.local_clickhouse import LocalClickHouse  # noqa: E402
 from platform_plugin_aspects import analytics  # noqa: E402
+from platform_plugin_aspects.analytics.model import refresh_video_watch, stop_video_refresh, sync_settings  # noqa: E402
 from platform_plugin_aspects.clickhouse import ClickHouse, ConnectionConfig  # noqa: E402
 from platform_plugin_aspects.clickhouse.migrate import MigrationRunner  # noqa: E402
 from platform_plugin_aspects.tracking.loader import LogLoader  # noqa: E402
@@ -54,7 +55,8 @@ BOOKKEEPING = r"match(name, '^edx\\.(course\\.enrollment|grades|course\\.grade|c
 HOME = r"(match(name, '^/courses/[^/]+/((course|info|home)/?)?$') OR startsWith(name, 'edx.course.home.'))"
 VIDEO_NAMES = "('play_video', 'pause_video', 'seek_video', 'stop_video', 'complete_video')"
 MODEL_TABLES = ("analytics_learner_activity", "analytics_course_daily", "analytics_enrollment_daily",
-                "analytics_block_activity", "analytics_problem_learner", "analytics_video_learner")
+                "analytics_block_activity", "analytics_problem_learner", "analytics_video_learner",
+                "analytics_video_watch")
 
 
 class Measured(ClickHouse):
@@ -222,6 +224,7 @@ FROM numbers({{courses:UInt32}})
 def build_site(clickhouse, args):
     """Sink state, then the events in slices (each slice one INSERT: the views run on each)."""
     params = site_params(args)
+    stop_video_refresh(clickhouse)  # one refresh after the build, timed (see refresh_after_build)
     for table in ("tracking_events", "course_enrollment", "course_grades", "course_blocks", "course_overviews",
                   *MODEL_TABLES):
         clickhouse.command(f"TRUNCATE TABLE {clickhouse.qualified(table)}")
@@ -243,6 +246,48 @@ def build_site(clickhouse, args):
         print(f"\r  events: {min(done * slice_size, args.events):,}/{args.events:,} "
               f"({min(done * slice_size, args.events) / elapsed:,.0f} events/s through the views)", end="", flush=True)
     print(f"\n  generated in {time.monotonic() - started:.0f} s", flush=True)
+
+
+def refresh_after_build(clickhouse):
+    """
+    Keep every learner-video's pairing, as the periodic refresh does on a live site, timed. The
+    site is settled (every insert committed), so ASPECTS_ANALYTICS_VIDEO_MARGIN_SECS is 0 here: a
+    live site's margin (600 s) only adds the learners active in its last minutes to what a read
+    pairs itself, which ``live_video_reads`` measures.
+    """
+    settings.ASPECTS_ANALYTICS_VIDEO_MARGIN_SECS = 0
+    sync_settings(clickhouse)
+    started = time.monotonic()
+    refresh_video_watch(clickhouse)
+    kept = clickhouse.query("SELECT count() FROM analytics_video_watch WHERE user_id >= 0")[0][0]
+    print(f"video pairings kept by a refresh of the whole site: {kept:,} learner-videos in "
+          f"{time.monotonic() - started:.1f} s", flush=True)
+
+
+def live_video_reads(clickhouse, course_key, learners, repeat):
+    """
+    video_stats on the MOOC while ``learners`` of its learners have new video points since the last
+    refresh (paired at read time), then the incremental refresh that keeps them.
+    """
+    first = clickhouse.query("SELECT min(user_id) FROM course_enrollment FINAL WHERE course_key = {c:String}",
+                             {"c": course_key})[0][0]
+    video = course_key.replace("course-v1:", "block-v1:") + "+type@video+block@v0"
+    now = datetime.now(timezone.utc)
+    clickhouse.command(
+        "INSERT INTO tracking_events (event_id, time, name, event_type, event_source, user_id, course_key, org, "
+        "block_id, event) SELECT generateUUIDv4(), {now:DateTime64(6)} + toIntervalSecond(number % 2), "
+        "if(number % 2 = 0, 'play_video', 'pause_video') AS name, name, 'browser', {first:Int64} + intDiv(number, 2), "
+        "{course:String}, 'Org0', {video:String}, if(number % 2 = 0, '{\"currentTime\": 10}', "
+        "'{\"currentTime\": 70}') FROM numbers({n:UInt64})",
+        {"now": now, "first": first, "course": course_key, "video": video, "n": 2 * learners})
+    model, p50, p95, _ = timed(lambda: analytics.video_stats(course_key, clickhouse=clickhouse), repeat, clickhouse)
+    started = time.monotonic()
+    refresh_video_watch(clickhouse)
+    refresh = time.monotonic() - started
+    _, after50, after95, _ = timed(lambda: analytics.video_stats(course_key, clickhouse=clickhouse), repeat, clickhouse)
+    print(f"\nMOOC video_stats with {learners:,} learners' new points not kept yet (paired when read): "
+          f"p50 {p50:.1f} ms, p95 {p95:.1f} ms; the refresh that keeps them: {refresh:.1f} s; "
+          f"then p50 {after50:.1f} ms, p95 {after95:.1f} ms ({len(model)} videos)", flush=True)
 
 
 def merge_parts(clickhouse):
@@ -452,8 +497,11 @@ def bench_loader(clickhouse, args, workdir):
             learners = [(i * 1000 + u, f"u{u}") for u in range(per_course)]
             out.write("".join(log_line(e, prefixed=bool(j % 2)) for j, e in enumerate(
                 activity(course, learners, per_learner=20, seed=i))))
-    with_model = clickhouse
-    without = Measured(ConnectionConfig(**{**clickhouse.config.__dict__, "database": f"{clickhouse.database}_noviews"}))
+    # Both into databases of their own (the site's events stay for the next run of the benchmark).
+    with_model, without = (Measured(ConnectionConfig(**{**clickhouse.config.__dict__,
+                                                        "database": f"{clickhouse.database}_{suffix}"}))
+                           for suffix in ("views", "noviews"))
+    MigrationRunner(with_model).run()
     MigrationRunner(without).run()
     for (name,) in without.query("SELECT name FROM system.tables WHERE database = {db:String} "
                                  "AND engine = 'MaterializedView'", {"db": without.database}):
@@ -502,6 +550,8 @@ def main():  # pylint: disable=too-many-locals
     parser.add_argument("--url", help="an existing ClickHouse (default: start one in var/bench-analytics)")
     parser.add_argument("--database", default="bench_analytics")
     parser.add_argument("--regenerate", action="store_true", help="build the site even if one of this size exists")
+    parser.add_argument("--live-learners", type=int, default=1000,
+                        help="MOOC learners with new video points when video_stats is read before a refresh")
     args = parser.parse_args()
     for name in ("learners", "events", "mooc_events", "mooc_learners"):
         setattr(args, name, int(getattr(args, name) * args.scale))
@@ -532,12 +582,14 @@ def main():  # pylint: disable=too-many-locals
             build_site(clickhouse, args)
         else:
             print(f"reusing the site of this size ({size})")
+        refresh_after_build(clickhouse)
         merge_parts(clickhouse)
         clickhouse.summaries.clear()
         rows = []
         rows += bench_queries(clickhouse, "course-v1:Org1+C1+2026", "typical course", as_of, args.repeat,
                               args.baseline_repeat)
         rows += bench_queries(clickhouse, "course-v1:Org0+C0+2026", "MOOC", as_of, args.repeat, args.baseline_repeat)
+        live_video_reads(clickhouse, "course-v1:Org0+C0+2026", args.live_learners, args.repeat)
         memory = max(int(s.get("memory_usage", 0)) for s in clickhouse.summaries)
         worst = max(rows, key=lambda r: r[3])
         print(f"\nslowest model query p95: {worst[3]:.1f} ms ({worst[1]} on the {worst[0]}); largest memory_usage of "

@@ -14,11 +14,12 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from platform_plugin_aspects import analytics
+from platform_plugin_aspects.analytics.model import refresh_video_watch, sync_settings
 from platform_plugin_aspects.tracking.backend import ClickHouseTrackingBackend
 from platform_plugin_aspects.tracking.events import EVENT_COLUMNS, event_row, serialize
 from platform_plugin_aspects.tracking.store import parse_texts, store
 
-from .analytics_course import AS_OF, COURSE, P1, P2, P3, S1, S1A, S1B, S2, S2A, V1, V2, at, events, seed_sinks
+from .analytics_course import AS_OF, COURSE, P1, P2, P3, S1, S1A, S1B, S2, S2A, V1, V2, _video, at, events, seed_sinks
 from .test_tracking import wait_until, write_log
 from .tracking_factory import log_line, make_event
 
@@ -139,6 +140,50 @@ def test_video_stats_and_watched_segments(course):
     assert watched[(1, V1)].segments == ((0, 60),) and watched[(1, V1)].watched_share == pytest.approx(0.6)
     assert watched[(2, V1)].segments == ((0, 30), (80, 100)) and watched[(2, V1)].watched_seconds == 50
     assert watched[(5, V2)].watched_share == pytest.approx(0.1)
+
+
+def video_figures():
+    return (analytics.video_stats(COURSE), analytics.learner_videos(COURSE), analytics.video_dropoff(COURSE, V1),
+            analytics.video_dropoff(COURSE, V2))
+
+
+def test_kept_video_pairings_read_like_fresh_ones_and_new_points_count_at_once(course, settings):
+    """
+    analytics_video_watch keeps each learner-video's pairing (refreshed by ClickHouse every
+    minute): figures read from the kept rows equal those paired at read time; points that arrive
+    after a refresh count at once (their learner is paired afresh at read time); the same events
+    again change nothing; a refresh with nothing new changes nothing.
+    """
+    settings.ASPECTS_ANALYTICS_VIDEO_MARGIN_SECS = 0  # every insert here has committed when the next one starts
+    sync_settings(course)
+    paired_when_read = video_figures()
+    refresh_video_watch(course, keep_running=False)
+    kept = course.query("SELECT video_id, user_id, plays, watched_seconds FROM analytics_video_watch FINAL "
+                        "WHERE user_id >= 0 ORDER BY video_id, user_id")
+    # kept for whoever played (zed, 99, is not enrolled: kept, and left out by every reader)
+    assert {(v, u) for v, u, *_ in kept} == {(V1, 1), (V1, 2), (V2, 3), (V2, 5), (V1, 99)}
+    assert dict(((v, u), seconds) for v, u, _, seconds in kept)[(V1, 2)] == 50  # bob: [0, 30] and [80, 100]
+    dirty = ("SELECT count() FROM analytics_video_learner WHERE changed_at > (SELECT max(source_changed_at) "
+             "FROM analytics_video_watch WHERE course_key = '')")
+    assert course.query(dirty) == [(0,)]  # so every figure below came from the kept rows
+    assert video_figures() == paired_when_read
+
+    # eve (5) now watches V2 from 20 s to the end (200 s): she completes it, at once
+    send(course, [_video(5, "play_video", V2, at(0, 100), 200, currentTime=20),
+                  _video(5, "stop_video", V2, at(0, 300), 200, currentTime=200)])
+    assert course.query(dirty) == [(1,)]
+    v2 = analytics.video_stats(COURSE)[1]
+    assert (v2.video_id, v2.completed_viewers, v2.plays) == (V2, 2, 3)
+    eve = {(v.user_id, v.video_id): v for v in analytics.learner_videos(COURSE)}[(5, V2)]
+    assert eve.segments == ((0, 200),) and eve.watched_share == 1  # [0, 20] before, [20, 200] now
+    fresh = video_figures()
+    refresh_video_watch(course, keep_running=False)
+    assert course.query(dirty) == [(0,)] and video_figures() == fresh
+    send(course, events())  # the same events again
+    refresh_video_watch(course, keep_running=False)
+    assert video_figures() == fresh
+    refresh_video_watch(course, keep_running=False)  # nothing changed since
+    assert video_figures() == fresh
 
 
 def test_video_dropoff(course):
@@ -329,7 +374,7 @@ def test_migrate_clickhouse_copies_the_at_risk_settings_for_the_views(course, se
                         {"c": COURSE}) == [(3,)]
     out = StringIO()
     call_command("migrate_clickhouse", stdout=out)
-    assert "at-risk settings unchanged" in out.getvalue()
+    assert "analytics settings unchanged" in out.getvalue()
 
 
 def test_bad_course_keys_get_a_clear_error(course):

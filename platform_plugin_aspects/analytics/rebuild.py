@@ -141,7 +141,11 @@ class Rebuild:
                 f"FROM (SELECT * FROM {database}.{EVENTS_TABLE} WHERE {_CHUNK_WHERE}) AS {EVENTS_TABLE}", select)
             if not replaced:
                 raise RuntimeError(f"{name} does not read {database}.{EVENTS_TABLE}; cannot rebuild it")
-            found.append((f"{database}.{name[:-3]}", chunk_select))
+            # By name: a target table may have columns its view does not fill (their defaults apply, as live).
+            columns = ", ".join(f"`{column}`" for (column,) in self.clickhouse.query(
+                "SELECT name FROM system.columns WHERE database = {db:String} AND table = {t:String} "
+                "ORDER BY position", {"db": database, "t": name}))
+            found.append((f"{database}.{name[:-3]} ({columns})", chunk_select))
         if not found:
             raise RuntimeError(f"no analytics views in {database}: run migrate_clickhouse first")
         return found

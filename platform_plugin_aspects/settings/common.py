@@ -365,6 +365,15 @@ def _analytics_settings(settings):
     # .. setting_description: The passing grade (0..1) an at-risk reason compares a learner's grade
     #    with when the course has no lowest_passing_grade in course_overviews.
     _default(settings, "ASPECTS_ANALYTICS_DEFAULT_PASSING_GRADE", 0.5)
+    # .. setting_name: ASPECTS_ANALYTICS_VIDEO_MARGIN_SECS
+    # .. setting_default: 600
+    # .. setting_description: The longest an insert into ClickHouse may take to commit after the server
+    #    stamped it. The video reports pair afresh the points of every learner with a change stamped later
+    #    than this before the last refresh of analytics_video_watch started, and read the kept pairing of
+    #    everyone else. Too small and a slow insert's points could be missed until that learner changes
+    #    again; larger only means more learners paired at read time. Written by `migrate_clickhouse` into
+    #    <database>.analytics_settings.
+    _default(settings, "ASPECTS_ANALYTICS_VIDEO_MARGIN_SECS", 600)
 
 
 def _digest_settings(settings):

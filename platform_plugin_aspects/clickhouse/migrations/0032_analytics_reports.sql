@@ -13,7 +13,10 @@
 -- table read, so a plain view filtered on one course reads that course only.
 --
 -- Only learners with an enrollment row (active or not) in course_enrollment are learners of a
--- course: activity of staff or of anyone not enrolled is left out of every learner figure.
+-- course: activity of staff or of anyone not enrolled is left out of every learner figure. The
+-- check is written twice: `user_id IN (enrolled in these courses)`, exact when one course is asked
+-- and a fraction of the cost of the (course_key, user_id) pair check per row, and the pair check,
+-- which only a query over several courses evaluates (`length(course_keys) = 1 OR ...` folds away).
 -- No view exposes a username, name or email except analytics_learner_status_pii.
 
 -- Blocks in course order with the names of their section and subsection.
@@ -152,9 +155,11 @@ SELECT
     length(a.active_days) AS active_days, finalizeAggregation(a.events) AS events
 FROM ${database}.analytics_learner_activity AS a FINAL
 WHERE (empty({course_keys:Array(String)}) OR a.course_key IN {course_keys:Array(String)})
-  AND (a.course_key, a.user_id) IN
-      (SELECT course_key, toInt64(user_id) FROM ${database}.course_enrollment FINAL
-       WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)}));
+  AND a.user_id IN (SELECT toInt64(user_id) FROM ${database}.course_enrollment FINAL
+         WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)}))
+  AND (length({course_keys:Array(String)}) = 1
+       OR (a.course_key, a.user_id) IN (SELECT course_key, toInt64(user_id) FROM ${database}.course_enrollment FINAL
+         WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)})));
 
 CREATE OR REPLACE VIEW ${database}.analytics_learner_engagement ${on_cluster} AS
 SELECT * FROM ${database}.analytics_learner_engagement_for(course_keys = []);
@@ -168,9 +173,11 @@ SELECT
     p.first_attempt_at AS first_attempt_at, p.last_attempt_at AS last_attempt_at
 FROM ${database}.analytics_problem_learner AS p FINAL
 WHERE (empty({course_keys:Array(String)}) OR p.course_key IN {course_keys:Array(String)})
-  AND (p.course_key, p.user_id) IN
-      (SELECT course_key, toInt64(user_id) FROM ${database}.course_enrollment FINAL
-       WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)}));
+  AND p.user_id IN (SELECT toInt64(user_id) FROM ${database}.course_enrollment FINAL
+         WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)}))
+  AND (length({course_keys:Array(String)}) = 1
+       OR (p.course_key, p.user_id) IN (SELECT course_key, toInt64(user_id) FROM ${database}.course_enrollment FINAL
+         WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)})));
 
 CREATE OR REPLACE VIEW ${database}.analytics_learner_problems ${on_cluster} AS
 SELECT * FROM ${database}.analytics_learner_problems_for(course_keys = []);
@@ -194,9 +201,11 @@ FROM
         avg(p.best_score) AS average_score, sum(p.solved) AS solved_learners
     FROM ${database}.analytics_problem_learner AS p FINAL
     WHERE (empty({course_keys:Array(String)}) OR p.course_key IN {course_keys:Array(String)})
-      AND (p.course_key, p.user_id) IN
-          (SELECT course_key, toInt64(user_id) FROM ${database}.course_enrollment FINAL
-           WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)}))
+      AND p.user_id IN (SELECT toInt64(user_id) FROM ${database}.course_enrollment FINAL
+             WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)}))
+      AND (length({course_keys:Array(String)}) = 1
+           OR (p.course_key, p.user_id) IN (SELECT course_key, toInt64(user_id) FROM ${database}.course_enrollment FINAL
+             WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)})))
     GROUP BY p.course_key, p.problem_id
 ) AS l
 LEFT JOIN ${database}.analytics_course_blocks_for(course_keys = {course_keys:Array(String)}) AS b
@@ -205,111 +214,6 @@ SETTINGS join_use_nulls = 0;
 
 CREATE OR REPLACE VIEW ${database}.analytics_problem_stats ${on_cluster} AS
 SELECT * FROM ${database}.analytics_problem_stats_for(course_keys = []);
-
--- Per learner and video (enrolled learners only): plays, seconds covered by the merged watched
--- segments, share of the video watched. A segment starts at a play (its position) or at a seek
--- made while playing (its target) and ends at the next pause, stop, seek (where it left), play or
--- completion; overlapping segments (re-watching) count once.
-CREATE OR REPLACE VIEW ${database}.analytics_learner_videos_for ${on_cluster} AS
-SELECT
-    org, course_key, video_id, user_id, plays, duration, watched_seconds,
-    if(duration > 0, least(watched_seconds / duration, 1), 0) AS watched_share,
-    arrayZip(
-        arrayFilter((x, n, before) -> n > 0 AND before = 0, positions, depth, arrayPopBack(arrayPushFront(depth, 0))),
-        arrayFilter((x, n) -> n = 0, positions, depth)) AS segments,
-    first_viewed_at, last_viewed_at
-FROM
-(
-    SELECT
-        org, course_key, video_id, user_id, first_viewed_at, last_viewed_at,
-        countEqual(pts.2, 1) AS plays,
-        -- Each point next to the one before and after it (0: none), all as whole arrays.
-        pts.2 AS kinds, pts.3 AS positions_at, pts.4 AS seek_targets,
-        arrayPopBack(arrayPushFront(kinds, toUInt8(0))) AS previous_kinds,
-        arrayPopFront(arrayPushBack(kinds, toUInt8(0))) AS next_kinds,
-        arrayPopFront(arrayPushBack(positions_at, toFloat32(0))) AS next_positions,
-        arrayFilter((segment, kind, previous, next) -> next != 0 AND segment.2 > segment.1
-                        AND (kind = 1 OR (kind = 3 AND previous IN (1, 3))),
-                    arrayZip(arrayMap((kind, at, target) -> toFloat64(if(kind = 3, target, at)),
-                                      kinds, positions_at, seek_targets),
-                             arrayMap((next, at) -> toFloat64(if(next = 5 AND at = 0, raw_duration, at)),
-                                      next_kinds, next_positions)),
-                    kinds, previous_kinds, next_kinds) AS raw_segments,
-        greatest(raw_duration, arrayMax(arrayPushBack(raw_segments.2, 0.))) AS duration,
-        -- Merge overlapping segments with a sweep: +1 at each start, -1 at each end (starts first
-        -- at equal positions, so touching segments merge); covered where the running depth > 0.
-        -- Starts are stored as -1 and ends as +1 so the tuples' natural order is the sweep's order
-        -- (a plain arraySort is cheaper than one with a key lambda).
-        arraySort(arrayConcat(arrayMap(s -> (s.1, -1), raw_segments), arrayMap(s -> (s.2, 1), raw_segments)))
-            AS sweep,
-        sweep.1 AS positions,
-        arrayCumSum(arrayMap(d -> -d, sweep.2)) AS depth,
-        arraySum((gap, n) -> if(n > 0, gap, 0), arrayPopFront(arrayDifference(positions)), arrayPopBack(depth))
-            AS watched_seconds
-    FROM
-    (
-        -- Points in time order (then kind, position, target: whole tuples, so ties always sort alike).
-        SELECT
-            v.org AS org, v.course_key AS course_key, v.video_id AS video_id, v.user_id AS user_id,
-            arraySort(v.points) AS pts, v.duration AS raw_duration,
-            v.first_viewed_at AS first_viewed_at, v.last_viewed_at AS last_viewed_at
-        FROM ${database}.analytics_video_learner AS v FINAL
-        WHERE (empty({course_keys:Array(String)}) OR v.course_key IN {course_keys:Array(String)})
-          AND (v.course_key, v.user_id) IN
-              (SELECT course_key, toInt64(user_id) FROM ${database}.course_enrollment FINAL
-               WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)}))
-    )
-);
-
-CREATE OR REPLACE VIEW ${database}.analytics_learner_videos ${on_cluster} AS
-SELECT * FROM ${database}.analytics_learner_videos_for(course_keys = []);
-
--- Per video, in course order: viewers (learners who played it), plays, average share watched,
--- viewers who watched at least 90% (completed), abandonment rate = 1 - completed / viewers.
-CREATE OR REPLACE VIEW ${database}.analytics_video_stats_for ${on_cluster} AS
-SELECT
-    l.org AS org, l.course_key AS course_key, l.video_id AS video_id,
-    b.display_name AS display_name, b.course_order AS course_order,
-    b.section_number AS section_number, b.subsection_number AS subsection_number,
-    b.section_name AS section_name, b.subsection_name AS subsection_name,
-    l.viewers AS viewers, l.total_plays AS plays, l.max_duration AS duration,
-    l.average_watched_share AS average_watched_share, l.completed_viewers AS completed_viewers,
-    if(l.viewers > 0, 1 - l.completed_viewers / l.viewers, 0) AS abandonment_rate
-FROM
-(
-    SELECT
-        any(org) AS org, course_key, video_id,
-        countIf(plays > 0) AS viewers, sum(plays) AS total_plays, max(duration) AS max_duration,
-        avgIf(watched_share, plays > 0) AS average_watched_share,
-        countIf(plays > 0 AND watched_share >= 0.9) AS completed_viewers
-    FROM ${database}.analytics_learner_videos_for(course_keys = {course_keys:Array(String)})
-    GROUP BY course_key, video_id
-) AS l
-LEFT JOIN ${database}.analytics_course_blocks_for(course_keys = {course_keys:Array(String)}) AS b
-    ON b.course_key = l.course_key AND b.block_id = l.video_id
-SETTINGS join_use_nulls = 0;
-
-CREATE OR REPLACE VIEW ${database}.analytics_video_stats ${on_cluster} AS
-SELECT * FROM ${database}.analytics_video_stats_for(course_keys = []);
-
--- Drop-off by position: for each video and each twentieth of it (bucket 0 = first 5%), the
--- viewers whose watched segments cover part of that twentieth.
-CREATE OR REPLACE VIEW ${database}.analytics_video_dropoff_for ${on_cluster} AS
-SELECT org, course_key, video_id, bucket, bucket / 20 AS position_share, count() AS viewers
-FROM
-(
-    SELECT org, course_key, video_id,
-           arrayJoin(arrayDistinct(arrayFlatten(arrayMap(
-               s -> range(toUInt32(least(floor(s.1 / duration * 20), 19)),
-                          toUInt32(least(greatest(ceil(s.2 / duration * 20), floor(s.1 / duration * 20) + 1), 20))),
-               segments)))) AS bucket
-    FROM ${database}.analytics_learner_videos_for(course_keys = {course_keys:Array(String)})
-    WHERE plays > 0 AND duration > 0
-)
-GROUP BY org, course_key, video_id, bucket;
-
-CREATE OR REPLACE VIEW ${database}.analytics_video_dropoff ${on_cluster} AS
-SELECT * FROM ${database}.analytics_video_dropoff_for(course_keys = []);
 
 -- Per section and subsection, in course order: enrolled learners who reached it (any activity on
 -- the section/subsection itself or on a block inside it).
