@@ -388,6 +388,7 @@ def model_calls(course_key, as_of, first_learner):
     return {
         "learner_status": lambda ch: analytics.learner_status(course_key, as_of, clickhouse=ch, limit=100),
         "at_risk_learners": lambda ch: analytics.at_risk_learners(course_key, as_of, clickhouse=ch),
+        "at_risk_learners (100)": lambda ch: analytics.at_risk_learners(course_key, as_of, limit=100, clickhouse=ch),
         "funnel": lambda ch: analytics.funnel(course_key, as_of, clickhouse=ch),
         "weekly_active_learners": lambda ch: analytics.weekly_active_learners(course_key, as_of, 8, clickhouse=ch),
         "learner_engagement": lambda ch: analytics.learner_engagement(course_key, clickhouse=ch),
