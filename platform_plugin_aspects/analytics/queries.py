@@ -287,13 +287,18 @@ _PROBLEM_FIELDS = ("problem_id, display_name, course_order, section_number, subs
                    "subsection_name, learners, attempts, first_attempt_success_rate, average_score, solved_learners")
 
 
-def problem_stats_by_course(course_keys, clickhouse=None):
-    """``{course_key: [ProblemStats]}``: every problem learners submitted, in course order."""
+def _block_stats(course_keys, view, fields, block_id, record, clickhouse):
+    """``{course_key: [record]}`` from a per-block statistics view, each course's blocks in course order."""
     params = _params(course_keys)
     return _by_course(params["course_keys"], _rows(clickhouse, (
-        f"SELECT course_key, {_PROBLEM_FIELDS} FROM analytics_problem_stats_for(course_keys = "
-        "{course_keys:Array(String)}) ORDER BY course_key, course_order, problem_id"), params),
-        lambda row: ProblemStats(**row))
+        f"SELECT course_key, {fields} FROM {view}(course_keys = {{course_keys:Array(String)}}) "
+        f"ORDER BY course_key, course_order, {block_id}"), params), lambda row: record(**row))
+
+
+def problem_stats_by_course(course_keys, clickhouse=None):
+    """``{course_key: [ProblemStats]}``: every problem learners submitted, in course order."""
+    return _block_stats(course_keys, "analytics_problem_stats_for", _PROBLEM_FIELDS, "problem_id", ProblemStats,
+                        clickhouse)
 
 
 def problem_stats(course_key, clickhouse=None):
@@ -344,11 +349,7 @@ _VIDEO_FIELDS = ("video_id, display_name, course_order, section_number, subsecti
 
 def video_stats_by_course(course_keys, clickhouse=None):
     """``{course_key: [VideoStats]}``: every video learners played, in course order."""
-    params = _params(course_keys)
-    return _by_course(params["course_keys"], _rows(clickhouse, (
-        f"SELECT course_key, {_VIDEO_FIELDS} FROM analytics_video_stats_for(course_keys = "
-        "{course_keys:Array(String)}) ORDER BY course_key, course_order, video_id"), params),
-        lambda row: VideoStats(**row))
+    return _block_stats(course_keys, "analytics_video_stats_for", _VIDEO_FIELDS, "video_id", VideoStats, clickhouse)
 
 
 def video_stats(course_key, clickhouse=None):
