@@ -54,3 +54,21 @@ def refresh_video_watch(clickhouse, keep_running=True):
 def stop_video_refresh(clickhouse):
     """Stop the periodic refresh (and cancel one in progress), e.g. before emptying the tables."""
     clickhouse.command(f"SYSTEM STOP VIEW {clickhouse.qualified(VIDEO_REFRESH_VIEW)}")
+
+
+def video_refresh_state(clickhouse):
+    """
+    ``{"status", "last_success", "failing"}`` of the refresh from ``system.view_refreshes``, or None
+    before migrations created it. ``failing`` is the error of the latest attempt without its stack
+    trace ('' once an attempt succeeds). The video reports are exact whatever it says; a refresh that
+    fails or is stopped only makes them slower (more points paired at read time).
+    """
+    rows = clickhouse.query(
+        "SELECT status, last_success_time, splitByString(', Stack trace', exception)[1] "
+        "FROM system.view_refreshes WHERE database = {db:String} AND view = {view:String}",
+        {"db": clickhouse.database, "view": VIDEO_REFRESH_VIEW})
+    if not rows:
+        return None
+    status, last_success, failing = rows[0]
+    return {"status": status, "last_success": last_success.isoformat() if last_success else None,
+            "failing": failing}
