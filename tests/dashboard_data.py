@@ -117,6 +117,9 @@ def _blocks(course):
 def events(course, now):
     """The learners' tracking events: enrollment, navigation, problem checks, video plays and pauses."""
     found = []
+    # Activity at the start of its day (plus minutes), so "N days ago" is the same calendar day
+    # whatever the time of the run (at 00:20 UTC, now - 6 days - 25 min is 7 days ago).
+    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
     for index, learner in enumerate(course.learners):
         who = {"user_id": learner.user_id, "username": learner.username, "course_key": course.course_key}
         enrolled_at = now - timedelta(days=30 - index % 20, hours=1)
@@ -128,7 +131,7 @@ def events(course, now):
                                     source="server", payload={"user_id": learner.user_id,
                                                               "course_id": course.course_key, "mode": learner.mode}))
         for days_ago in learner.active_days_ago:
-            when = now - timedelta(days=days_ago, minutes=5 + index)
+            when = day_start - timedelta(days=days_ago) + timedelta(minutes=index % 60)
             section = index % SECTIONS + 1
             sequence = block_key(course.course_key, "sequential", f"s{section}ss1")
             found.append(make_event("edx.ui.lms.sequence.next_selected", **who, time=when, source="browser",
