@@ -45,7 +45,7 @@ from django.conf import settings  # noqa: E402
 
 from devstack.local_clickhouse import LocalClickHouse  # noqa: E402
 from platform_plugin_aspects import analytics  # noqa: E402
-from platform_plugin_aspects.analytics.model import refresh_video_watch, stop_video_refresh, sync_settings  # noqa: E402
+from platform_plugin_aspects.analytics.model import refresh_kept_tables, stop_refreshes, sync_settings  # noqa: E402
 from platform_plugin_aspects.clickhouse import ClickHouse, ConnectionConfig  # noqa: E402
 from platform_plugin_aspects.clickhouse.migrate import MigrationRunner  # noqa: E402
 from platform_plugin_aspects.tracking.loader import LogLoader  # noqa: E402
@@ -224,7 +224,7 @@ FROM numbers({{courses:UInt32}})
 def build_site(clickhouse, args):
     """Sink state, then the events in slices (each slice one INSERT: the views run on each)."""
     params = site_params(args)
-    stop_video_refresh(clickhouse)  # one refresh after the build, timed (see refresh_after_build)
+    stop_refreshes(clickhouse)  # one refresh after the build, timed (see refresh_after_build)
     for table in ("tracking_events", "course_enrollment", "course_grades", "course_blocks", "course_overviews",
                   *MODEL_TABLES):
         clickhouse.command(f"TRUNCATE TABLE {clickhouse.qualified(table)}")
@@ -258,7 +258,7 @@ def refresh_after_build(clickhouse):
     settings.ASPECTS_ANALYTICS_VIDEO_MARGIN_SECS = 0
     sync_settings(clickhouse)
     started = time.monotonic()
-    refresh_video_watch(clickhouse)
+    refresh_kept_tables(clickhouse)
     kept = clickhouse.query("SELECT count() FROM analytics_video_watch WHERE user_id >= 0")[0][0]
     print(f"video pairings kept by a refresh of the whole site: {kept:,} learner-videos in "
           f"{time.monotonic() - started:.1f} s", flush=True)
@@ -281,7 +281,7 @@ def live_video_reads(clickhouse, course_key, learners, repeat):
                              "WHERE course_key = '')", {"c": course_key})[0][0]
     model, p50, p95, _ = timed(lambda: analytics.video_stats(course_key, clickhouse=clickhouse), repeat, clickhouse)
     started = time.monotonic()
-    refresh_video_watch(clickhouse)
+    refresh_kept_tables(clickhouse)
     refresh = time.monotonic() - started
     _, after50, after95, _ = timed(lambda: analytics.video_stats(course_key, clickhouse=clickhouse), repeat, clickhouse)
     print(f"\nMOOC video_stats with {dirty:,} learners' points stamped since the last refresh (paired when read): "

@@ -5,7 +5,7 @@ import os
 from django.conf import settings
 
 from devstack.local_clickhouse import LocalClickHouse
-from platform_plugin_aspects.analytics.model import stop_video_refresh
+from platform_plugin_aspects.analytics.model import stop_refreshes
 from platform_plugin_aspects.clickhouse import get_clickhouse, reset_connections
 from platform_plugin_aspects.clickhouse.migrate import LEDGER_TABLE, MigrationRunner
 
@@ -45,8 +45,8 @@ def migrate():
 def truncate_all(clickhouse=None):
     """Empty every plugin table (not the migration ledger) between tests."""
     clickhouse = clickhouse or get_clickhouse()
-    # No refresh may append pairings of rows about to be emptied (tests that want one run it: refresh_video_watch).
-    stop_video_refresh(clickhouse)
+    # No refresh may append pairings of rows about to be emptied (tests that want one run it: refresh_kept_tables).
+    stop_refreshes(clickhouse)
     tables = clickhouse.query(
         "SELECT name FROM system.tables WHERE database = {db:String} AND engine LIKE '%MergeTree%'",
         {"db": clickhouse.database},

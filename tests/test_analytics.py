@@ -14,12 +14,30 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from platform_plugin_aspects import analytics
-from platform_plugin_aspects.analytics.model import refresh_video_watch, sync_settings
+from platform_plugin_aspects.analytics.model import refresh_kept_tables, sync_settings
 from platform_plugin_aspects.tracking.backend import ClickHouseTrackingBackend
 from platform_plugin_aspects.tracking.events import EVENT_COLUMNS, event_row, serialize
 from platform_plugin_aspects.tracking.store import parse_texts, store
 
-from .analytics_course import AS_OF, COURSE, P1, P2, P3, S1, S1A, S1B, S2, S2A, V1, V2, _video, at, events, seed_sinks
+from .analytics_course import (
+    AS_OF,
+    COURSE,
+    P1,
+    P2,
+    P3,
+    S1,
+    S1A,
+    S1B,
+    S2,
+    S2A,
+    V1,
+    V2,
+    _check,
+    _video,
+    at,
+    events,
+    seed_sinks,
+)
 from .test_tracking import wait_until, write_log
 from .tracking_factory import log_line, make_event
 
@@ -157,7 +175,7 @@ def test_kept_video_pairings_read_like_fresh_ones_and_new_points_count_at_once(c
     settings.ASPECTS_ANALYTICS_VIDEO_MARGIN_SECS = 0  # every insert here has committed when the next one starts
     sync_settings(course)
     paired_when_read = video_figures()
-    refresh_video_watch(course, keep_running=False)
+    refresh_kept_tables(course, keep_running=False)
     kept = course.query("SELECT video_id, user_id, plays, watched_seconds FROM analytics_video_watch FINAL "
                         "WHERE user_id >= 0 ORDER BY video_id, user_id")
     # kept for whoever played (zed, 99, is not enrolled: kept, and left out by every reader)
@@ -177,12 +195,12 @@ def test_kept_video_pairings_read_like_fresh_ones_and_new_points_count_at_once(c
     eve = {(v.user_id, v.video_id): v for v in analytics.learner_videos(COURSE)}[(5, V2)]
     assert eve.segments == ((0, 200),) and eve.watched_share == 1  # [0, 20] before, [20, 200] now
     fresh = video_figures()
-    refresh_video_watch(course, keep_running=False)
+    refresh_kept_tables(course, keep_running=False)
     assert course.query(dirty) == [(0,)] and video_figures() == fresh
     send(course, events())  # the same events again
-    refresh_video_watch(course, keep_running=False)
+    refresh_kept_tables(course, keep_running=False)
     assert video_figures() == fresh
-    refresh_video_watch(course, keep_running=False)  # nothing changed since
+    refresh_kept_tables(course, keep_running=False)  # nothing changed since
     assert video_figures() == fresh
 
 
@@ -222,6 +240,48 @@ def test_learner_status(course):
     hal = status[8]
     assert (hal.last_activity_at, hal.last_active_day, hal.days_inactive, hal.active_days, hal.engaged) == (
         None, None, None, 0, False)
+
+
+def learner_figures():
+    return (analytics.learner_status(COURSE, AS_OF), analytics.learner_engagement(COURSE),
+            analytics.at_risk_learners(COURSE, AS_OF), analytics.funnel(COURSE, AS_OF),
+            analytics.learner_status(COURSE, AS_OF, limit=3, offset=2))
+
+
+def test_kept_learner_rollup_reads_like_a_fresh_merge_and_new_activity_counts_at_once(course, settings):
+    """
+    analytics_learner_rollup keeps each learner's merged activity (refreshed by ClickHouse every
+    minute): the status, engagement, at-risk list and funnel read from kept rows equal those merged
+    at read time; activity after a refresh counts at once; the same events again change nothing.
+    """
+    settings.ASPECTS_ANALYTICS_VIDEO_MARGIN_SECS = 0  # every insert here has committed when the next one starts
+    sync_settings(course)
+    merged_when_read = learner_figures()
+    refresh_kept_tables(course, keep_running=False)
+    kept = dict(((u, c), (d, e)) for u, c, d, e in course.query(
+        "SELECT user_id, course_key, length(active_days), events FROM analytics_learner_rollup FINAL "
+        "WHERE user_id >= 0"))
+    assert kept[(1, COURSE)] == (2, 7) and (99, COURSE) in kept  # zed: kept, and left out by every reader
+    dirty = ("SELECT count() FROM analytics_learner_activity WHERE changed_at > (SELECT max(source_changed_at) "
+             "FROM analytics_learner_rollup WHERE course_key = '')")
+    assert course.query(dirty) == [(0,)]  # so every figure below came from the kept rows
+    assert learner_figures() == merged_when_read
+
+    # eve (5, at risk: 7 days inactive) answers a problem today: no longer at risk, at once
+    send(course, [_check(5, P1, at(0, 100), 1, 1, 1)])
+    assert course.query(dirty) == [(1,)]
+    assert [r.user_id for r in analytics.at_risk_learners(COURSE, AS_OF)] == [3]
+    eve = by_user(analytics.learner_status(COURSE, AS_OF))[5]
+    assert (eve.days_inactive, eve.problems_attempted, eve.problems_solved) == (0, 2, 1)  # P2 before, P1 now
+    assert by_user(analytics.learner_engagement(COURSE))[5].events == 5
+    fresh = learner_figures()
+    refresh_kept_tables(course, keep_running=False)
+    assert course.query(dirty) == [(0,)] and learner_figures() == fresh
+    send(course, events())  # the same events again
+    refresh_kept_tables(course, keep_running=False)
+    assert learner_figures() == fresh
+    refresh_kept_tables(course, keep_running=False)  # nothing changed since
+    assert learner_figures() == fresh
 
 
 def test_at_risk_learners_and_their_reasons(course):
@@ -601,3 +661,6 @@ def test_learner_status_pages(course):
     pages = analytics.learner_status(COURSE, AS_OF, limit=3) + analytics.learner_status(COURSE, AS_OF, limit=3,
                                                                                         offset=3)
     assert pages == everyone[:6] and len(analytics.learner_status(COURSE, AS_OF, limit=5, offset=6)) == 2
+    # A page past the end is empty (an empty page of user ids must not mean "everyone").
+    assert analytics.learner_status(COURSE, AS_OF, limit=5, offset=8) == []
+    assert analytics.learner_status(COURSE, AS_OF, limit=100) == everyone

@@ -8,7 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from platform_plugin_aspects.analytics.model import refresh_video_watch, stop_video_refresh
+from platform_plugin_aspects.analytics.model import refresh_kept_tables, stop_refreshes
 from platform_plugin_aspects.clickhouse import ClickHouseError, get_clickhouse
 from platform_plugin_aspects.models import DeliveryStatus, OutboxEntry
 from tests.lms.tagging.models import Taxonomy
@@ -43,32 +43,34 @@ def test_healthy_report_has_sinks_outbox_and_table_freshness(settings, clickhous
     assert report["outbox"] == {"waiting": 0, "failed": 0, "oldest_secs": None}
 
 
-def test_the_video_refresh_is_reported_a_stopped_one_is_a_hint_a_failing_one_a_problem(clickhouse):
-    refresh_video_watch(clickhouse)
+@pytest.mark.parametrize("table", ["analytics_video_watch", "analytics_learner_rollup"])
+def test_the_refreshes_are_reported_a_stopped_one_is_a_hint_a_failing_one_a_problem(clickhouse, table):
+    refresh_kept_tables(clickhouse)
     report, code = status()
-    assert code == 0 and report["video_refresh"]["last_success"] and not report["video_refresh"]["failing"]
-    assert not any("analytics_video_watch" in hint for hint in report["hints"])
+    states = {refresh["table"]: refresh for refresh in report["refreshes"]}
+    assert set(states) == {"analytics_video_watch", "analytics_learner_rollup"}
+    assert code == 0 and states[table]["last_success"] and not states[table]["failing"]
+    assert not any("refresh of" in hint for hint in report["hints"])
 
-    stop_video_refresh(clickhouse)
+    stop_refreshes(clickhouse)
     report, code = status()
-    assert code == 0 and report["video_refresh"]["status"] == "Disabled"
-    assert any("SYSTEM START VIEW" in hint for hint in report["hints"])
+    assert code == 0 and {refresh["status"] for refresh in report["refreshes"]} == {"Disabled"}
+    assert any(f"{table}_refresh" in hint and "SYSTEM START VIEW" in hint for hint in report["hints"])
 
     # A real failure: the table it appends to is gone while it runs.
-    clickhouse.command(f"RENAME TABLE {clickhouse.qualified('analytics_video_watch')} TO "
-                       f"{clickhouse.qualified('analytics_video_watch_away')}")
+    clickhouse.command(f"RENAME TABLE {clickhouse.qualified(table)} TO {clickhouse.qualified(table + '_away')}")
     try:
         with pytest.raises(ClickHouseError):
-            refresh_video_watch(clickhouse, keep_running=False)
+            refresh_kept_tables(clickhouse, keep_running=False)
         report, code = status()
-        assert code == 1 and any("refresh of analytics_video_watch fails" in p for p in report["problems"])
+        assert code == 1 and [p for p in report["problems"] if "refresh of" in p] == [
+            next(p for p in report["problems"] if f"refresh of {table} fails" in p)]
     finally:
-        clickhouse.command(f"RENAME TABLE {clickhouse.qualified('analytics_video_watch_away')} TO "
-                           f"{clickhouse.qualified('analytics_video_watch')}")
-        refresh_video_watch(clickhouse, keep_running=False)
+        clickhouse.command(f"RENAME TABLE {clickhouse.qualified(table + '_away')} TO {clickhouse.qualified(table)}")
+        refresh_kept_tables(clickhouse, keep_running=False)
     # Once a refresh succeeds again, the old error is history, not a problem.
     report, code = status()
-    assert code == 0 and not report["video_refresh"]["failing"], report["problems"]
+    assert code == 0 and not any(refresh["failing"] for refresh in report["refreshes"]), report["problems"]
 
 
 def test_text_report_exits_zero_when_healthy(clickhouse):
@@ -130,8 +132,8 @@ def test_coverage_names_the_backfill_that_is_due(settings, clickhouse):
     assert code == 0  # a gap to fill, not an outage
     [row] = [row for row in report["coverage"] if row["sink"] == "course_enrollment"]
     assert (row["lms"], row["clickhouse"], row["missing"]) == (3, 0, 3)
-    # (the tests keep the video refresh stopped, which is a hint of its own)
-    assert [hint for hint in report["hints"] if "video" not in hint] == [
+    # (the tests keep the refreshes stopped, which is a hint of its own)
+    assert [hint for hint in report["hints"] if "refresh of" not in hint] == [
         "3 course_enrollment object(s) are not in ClickHouse: "
         "manage.py cms dump_data_to_clickhouse --object course_enrollment"]
     assert "user_profile" not in {row["sink"] for row in report["coverage"]}  # disabled sinks are not counted
@@ -139,7 +141,7 @@ def test_coverage_names_the_backfill_that_is_due(settings, clickhouse):
                  stderr=io.StringIO())
     report, _ = status("--coverage")
     [row] = [row for row in report["coverage"] if row["sink"] == "course_enrollment"]
-    assert row["missing"] == 0 and [hint for hint in report["hints"] if "video" not in hint] == []
+    assert row["missing"] == 0 and [hint for hint in report["hints"] if "refresh of" not in hint] == []
     out = io.StringIO()
     call_command("aspects_status", "--coverage", stdout=out)
     assert "course_enrollment        3              3        0" in out.getvalue()

@@ -1,6 +1,7 @@
 """
 Upkeep of the analytics model that is not a migration: the settings its views read, and the
-refresh of the kept video pairings (analytics_video_watch) on demand.
+refreshes of the kept tables (the video pairings, analytics_video_watch, and each learner's merged
+activity, analytics_learner_rollup) on demand.
 
 The plain views (``analytics_learner_status``, ``analytics_at_risk_learners``) serve dashboards,
 which cannot pass Django settings, so ``migrate_clickhouse`` copies the at-risk settings into
@@ -34,41 +35,45 @@ def sync_settings(clickhouse):
             f"video pairings kept for changes older than {wanted['video_watch_margin_secs']:g} s")
 
 
-VIDEO_REFRESH_VIEW = "analytics_video_watch_refresh"
+# The refreshable materialized views that keep computed tables up to date, and the table each keeps.
+KEPT_TABLES = {
+    "analytics_video_watch_refresh": "analytics_video_watch",
+    "analytics_learner_rollup_refresh": "analytics_learner_rollup",
+}
 
 
-def refresh_video_watch(clickhouse, keep_running=True):
+def refresh_kept_tables(clickhouse, keep_running=True):
     """
-    Run the refresh of ``analytics_video_watch`` now and wait for it (ClickHouse otherwise runs it
-    every minute by itself): after a rebuild, or to measure it. Readers are exact without it; it
-    makes their reads fast. With ``keep_running`` False the periodic refresh stays stopped after.
+    Run every refresh of the kept tables now and wait for each (ClickHouse otherwise runs them
+    every minute by itself): after a rebuild, or to measure them. Readers are exact without them;
+    they make reads fast. With ``keep_running`` False the periodic refreshes stay stopped after.
     """
-    view = clickhouse.qualified(VIDEO_REFRESH_VIEW)
-    clickhouse.command(f"SYSTEM START VIEW {view}")
-    clickhouse.command(f"SYSTEM REFRESH VIEW {view}")
-    clickhouse.command(f"SYSTEM WAIT VIEW {view}")
+    for view in KEPT_TABLES:
+        view = clickhouse.qualified(view)
+        clickhouse.command(f"SYSTEM START VIEW {view}")
+        clickhouse.command(f"SYSTEM REFRESH VIEW {view}")
+        clickhouse.command(f"SYSTEM WAIT VIEW {view}")
     if not keep_running:
-        stop_video_refresh(clickhouse)
+        stop_refreshes(clickhouse)
 
 
-def stop_video_refresh(clickhouse):
-    """Stop the periodic refresh (and cancel one in progress), e.g. before emptying the tables."""
-    clickhouse.command(f"SYSTEM STOP VIEW {clickhouse.qualified(VIDEO_REFRESH_VIEW)}")
+def stop_refreshes(clickhouse):
+    """Stop the periodic refreshes (and cancel those in progress), e.g. before emptying the tables."""
+    for view in KEPT_TABLES:
+        clickhouse.command(f"SYSTEM STOP VIEW {clickhouse.qualified(view)}")
 
 
-def video_refresh_state(clickhouse):
+def refresh_states(clickhouse):
     """
-    ``{"status", "last_success", "failing"}`` of the refresh from ``system.view_refreshes``, or None
-    before migrations created it. ``failing`` is the error of the latest attempt without its stack
-    trace ('' once an attempt succeeds). The video reports are exact whatever it says; a refresh that
-    fails or is stopped only makes them slower (more points paired at read time).
+    ``[{"table", "view", "status", "last_success", "failing"}]`` of the refreshes that migrations
+    created, from ``system.view_refreshes``. ``failing`` is the error of the latest attempt without
+    its stack trace ('' once an attempt succeeds). The reports are exact whatever they say; a
+    refresh that fails or is stopped only makes them slower (more rows merged at read time).
     """
     rows = clickhouse.query(
-        "SELECT status, last_success_time, splitByString(', Stack trace', exception)[1] "
-        "FROM system.view_refreshes WHERE database = {db:String} AND view = {view:String}",
-        {"db": clickhouse.database, "view": VIDEO_REFRESH_VIEW})
-    if not rows:
-        return None
-    status, last_success, failing = rows[0]
-    return {"status": status, "last_success": last_success.isoformat() if last_success else None,
-            "failing": failing}
+        "SELECT view, status, last_success_time, splitByString(', Stack trace', exception)[1] "
+        "FROM system.view_refreshes WHERE database = {db:String} AND view IN {views:Array(String)} ORDER BY view",
+        {"db": clickhouse.database, "views": list(KEPT_TABLES)})
+    return [{"table": KEPT_TABLES[view], "view": view, "status": status,
+             "last_success": last_success.isoformat() if last_success else None, "failing": failing}
+            for view, status, last_success, failing in rows]

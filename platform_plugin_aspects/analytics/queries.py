@@ -45,7 +45,8 @@ from .records import (
 )
 
 _STATUS_VIEW = (
-    "analytics_learner_status_for(course_keys = {course_keys:Array(String)}, as_of = {as_of:Date}, "
+    "analytics_learner_status_for(course_keys = {course_keys:Array(String)}, user_ids = {user_ids:Array(Int64)}, "
+    "as_of = {as_of:Date}, "
     "inactive_days = {inactive_days:UInt32}, default_passing_grade = {default_passing_grade:Float64})"
 )
 _ENROLLED = (
@@ -90,6 +91,7 @@ def _params(course_keys, as_of=None, **extra):
         "as_of": _day(as_of),
         "inactive_days": int(settings.ASPECTS_AT_RISK_INACTIVE_DAYS),
         "default_passing_grade": float(settings.ASPECTS_ANALYTICS_DEFAULT_PASSING_GRADE),
+        "user_ids": [],
         **extra,
     }
 
@@ -259,7 +261,8 @@ def learner_engagement(course_key, clickhouse=None, limit=None, offset=0):
     return [_record(LearnerEngagement, r, utc=("first_activity_at", "last_activity_at"))
             for r in _rows(clickhouse, (
                 "SELECT user_id, first_activity_at, last_activity_at, active_days, events "
-                "FROM analytics_learner_engagement_for(course_keys = {course_keys:Array(String)}) ORDER BY user_id "
+                "FROM analytics_learner_engagement_for(course_keys = {course_keys:Array(String)}, "
+                "user_ids = {user_ids:Array(Int64)}) ORDER BY user_id "
                 "LIMIT {limit:UInt64} OFFSET {offset:UInt64}"),
                 _params(course_key, limit=_ALL if limit is None else int(limit), offset=int(offset)))]
 
@@ -422,13 +425,22 @@ _ALL = 2**63 - 1  # LIMIT when there is none
 def learner_status(course_key, as_of=None, clickhouse=None, limit=None, offset=0):
     """
     Every enrollment of the course (active or not) with its status as of ``as_of``, by user id;
-    a page of ``limit`` rows from ``offset`` when given (a MOOC has tens of thousands).
+    a page of ``limit`` rows from ``offset`` when given (a MOOC has tens of thousands). A page takes
+    its user ids from the enrollments first, then reads only those learners' rows.
     """
+    params = _params(course_key, as_of, limit=_ALL, offset=0)
+    if limit is not None:
+        page = _rows(clickhouse, (
+            "SELECT DISTINCT toInt64(user_id) AS user_id FROM course_enrollment FINAL "
+            "WHERE course_key IN {course_keys:Array(String)} ORDER BY user_id "
+            "LIMIT {limit:UInt64} OFFSET {offset:UInt64}"), {**params, "limit": int(limit), "offset": int(offset)})
+        params.update(user_ids=[row["user_id"] for row in page], limit=int(limit))
+        if not params["user_ids"]:
+            return []
     return [_record(LearnerStatus, r, utc=("first_activity_at", "last_activity_at"),
                     flags=("is_active", "engaged", "is_passing", "at_risk")) for r in _rows(clickhouse, (
         f"SELECT {', '.join(_STATUS_FIELDS)} FROM {_STATUS_VIEW} ORDER BY user_id "
-        "LIMIT {limit:UInt64} OFFSET {offset:UInt64}"),
-        _params(course_key, as_of, limit=_ALL if limit is None else int(limit), offset=int(offset)))]
+        "LIMIT {limit:UInt64} OFFSET {offset:UInt64}"), params)]
 
 
 def at_risk_by_course(course_keys, as_of=None, limit=None, clickhouse=None):

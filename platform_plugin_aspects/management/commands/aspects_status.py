@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count, Min
 from django.utils import timezone
 
-from ...analytics.model import VIDEO_REFRESH_VIEW, video_refresh_state
+from ...analytics.model import refresh_states
 from ...clickhouse import ClickHouse, ClickHouseError
 from ...clickhouse.migrate import MigrationRunner
 from ...models import DeliveryStatus, OutboxEntry
@@ -146,10 +146,10 @@ def collect(options, max_age, with_coverage=False):
                                 "(run migrate_clickhouse)")
             existing = clickhouse.table_names()
             report["tables"] = table_stats(clickhouse, existing, now)
-            report["video_refresh"] = refresh = video_refresh_state(clickhouse)
-            if refresh and refresh["failing"]:
-                problems.append(f"the refresh of analytics_video_watch fails ({refresh['failing'][:300]}): video "
-                                "reports stay exact but pair every changed learner's points when read")
+            report["refreshes"] = refresh_states(clickhouse)
+            problems += [f"the refresh of {refresh['table']} fails ({refresh['failing'][:300]}): the reports "
+                         "stay exact but compute every changed learner's rows when read"
+                         for refresh in report["refreshes"] if refresh["failing"]]
             if with_coverage:
                 report["coverage"] = coverage(clickhouse, existing)
         except ClickHouseError as exc:
@@ -192,9 +192,10 @@ def collect(options, max_age, with_coverage=False):
         f"{row['missing']} {row['sink']} object(s) are not in ClickHouse: "
         f"manage.py cms dump_data_to_clickhouse --object {row['sink']}"
         for row in report.get("coverage", []) if row["missing"]]
-    if (report.get("video_refresh") or {}).get("status") == "Disabled":
-        report["hints"].append(f"the refresh of analytics_video_watch is stopped (video reports stay exact, read "
-                               f"slower): SYSTEM START VIEW {server.get('database')}.{VIDEO_REFRESH_VIEW}")
+    report["hints"] += [
+        f"the refresh of {refresh['table']} is stopped (the reports stay exact, read slower): "
+        f"SYSTEM START VIEW {server.get('database')}.{refresh['view']}"
+        for refresh in report.get("refreshes", []) if refresh["status"] == "Disabled"]
     return report
 
 
@@ -306,9 +307,8 @@ class Command(RawHelpMixin, BaseCommand):
                     continue
                 out(f"{table['table']:19} {table['rows']:15}  {_fmt(table['latest_write'])} "
                     f"({_fmt(table['age_secs'], 's')})")
-        refresh = report.get("video_refresh")
-        if refresh:
-            out(f"\nVideo refresh  {refresh['status']}, last success {_fmt(refresh['last_success'])}"
+        for refresh in report.get("refreshes", []):
+            out(f"\nRefresh of {refresh['table']}  {refresh['status']}, last success {_fmt(refresh['last_success'])}"
                 + (f"; error: {refresh['failing'][:300]}" if refresh["failing"] else ""))
         if report.get("coverage") is not None:
             out("\nCoverage            in LMS  in ClickHouse  missing")

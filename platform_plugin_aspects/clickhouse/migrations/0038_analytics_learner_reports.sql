@@ -1,0 +1,182 @@
+-- repeatable: views
+-- (migrate_clickhouse applies this file again whenever it changes: views hold no data.)
+--
+-- The course analytics model, part 9: the learner reports, over analytics_learner_rollup (0037).
+-- Parameterized and plain views as in 0032 (`course_keys = []` means every course).
+--
+-- Kept and fresh, as the video reports of 0035: analytics_learner_rollup keeps each learner's
+-- merged activity in a course, recomputed every minute by analytics_learner_rollup_refresh (0039)
+-- for the learners whose activity changed. A reader takes the kept rows of every learner with no
+-- change stamped after the watermark, and merges the rows of the others itself
+-- (analytics_learner_rollup_compute_for), so every figure is exact whether or not a refresh ran.
+-- The watermark is when the last refresh started (its heartbeat row: course_key '', user_id -1)
+-- less ASPECTS_ANALYTICS_VIDEO_MARGIN_SECS (600, `video_watch_margin_secs` in analytics_settings:
+-- the longest an insert may take to commit, the same for both kept tables).
+
+-- The merge itself, for the learners with activity stamped after the watermark (every learner
+-- before the first refresh), in these courses (`user_ids`: only those learners, `[]`: all); no
+-- enrollment filter (readers apply it). The refresh keeps what it returns for every course.
+CREATE OR REPLACE VIEW ${database}.analytics_learner_rollup_compute_for ${on_cluster} AS
+SELECT
+    a.org AS org, a.course_key AS course_key, a.user_id AS user_id,
+    a.first_activity_at AS first_activity_at, a.last_activity_at AS last_activity_at,
+    a.first_engaged_at AS first_engaged_at, arraySort(a.active_days) AS active_days,
+    toUInt32(length(a.problems_attempted)) AS problems_attempted,
+    toUInt32(length(a.problems_solved)) AS problems_solved,
+    toUInt32(length(a.videos_watched)) AS videos_watched,
+    finalizeAggregation(a.events) AS events, a.changed_at AS source_changed_at
+FROM ${database}.analytics_learner_activity AS a FINAL
+WHERE (empty({course_keys:Array(String)}) OR a.course_key IN {course_keys:Array(String)})
+  AND (empty({user_ids:Array(Int64)}) OR a.user_id IN {user_ids:Array(Int64)})
+  AND a.user_id IN
+      (SELECT user_id FROM ${database}.analytics_learner_activity
+       WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)})
+         AND (empty({user_ids:Array(Int64)}) OR user_id IN {user_ids:Array(Int64)})
+         AND changed_at > (SELECT max(source_changed_at) FROM ${database}.analytics_learner_rollup WHERE course_key = '')
+             - toIntervalSecond((SELECT toUInt32(if(count() = 0, 600, argMax(value, updated_at)))
+                                 FROM ${database}.analytics_settings WHERE name = 'video_watch_margin_secs')));
+
+-- Every learner's activity in these courses as of now: kept rows of unchanged learners, fresh
+-- merges of the others (see above). No enrollment filter.
+CREATE OR REPLACE VIEW ${database}.analytics_learner_rollup_current_for ${on_cluster} AS
+SELECT org, course_key, user_id, first_activity_at, last_activity_at, first_engaged_at, active_days,
+       problems_attempted, problems_solved, videos_watched, events
+FROM ${database}.analytics_learner_rollup AS r FINAL
+WHERE (empty({course_keys:Array(String)}) OR r.course_key IN {course_keys:Array(String)})
+  AND (empty({user_ids:Array(Int64)}) OR r.user_id IN {user_ids:Array(Int64)})
+  AND r.user_id >= 0
+  AND r.user_id NOT IN
+      (SELECT user_id FROM ${database}.analytics_learner_activity
+       WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)})
+         AND (empty({user_ids:Array(Int64)}) OR user_id IN {user_ids:Array(Int64)})
+         AND changed_at > (SELECT max(source_changed_at) FROM ${database}.analytics_learner_rollup WHERE course_key = '')
+             - toIntervalSecond((SELECT toUInt32(if(count() = 0, 600, argMax(value, updated_at)))
+                                 FROM ${database}.analytics_settings WHERE name = 'video_watch_margin_secs')))
+UNION ALL
+SELECT org, course_key, user_id, first_activity_at, last_activity_at, first_engaged_at, active_days,
+       problems_attempted, problems_solved, videos_watched, events
+FROM ${database}.analytics_learner_rollup_compute_for(
+    course_keys = {course_keys:Array(String)}, user_ids = {user_ids:Array(Int64)});
+
+-- One row per enrollment: mode, state, activity as of `as_of`, grade, counts, at-risk flag and why.
+-- At risk: actively enrolled, did more than open the course home page, not passing (no grade yet
+-- counts as not passing, reported "not graded yet", never "failed"), and the latest active day
+-- is `inactive_days` or more days before `as_of` (last active exactly inactive_days ago: at risk).
+-- `user_ids` narrows it to those learners (`[]`: all): a page of a MOOC's learner list reads 100
+-- learners' rows through the primary keys instead of joining 50,000.
+CREATE OR REPLACE VIEW ${database}.analytics_learner_status_for ${on_cluster} AS
+SELECT
+    org, course_key, user_id, enrollment_mode, is_active, enrolled_at,
+    first_activity_at, last_activity_at, last_active_day, days_inactive,
+    active_days, active_days_7, active_days_30, engaged,
+    percent_grade, letter_grade, is_passing, passing_grade, grade_status,
+    problems_attempted, problems_solved, videos_watched,
+    at_risk,
+    if(at_risk, concat('inactive ', toString(days_inactive), ' days; ',
+                       if(grade_status = 'not graded yet', 'not graded yet',
+                          concat('grade ', printf('%.2f', assumeNotNull(percent_grade)), ' below ',
+                                 printf('%.2f', passing_grade)))), '') AS at_risk_reasons
+FROM
+(
+    SELECT
+        if(position(e.course_key, ':') > 0, splitByChar('+', splitByChar(':', e.course_key)[2])[1],
+           splitByChar('/', e.course_key)[1]) AS org,
+        e.course_key AS course_key, e.user_id AS user_id, e.mode AS enrollment_mode, e.is_active AS is_active,
+        e.created AS enrolled_at,
+        if(a.has_activity, a.first_activity_at, NULL) AS first_activity_at,
+        if(a.has_activity, a.last_activity_at, NULL) AS last_activity_at,
+        if(a.day_count > 0, a.last_day, NULL) AS last_active_day,
+        if(a.day_count > 0, toInt32(dateDiff('day', a.last_day, {as_of:Date})), NULL) AS days_inactive,
+        a.day_count AS active_days, a.days_7 AS active_days_7, a.days_30 AS active_days_30,
+        a.is_engaged AS engaged,
+        if(g.graded, g.percent_grade, NULL) AS percent_grade,
+        if(g.graded, g.letter_grade, NULL) AS letter_grade,
+        g.graded AND g.is_passing AS is_passing,
+        ifNull(c.lowest_passing_grade, {default_passing_grade:Float64}) AS passing_grade,
+        multiIf(NOT g.graded, 'not graded yet', g.is_passing, 'passing', 'below passing') AS grade_status,
+        a.attempted AS problems_attempted, a.solved AS problems_solved, a.watched AS videos_watched,
+        e.is_active AND a.is_engaged AND NOT (g.graded AND g.is_passing) AND a.day_count > 0
+            AND dateDiff('day', a.last_day, {as_of:Date}) >= {inactive_days:UInt32} AS at_risk
+    FROM
+    (
+        SELECT course_key, toInt64(user_id) AS user_id, mode, is_active, created
+        FROM ${database}.course_enrollment FINAL
+        WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)})
+          AND (empty({user_ids:Array(Int64)}) OR user_id IN {user_ids:Array(Int64)})
+    ) AS e
+    LEFT JOIN
+    (
+        SELECT
+            course_key, user_id, 1 AS has_activity, first_activity_at, last_activity_at,
+            arrayFilter(d -> d <= {as_of:Date}, active_days) AS days,
+            length(days) AS day_count,
+            arrayMax(arrayPushBack(days, toDate(0))) AS last_day,
+            arrayCount(d -> d > {as_of:Date} - 7, days) AS days_7,
+            arrayCount(d -> d > {as_of:Date} - 30, days) AS days_30,
+            ifNull(first_engaged_at < toDateTime64({as_of:Date} + 1, 6, 'UTC'), 0) AS is_engaged,
+            problems_attempted AS attempted, problems_solved AS solved, videos_watched AS watched
+        FROM ${database}.analytics_learner_rollup_current_for(
+            course_keys = {course_keys:Array(String)}, user_ids = {user_ids:Array(Int64)})
+    ) AS a ON a.course_key = e.course_key AND a.user_id = e.user_id
+    LEFT JOIN
+    (
+        SELECT course_key, toInt64(user_id) AS user_id, 1 AS graded, percent_grade, letter_grade, is_passing
+        FROM ${database}.course_grades FINAL
+        WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)})
+          AND (empty({user_ids:Array(Int64)}) OR user_id IN {user_ids:Array(Int64)})
+    ) AS g ON g.course_key = e.course_key AND g.user_id = e.user_id
+    LEFT JOIN
+    (
+        SELECT course_key, JSONExtract(course_data_json, 'lowest_passing_grade', 'Nullable(Float64)')
+            AS lowest_passing_grade
+        FROM ${database}.course_overviews FINAL
+        WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)})
+    ) AS c ON c.course_key = e.course_key
+);
+
+CREATE OR REPLACE VIEW ${database}.analytics_learner_status ${on_cluster} AS
+SELECT * FROM ${database}.analytics_learner_status_for(
+    course_keys = [], user_ids = [], as_of = today(),
+    inactive_days = (SELECT toUInt32(if(count() = 0, 7, argMax(value, updated_at)))
+                     FROM ${database}.analytics_settings WHERE name = 'at_risk_inactive_days'),
+    default_passing_grade = (SELECT if(count() = 0, 0.5, argMax(value, updated_at))
+                             FROM ${database}.analytics_settings WHERE name = 'default_passing_grade'));
+
+CREATE OR REPLACE VIEW ${database}.analytics_at_risk_learners ${on_cluster} AS
+SELECT org, course_key, user_id, enrollment_mode, last_activity_at, last_active_day, days_inactive,
+       percent_grade, passing_grade, grade_status, at_risk_reasons
+FROM ${database}.analytics_learner_status
+WHERE at_risk;
+
+-- Learner status with who the learner is (username from course_enrollment, name and email from
+-- user_profile): only for dashboards shown when ASPECTS_ENABLE_PII is on (the PII sinks fill
+-- those columns only then).
+CREATE OR REPLACE VIEW ${database}.analytics_learner_status_pii ${on_cluster} AS
+SELECT *
+FROM ${database}.analytics_learner_status AS s
+LEFT JOIN
+(
+    SELECT course_key, toInt64(user_id) AS user_id, username FROM ${database}.course_enrollment FINAL
+) AS e USING (course_key, user_id)
+LEFT JOIN
+(
+    SELECT toInt64(user_id) AS user_id, name, email FROM ${database}.user_profile FINAL
+) AS p USING (user_id);
+
+-- Per enrolled learner with any activity: first and last activity, active days, distinct events
+-- (`user_ids`: only those learners, `[]`: all).
+CREATE OR REPLACE VIEW ${database}.analytics_learner_engagement_for ${on_cluster} AS
+SELECT
+    a.org AS org, a.course_key AS course_key, a.user_id AS user_id,
+    a.first_activity_at AS first_activity_at, a.last_activity_at AS last_activity_at,
+    length(a.active_days) AS active_days, a.events AS events
+FROM ${database}.analytics_learner_rollup_current_for(
+    course_keys = {course_keys:Array(String)}, user_ids = {user_ids:Array(Int64)}) AS a
+WHERE a.user_id IN (SELECT toInt64(user_id) FROM ${database}.course_enrollment FINAL
+         WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)}))
+  AND (length({course_keys:Array(String)}) = 1
+       OR (a.course_key, a.user_id) IN (SELECT course_key, toInt64(user_id) FROM ${database}.course_enrollment FINAL
+         WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)})));
+
+CREATE OR REPLACE VIEW ${database}.analytics_learner_engagement ${on_cluster} AS
+SELECT * FROM ${database}.analytics_learner_engagement_for(course_keys = [], user_ids = []);
