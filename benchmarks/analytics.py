@@ -56,7 +56,7 @@ HOME = r"(match(name, '^/courses/[^/]+/((course|info|home)/?)?$') OR startsWith(
 VIDEO_NAMES = "('play_video', 'pause_video', 'seek_video', 'stop_video', 'complete_video')"
 MODEL_TABLES = ("analytics_learner_activity", "analytics_course_daily", "analytics_enrollment_daily",
                 "analytics_block_activity", "analytics_problem_learner", "analytics_video_learner",
-                "analytics_video_watch")
+                "analytics_video_watch", "analytics_learner_rollup")
 
 
 class Measured(ClickHouse):
@@ -75,13 +75,8 @@ class Measured(ClickHouse):
         self.summaries.append(dict(result.summary or {}))
         return result
 
-    def query(self, sql, parameters=None):
-        return self._run("a query", lambda c: self._keep(
-            c.query(sql, parameters=parameters or {}, settings=self.SETTINGS)).result_rows)
-
-    def query_dicts(self, sql, parameters=None):
-        return self._run("a query", lambda c: list(
-            self._keep(c.query(sql, parameters=parameters or {}, settings=self.SETTINGS)).named_results()))
+    def _select(self, client, sql, parameters, **options):
+        return self._keep(client.query(sql, parameters=parameters or {}, settings=self.SETTINGS, **options))
 
 
 # -- the site ---------------------------------------------------------------------------------------------
@@ -250,43 +245,52 @@ def build_site(clickhouse, args):
 
 def refresh_after_build(clickhouse):
     """
-    Keep every learner-video's pairing, as the periodic refresh does on a live site, timed. The
-    site is settled (every insert committed), so ASPECTS_ANALYTICS_VIDEO_MARGIN_SECS is 0 here: a
-    live site's margin (600 s) only adds the learners active in its last minutes to what a read
-    pairs itself, which ``live_video_reads`` measures.
+    Keep every learner-video's pairing and every learner's merged activity, as the periodic
+    refreshes do on a live site, timed. The site is settled (every insert committed), so
+    ASPECTS_ANALYTICS_VIDEO_MARGIN_SECS is 0 here: a live site's margin (600 s) only adds the
+    learners active in its last minutes to what a read computes itself, which ``live_reads`` measures.
     """
     settings.ASPECTS_ANALYTICS_VIDEO_MARGIN_SECS = 0
     sync_settings(clickhouse)
     started = time.monotonic()
     refresh_kept_tables(clickhouse)
-    kept = clickhouse.query("SELECT count() FROM analytics_video_watch WHERE user_id >= 0")[0][0]
-    print(f"video pairings kept by a refresh of the whole site: {kept:,} learner-videos in "
-          f"{time.monotonic() - started:.1f} s", flush=True)
+    videos = clickhouse.query("SELECT count() FROM analytics_video_watch WHERE user_id >= 0")[0][0]
+    learners = clickhouse.query("SELECT count() FROM analytics_learner_rollup WHERE user_id >= 0")[0][0]
+    print(f"kept by the refreshes of the whole site: {videos:,} learner-video pairings and {learners:,} learner "
+          f"rollups in {time.monotonic() - started:.1f} s", flush=True)
 
 
-def live_video_reads(clickhouse, course_key, learners, repeat):
+def live_reads(clickhouse, course_key, as_of, learners, repeat):
     """
-    video_stats on the MOOC while ``learners`` of its learners have video points stamped since the
-    last refresh (paired at read time), then the incremental refresh that keeps them. The points
-    are their own video events stored again (as a log loaded twice would): every figure stays the
-    same, and once tracking_events has merged them away the site is as before for the next run.
+    The MOOC's kept-table readers while ``learners`` of its learners have activity stamped since
+    the last refresh (computed at read time), then the incremental refresh that keeps them. The
+    activity is their own video events stored again (as a log loaded twice would): every figure
+    stays the same, and once tracking_events has merged them away the site is as before.
     """
     clickhouse.command(
         "INSERT INTO tracking_events SELECT * FROM tracking_events WHERE course_key = {course:String} "
         "AND name IN ('play_video', 'pause_video', 'seek_video', 'stop_video') AND user_id IN "
         "(SELECT user_id FROM course_enrollment FINAL WHERE course_key = {course:String} ORDER BY user_id "
         "LIMIT {n:UInt64})", {"course": course_key, "n": learners})
-    dirty = clickhouse.query("SELECT uniqExact(user_id) FROM analytics_video_learner WHERE course_key = {c:String} "
-                             "AND changed_at > (SELECT max(source_changed_at) FROM analytics_video_watch "
+    dirty = clickhouse.query("SELECT uniqExact(user_id) FROM analytics_learner_activity WHERE course_key = {c:String} "
+                             "AND changed_at > (SELECT max(source_changed_at) FROM analytics_learner_rollup "
                              "WHERE course_key = '')", {"c": course_key})[0][0]
-    model, p50, p95, _ = timed(lambda: analytics.video_stats(course_key, clickhouse=clickhouse), repeat, clickhouse)
+    reads = {
+        "video_stats": lambda: analytics.video_stats(course_key, clickhouse=clickhouse),
+        "at_risk_learners (100)": lambda: analytics.at_risk_learners(course_key, as_of, 100, clickhouse=clickhouse),
+        "learner_status (100)": lambda: analytics.learner_status(course_key, as_of, clickhouse, limit=100),
+        "funnel": lambda: analytics.funnel(course_key, as_of, clickhouse=clickhouse),
+    }
+    before = {name: timed(read, repeat, clickhouse)[1:3] for name, read in reads.items()}
     started = time.monotonic()
     refresh_kept_tables(clickhouse)
     refresh = time.monotonic() - started
-    _, after50, after95, _ = timed(lambda: analytics.video_stats(course_key, clickhouse=clickhouse), repeat, clickhouse)
-    print(f"\nMOOC video_stats with {dirty:,} learners' points stamped since the last refresh (paired when read): "
-          f"p50 {p50:.1f} ms, p95 {p95:.1f} ms; the refresh that keeps them: {refresh:.1f} s; "
-          f"then p50 {after50:.1f} ms, p95 {after95:.1f} ms ({len(model)} videos)", flush=True)
+    after = {name: timed(read, repeat, clickhouse)[1:3] for name, read in reads.items()}
+    print(f"\nMOOC with {dirty:,} learners' activity stamped since the last refresh (computed when read), "
+          f"p50/p95 ms; then the refreshes that keep them ({refresh:.1f} s), and again:")
+    for name in reads:
+        print(f"  {name:24} {before[name][0]:7.1f} {before[name][1]:7.1f}   after the refresh "
+              f"{after[name][0]:7.1f} {after[name][1]:7.1f}", flush=True)
     clickhouse.command(f"OPTIMIZE TABLE {clickhouse.qualified('tracking_events')} FINAL")
 
 
@@ -552,7 +556,7 @@ def main():  # pylint: disable=too-many-locals
     parser.add_argument("--database", default="bench_analytics")
     parser.add_argument("--regenerate", action="store_true", help="build the site even if one of this size exists")
     parser.add_argument("--live-learners", type=int, default=1000,
-                        help="MOOC learners with new video points when video_stats is read before a refresh")
+                        help="MOOC learners with new activity when the kept tables are read before a refresh")
     args = parser.parse_args()
     for name in ("learners", "events", "mooc_events", "mooc_learners"):
         setattr(args, name, int(getattr(args, name) * args.scale))
@@ -590,7 +594,7 @@ def main():  # pylint: disable=too-many-locals
         rows += bench_queries(clickhouse, "course-v1:Org1+C1+2026", "typical course", as_of, args.repeat,
                               args.baseline_repeat)
         rows += bench_queries(clickhouse, "course-v1:Org0+C0+2026", "MOOC", as_of, args.repeat, args.baseline_repeat)
-        live_video_reads(clickhouse, "course-v1:Org0+C0+2026", args.live_learners, args.repeat)
+        live_reads(clickhouse, "course-v1:Org0+C0+2026", as_of, args.live_learners, args.repeat)
         memory = max(int(s.get("memory_usage", 0)) for s in clickhouse.summaries)
         worst = max(rows, key=lambda r: r[3])
         print(f"\nslowest model query p95: {worst[3]:.1f} ms ({worst[1]} on the {worst[0]}); largest memory_usage of "

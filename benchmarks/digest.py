@@ -72,13 +72,19 @@ class Timed(analytics_bench.Measured):
     def __init__(self, config):
         super().__init__(config)
         self.timings = []  # (seconds, sql)
+        self._last_sql = ""
 
-    def query_dicts(self, sql, parameters=None):
+    def _run(self, what, operation, table=None):
         started = time.perf_counter()
         try:
-            return super().query_dicts(sql, parameters)
+            return super()._run(what, operation, table)
         finally:
-            self.timings.append((time.perf_counter() - started, sql))
+            if what == "a query":
+                self.timings.append((time.perf_counter() - started, self._last_sql))
+
+    def _select(self, client, sql, parameters, **options):
+        self._last_sql = sql
+        return super()._select(client, sql, parameters, **options)
 
 
 def course_keys(count):

@@ -370,9 +370,9 @@ def _analytics_settings(settings):
     # .. setting_description: The longest an insert into ClickHouse may take to commit after the server
     #    stamped it. The video reports pair afresh the points of every learner with a change stamped later
     #    than this before the last refresh of analytics_video_watch started, and read the kept pairing of
-    #    everyone else. Too small and a slow insert's points could be missed until that learner changes
-    #    again; larger only means more learners paired at read time. Written by `migrate_clickhouse` into
-    #    <database>.analytics_settings.
+    #    everyone else; the learner reports do the same with analytics_learner_rollup. Too small and a
+    #    slow insert's rows could be missed until that learner changes again; larger only means more
+    #    learners computed at read time. Written by `migrate_clickhouse` into <database>.analytics_settings.
     _default(settings, "ASPECTS_ANALYTICS_VIDEO_MARGIN_SECS", 600)
 
 
