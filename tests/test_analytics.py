@@ -160,6 +160,18 @@ def test_video_stats_and_watched_segments(course):
     assert watched[(5, V2)].watched_share == pytest.approx(0.1)
 
 
+def assert_refreshes_change_nothing(course, figures, dirty):
+    """A refresh keeps what was computed at read time; the same events again, or nothing new, change nothing."""
+    fresh = figures()
+    refresh_kept_tables(course, keep_running=False)
+    assert course.query(dirty) == [(0,)] and figures() == fresh
+    send(course, events())  # the same events again
+    refresh_kept_tables(course, keep_running=False)
+    assert figures() == fresh
+    refresh_kept_tables(course, keep_running=False)  # nothing changed since
+    assert figures() == fresh
+
+
 def video_figures():
     return (analytics.video_stats(COURSE), analytics.learner_videos(COURSE), analytics.video_dropoff(COURSE, V1),
             analytics.video_dropoff(COURSE, V2))
@@ -194,14 +206,7 @@ def test_kept_video_pairings_read_like_fresh_ones_and_new_points_count_at_once(c
     assert (v2.video_id, v2.completed_viewers, v2.plays) == (V2, 2, 3)
     eve = {(v.user_id, v.video_id): v for v in analytics.learner_videos(COURSE)}[(5, V2)]
     assert eve.segments == ((0, 200),) and eve.watched_share == 1  # [0, 20] before, [20, 200] now
-    fresh = video_figures()
-    refresh_kept_tables(course, keep_running=False)
-    assert course.query(dirty) == [(0,)] and video_figures() == fresh
-    send(course, events())  # the same events again
-    refresh_kept_tables(course, keep_running=False)
-    assert video_figures() == fresh
-    refresh_kept_tables(course, keep_running=False)  # nothing changed since
-    assert video_figures() == fresh
+    assert_refreshes_change_nothing(course, video_figures, dirty)
 
 
 def test_video_dropoff(course):
@@ -274,14 +279,7 @@ def test_kept_learner_rollup_reads_like_a_fresh_merge_and_new_activity_counts_at
     eve = by_user(analytics.learner_status(COURSE, AS_OF))[5]
     assert (eve.days_inactive, eve.problems_attempted, eve.problems_solved) == (0, 2, 1)  # P2 before, P1 now
     assert by_user(analytics.learner_engagement(COURSE))[5].events == 5
-    fresh = learner_figures()
-    refresh_kept_tables(course, keep_running=False)
-    assert course.query(dirty) == [(0,)] and learner_figures() == fresh
-    send(course, events())  # the same events again
-    refresh_kept_tables(course, keep_running=False)
-    assert learner_figures() == fresh
-    refresh_kept_tables(course, keep_running=False)  # nothing changed since
-    assert learner_figures() == fresh
+    assert_refreshes_change_nothing(course, learner_figures, dirty)
 
 
 def test_at_risk_learners_and_their_reasons(course):
