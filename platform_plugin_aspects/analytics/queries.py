@@ -100,27 +100,64 @@ def _params(course_keys, as_of=None, **extra):
 # stored SELECT: `database.analytics_x_for`(...), quoted whole).
 _VIEW_CALL = re.compile(r"`?(?:\b\w+\.)?\b(analytics_\w+_for)`?\(((?:[^()]|\([^()]*\))*)\)")
 _PASSED_ON = re.compile(r"\s*(\w+)\s*=\s*\{\1:[\w()]+\}\s*")
-_NESTING = 6  # views calling views: video_stats_for → learner_videos_for → video_watch_current_for
+_NESTING = 6  # views calling views: video_stats_for → learner_videos_for → video_watch_current_for → ...
+# Changed learners passed on as a value up to this many (a value travels in the request's URL);
+# more (before the first refresh, say) stay a subquery.
+_CHANGED_AS_VALUE = 20_000
 
 
-def _inline_views(clickhouse, sql):
+def _prepared(clickhouse, sql, params):
     """
-    ``analytics_x_for(course_keys = {course_keys:Array(String)})`` → ``(<the view's SELECT>)``, and
-    so on for the views that SELECT calls the same way: same SQL, same server-side parameters, but
-    ClickHouse analyzes a parameterized view's query again for every call, and planning nested
-    calls cost more than running them (MOOC video_stats: 93 ms of planning through three nested
-    views). A call passing anything else (a value, a subquery) stays a call. The SQL still lives
-    in the views.
+    ``sql`` and ``params`` as sent: each call of a parameterized view that passes its parameters
+    on unchanged is replaced by the view's SELECT (same SQL, same server-side parameters:
+    ClickHouse analyzes a view's query again for every call, and planning nested calls cost more
+    than running them), and so on for the views that SELECT calls. A call passing anything else
+    stays a call. The SQL still lives in the views.
+
+    The kept tables (``*_current_for``: kept rows, plus a fresh computation for the learners
+    changed since the last refresh) get their list of changed learners first, in a query of its
+    own (``*_changed_for``), passed on as a value: reading that list inside the report cost more
+    than the report's own reads, and when it is empty — a settled course — only the kept half is
+    read (``*_kept_for``), so ClickHouse does not plan the fresh half's computation at all. Exact
+    all the same: a learner missing from the list had nothing new when it was read, so their kept
+    row was complete then; a refresh in between only writes newer rows, and FINAL takes those.
     """
+    params = dict(params)
+    changed = {}  # (view stem, parameters passed on) → the parameter holding its list (None: too long)
+
+    def changed_list(stem, names):
+        """The parameter holding the changed learners (read now), or None for a list too long to send."""
+        key = (stem, names)
+        if key not in changed:
+            ids = clickhouse.query(  # the view's SELECT itself: a call would cost as much again
+                f"SELECT groupUniqArray(user_id) FROM ({clickhouse.view_query(f'{stem}changed_for')})", params)[0][0]
+            changed[key] = f"changed_learners_{len(changed)}" if len(ids) <= _CHANGED_AS_VALUE else None
+            if changed[key]:
+                params[changed[key]] = sorted(ids)
+        return changed[key]
+
     def inline(call):
-        if not all(_PASSED_ON.fullmatch(arg) for arg in call.group(2).split(",")):
+        name, args = call.group(1), call.group(2)
+        passed_on = [_PASSED_ON.fullmatch(arg) for arg in args.split(",")]
+        if not all(passed_on):
             return call.group(0)
-        return f"({clickhouse.view_query(call.group(1))})"
+        names = tuple(sorted(match.group(1) for match in passed_on))
+        if name.endswith("_changed_for"):
+            param = changed_list(name.removesuffix("changed_for"), names)
+            if param:
+                return f"(SELECT arrayJoin({{{param}:Array(Int64)}}) AS user_id)"
+        elif name.endswith("_current_for"):
+            stem = name.removesuffix("current_for")
+            param = changed_list(stem, names)
+            if param and not params[param]:
+                name = f"{stem}kept_for"
+        return f"({clickhouse.view_query(name)})"
+
     for _ in range(_NESTING):
-        sql, changed = _VIEW_CALL.subn(inline, sql)
-        if not changed:
+        sql, count = _VIEW_CALL.subn(inline, sql)
+        if not count:
             break
-    return sql
+    return sql, params
 
 
 def _unplanned(sql):
@@ -138,7 +175,7 @@ def _unplanned(sql):
 
 def _rows(clickhouse, sql, params):
     clickhouse = clickhouse or get_clickhouse()
-    return clickhouse.query_dicts(_inline_views(clickhouse, sql), params)
+    return clickhouse.query_dicts(*_prepared(clickhouse, sql, params))
 
 
 def _utc(value):
@@ -162,7 +199,7 @@ def _records(cls, clickhouse, sql, params, utc=(), flags=(), by_course=None):
     dict per row cost three times as much: 50,000 learner statuses, 650 ms of Python).
     """
     clickhouse = clickhouse or get_clickhouse()
-    names, columns = clickhouse.query_columns(_inline_views(clickhouse, sql), params)
+    names, columns = clickhouse.query_columns(*_prepared(clickhouse, sql, params))
     if not names:  # no rows (the driver then names no columns either)
         return [] if by_course is None else {key: [] for key in by_course}
     keys = None
