@@ -518,11 +518,14 @@ def at_risk_by_course(course_keys, as_of=None, limit=None, clickhouse=None):
     given), longest inactive first, then lowest grade (not graded yet last).
     """
     params = _params(course_keys, as_of, limit=_ALL if limit is None else int(limit))
+    # LIMIT BY sorts every at-risk learner of the batch; a plain LIMIT keeps only the first ones
+    # while it sorts (a MOOC's first 100 of 27,000: 25 ms less), so one course gets that.
+    limit_by = "LIMIT {limit:UInt64}" if len(params["course_keys"]) == 1 else "LIMIT {limit:UInt64} BY course_key"
     return _records(AtRiskLearner, clickhouse, _unplanned(
         "SELECT course_key, user_id, enrollment_mode, last_activity_at, last_active_day, days_inactive, "
         f"percent_grade, passing_grade, grade_status, at_risk_reasons AS reasons FROM {_STATUS_VIEW} WHERE at_risk "
-        "ORDER BY course_key, days_inactive DESC, percent_grade ASC NULLS LAST, user_id "
-        "LIMIT {limit:UInt64} BY course_key"), params, utc=("last_activity_at",), by_course=params["course_keys"])
+        f"ORDER BY course_key, days_inactive DESC, percent_grade ASC NULLS LAST, user_id {limit_by}"),
+        params, utc=("last_activity_at",), by_course=params["course_keys"])
 
 
 def at_risk_learners(course_key, as_of=None, limit=None, clickhouse=None):
