@@ -310,6 +310,15 @@ def test_changed_learners_read_first_or_as_a_subquery_give_the_same_figures(cour
     assert after != before and by_user(after[0][0])[5].days_inactive == 0
 
 
+def test_the_longest_changed_list_sent_as_a_value_is_accepted(clickhouse):
+    """ClickHouse refuses a form field over 128 KiB: the longest list the module sends stays under it."""
+    ids = []
+    while len(",".join(map(str, ids + [9_999_999_999]))) <= queries._CHANGED_AS_VALUE:
+        ids.append(9_999_999_999)  # the widest ids
+    assert clickhouse.query("SELECT length({ids:Array(Int64)})", {"ids": ids, "course_keys": [COURSE] * 50}) == [
+        (len(ids),)]
+
+
 def test_at_risk_learners_and_their_reasons(course):
     at_risk = analytics.at_risk_learners(COURSE, AS_OF)
     assert [(r.user_id, r.days_inactive, r.percent_grade, r.grade_status, r.reasons) for r in at_risk] == [

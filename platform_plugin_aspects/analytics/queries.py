@@ -101,9 +101,10 @@ def _params(course_keys, as_of=None, **extra):
 _VIEW_CALL = re.compile(r"`?(?:\b\w+\.)?\b(analytics_\w+_for)`?\(((?:[^()]|\([^()]*\))*)\)")
 _PASSED_ON = re.compile(r"\s*(\w+)\s*=\s*\{\1:[\w()]+\}\s*")
 _NESTING = 6  # views calling views: video_stats_for → learner_videos_for → video_watch_current_for → ...
-# Changed learners passed on as a value up to this many (a value travels in the request's URL);
-# more (before the first refresh, say) stay a subquery.
-_CHANGED_AS_VALUE = 20_000
+# Changed learners are passed on as a value while their list takes up to this many characters
+# (about 12,000 learners): the driver sends long values as an HTML form field, and ClickHouse
+# refuses a field over 128 KiB. A longer list (before the first refresh, say) stays a subquery.
+_CHANGED_AS_VALUE = 100_000
 
 
 def _prepared(clickhouse, sql, params):
@@ -131,7 +132,8 @@ def _prepared(clickhouse, sql, params):
         if key not in changed:
             ids = clickhouse.query(  # the view's SELECT itself: a call would cost as much again
                 f"SELECT groupUniqArray(user_id) FROM ({clickhouse.view_query(f'{stem}changed_for')})", params)[0][0]
-            changed[key] = f"changed_learners_{len(changed)}" if len(ids) <= _CHANGED_AS_VALUE else None
+            fits = len(",".join(map(str, ids))) <= _CHANGED_AS_VALUE
+            changed[key] = f"changed_learners_{len(changed)}" if fits else None
             if changed[key]:
                 params[changed[key]] = sorted(ids)
         return changed[key]
