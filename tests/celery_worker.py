@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import connection
 
 from tests.lms.celery import app
+from tests.waiting import wait_for
 
 
 def subprocess_env():
@@ -103,15 +104,6 @@ def beat_until_delivered(timeout=120):
 
     def empty_after_a_beat():
         drain_outbox.apply_async(queue=settings.ASPECTS_CELERY_QUEUE)
-        deadline = time.monotonic() + 1.0
-        while OutboxEntry.objects.exists():
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.05)
-        return True
+        return wait_for(lambda: not OutboxEntry.objects.exists(), timeout=1.0)
 
-    deadline = time.monotonic() + timeout
-    while not empty_after_a_beat():
-        if time.monotonic() > deadline:
-            return False
-    return True
+    return wait_for(empty_after_a_beat, timeout=timeout, interval=0)

@@ -1,21 +1,10 @@
 """Helpers for sink tests: switch sinks on, read the current rows back from ClickHouse."""
 
-import time
-
 from platform_plugin_aspects.clickhouse import get_clickhouse
+from tests.waiting import wait_for  # noqa: F401  (the sink tests import it from here)
 
 ALL_SINKS = ("COURSE_OVERVIEWS", "COURSE_ENROLLMENT", "USER_PROFILE", "EXTERNAL_ID", "TAG", "TAXONOMY", "OBJECT_TAG",
              "COURSE_GRADE")
-
-
-def wait_for(condition, timeout=30.0, interval=0.05):
-    """Poll ``condition`` until it is truthy or ``timeout`` passes; return its last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
 
 
 def enable_all(settings, pii=True):
