@@ -5,6 +5,7 @@ messages it received, exactly as a mail relay would get them.
 
 import email
 import email.policy
+import multiprocessing
 import socket
 import threading
 import time
@@ -73,3 +74,49 @@ def smtp_server(port=None, refuse=(), reserved=None):
         yield inbox, port
     finally:
         controller.stop()
+
+
+class _Counter:
+    """Accept every message and count it (the relay process's handler)."""
+
+    def __init__(self, received):
+        self.received = received
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
+        with self.received.get_lock():
+            self.received.value += 1
+        return "250 Message accepted for delivery"
+
+
+def _relay(port, received, ready, stop):
+    """The body of smtp_relay's process: serve until told to stop."""
+    controller = Controller(_Counter(received), hostname="127.0.0.1", port=port)
+    controller.start()
+    ready.set()
+    stop.wait()
+    controller.stop()
+
+
+@contextmanager
+def smtp_relay(timeout=60):
+    """
+    A real SMTP server on loopback in a process of its own, as a mail relay is, counting what it
+    accepts: yields (received, port), ``received.value`` the count. For benchmarks: an in-process
+    server would parse every message on the sender's interpreter, competing with it for the GIL.
+    """
+    context = multiprocessing.get_context("spawn")
+    received, ready, stop = context.Value("i", 0), context.Event(), context.Event()
+    reserved = reserve_port()
+    port = reserved.getsockname()[1]
+    reserved.close()
+    process = context.Process(target=_relay, args=(port, received, ready, stop), daemon=True)
+    process.start()
+    try:
+        if not ready.wait(timeout):
+            raise RuntimeError(f"the SMTP relay did not start on port {port} within {timeout} s")
+        yield received, port
+    finally:
+        stop.set()
+        process.join(timeout)
+        if process.is_alive():
+            process.terminate()
