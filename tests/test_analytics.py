@@ -14,7 +14,6 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from platform_plugin_aspects import analytics
-from platform_plugin_aspects.analytics import queries
 from platform_plugin_aspects.analytics.model import refresh_kept_tables, sync_settings
 from platform_plugin_aspects.tracking.backend import ClickHouseTrackingBackend
 from platform_plugin_aspects.tracking.events import EVENT_COLUMNS, event_row, serialize
@@ -281,42 +280,6 @@ def test_kept_learner_rollup_reads_like_a_fresh_merge_and_new_activity_counts_at
     assert (eve.days_inactive, eve.problems_attempted, eve.problems_solved) == (0, 2, 1)  # P2 before, P1 now
     assert by_user(analytics.learner_engagement(COURSE))[5].events == 5
     assert_refreshes_change_nothing(course, learner_figures, dirty)
-
-
-def test_changed_learners_read_first_or_as_a_subquery_give_the_same_figures(course, settings, monkeypatch):
-    """
-    The query module reads the learners changed since the last refresh first and sends them as a
-    value (a settled course: none, so only the kept rows are read); a list longer than it sends
-    stays a subquery. Before any refresh, after one, and after new activity: the same figures.
-    """
-    settings.ASPECTS_ANALYTICS_VIDEO_MARGIN_SECS = 0
-    sync_settings(course)
-
-    def both():
-        as_value = (learner_figures(), video_figures())
-        monkeypatch.setattr(queries, "_CHANGED_AS_VALUE", 0)
-        as_subquery = (learner_figures(), video_figures())
-        monkeypatch.undo()
-        assert as_value == as_subquery
-        return as_value
-
-    before = both()  # every learner changed: the lists
-    refresh_kept_tables(course, keep_running=False)
-    assert both() == before  # nobody changed: the kept rows alone
-    send(course, [_check(5, P1, at(0, 100), 1, 1, 1),
-                  _video(5, "play_video", V2, at(0, 100), 200, currentTime=20),
-                  _video(5, "stop_video", V2, at(0, 300), 200, currentTime=200)])
-    after = both()  # eve changed: her rows fresh, everyone else's kept
-    assert after != before and by_user(after[0][0])[5].days_inactive == 0
-
-
-def test_the_longest_changed_list_sent_as_a_value_is_accepted(clickhouse):
-    """ClickHouse refuses a form field over 128 KiB: the longest list the module sends stays under it."""
-    ids = []
-    while len(",".join(map(str, ids + [9_999_999_999]))) <= queries._CHANGED_AS_VALUE:
-        ids.append(9_999_999_999)  # the widest ids
-    assert clickhouse.query("SELECT length({ids:Array(Int64)})", {"ids": ids, "course_keys": [COURSE] * 50}) == [
-        (len(ids),)]
 
 
 def test_at_risk_learners_and_their_reasons(course):

@@ -101,57 +101,42 @@ def _params(course_keys, as_of=None, **extra):
 _VIEW_CALL = re.compile(r"`?(?:\b\w+\.)?\b(analytics_\w+_for)`?\(((?:[^()]|\([^()]*\))*)\)")
 _PASSED_ON = re.compile(r"\s*(\w+)\s*=\s*\{\1:[\w()]+\}\s*")
 _NESTING = 6  # views calling views: video_stats_for → learner_videos_for → video_watch_current_for → ...
-# Changed learners are passed on as a value while their list takes up to this many characters
-# (about 12,000 learners): the driver sends long values as an HTML form field, and ClickHouse
-# refuses a field over 128 KiB. A longer list (before the first refresh, say) stays a subquery.
-_CHANGED_AS_VALUE = 100_000
 
 
 def _prepared(clickhouse, sql, params):
     """
-    ``sql`` and ``params`` as sent: each call of a parameterized view that passes its parameters
-    on unchanged is replaced by the view's SELECT (same SQL, same server-side parameters:
-    ClickHouse analyzes a view's query again for every call, and planning nested calls cost more
-    than running them), and so on for the views that SELECT calls. A call passing anything else
-    stays a call. The SQL still lives in the views.
+    ``sql`` as sent: each call of a parameterized view that passes its parameters on unchanged is
+    replaced by the view's SELECT (same SQL, same server-side parameters: ClickHouse analyzes a
+    view's query again for every call, and planning nested calls cost more than running them),
+    and so on for the views that SELECT calls. A call passing anything else stays a call. The SQL
+    still lives in the views.
 
-    The kept tables (``*_current_for``: kept rows, plus a fresh computation for the learners
-    changed since the last refresh) get their list of changed learners first, in a query of its
-    own (``*_changed_for``), passed on as a value: reading that list inside the report cost more
-    than the report's own reads, and when it is empty — a settled course — only the kept half is
-    read (``*_kept_for``), so ClickHouse does not plan the fresh half's computation at all. Exact
-    all the same: a learner missing from the list had nothing new when it was read, so their kept
-    row was complete then; a refresh in between only writes newer rows, and FINAL takes those.
+    A kept table's reader (``*_current_for``: its kept rows, and a fresh computation for the
+    learners changed since the last refresh) is first asked whether anyone changed
+    (``*_changed_for``, a query of its own); when nobody did — a settled course — its kept rows
+    alone are read (``*_kept_for``), so ClickHouse does not plan the fresh computation at all
+    (planning it took longer than the rest of a video report took to run). Exact all the same: a
+    learner unchanged when asked had a complete kept row then, and a refresh in between only
+    writes newer rows, which FINAL takes.
     """
-    params = dict(params)
-    changed = {}  # (view stem, parameters passed on) → the parameter holding its list (None: too long)
+    settled = {}  # (view stem, parameters passed on) → whether nobody changed
 
-    def changed_list(stem, names):
-        """The parameter holding the changed learners (read now), or None for a list too long to send."""
+    def nobody_changed(stem, names):
         key = (stem, names)
-        if key not in changed:
-            ids = clickhouse.query(  # the view's SELECT itself: a call would cost as much again
-                f"SELECT groupUniqArray(user_id) FROM ({clickhouse.view_query(f'{stem}changed_for')})", params)[0][0]
-            fits = len(",".join(map(str, ids))) <= _CHANGED_AS_VALUE
-            changed[key] = f"changed_learners_{len(changed)}" if fits else None
-            if changed[key]:
-                params[changed[key]] = sorted(ids)
-        return changed[key]
+        if key not in settled:
+            changed = clickhouse.query(  # the view's SELECT itself: a call would cost as much again
+                f"SELECT count() FROM ({clickhouse.view_query(f'{stem}changed_for')})", params)[0][0]
+            settled[key] = changed == 0
+        return settled[key]
 
     def inline(call):
         name, args = call.group(1), call.group(2)
         passed_on = [_PASSED_ON.fullmatch(arg) for arg in args.split(",")]
         if not all(passed_on):
             return call.group(0)
-        names = tuple(sorted(match.group(1) for match in passed_on))
-        if name.endswith("_changed_for"):
-            param = changed_list(name.removesuffix("changed_for"), names)
-            if param:
-                return f"(SELECT arrayJoin({{{param}:Array(Int64)}}) AS user_id)"
-        elif name.endswith("_current_for"):
+        if name.endswith("_current_for"):
             stem = name.removesuffix("current_for")
-            param = changed_list(stem, names)
-            if param and not params[param]:
+            if nobody_changed(stem, tuple(sorted(match.group(1) for match in passed_on))):
                 name = f"{stem}kept_for"
         return f"({clickhouse.view_query(name)})"
 
@@ -159,7 +144,7 @@ def _prepared(clickhouse, sql, params):
         sql, count = _VIEW_CALL.subn(inline, sql)
         if not count:
             break
-    return sql, params
+    return sql
 
 
 def _unplanned(sql):
@@ -177,7 +162,7 @@ def _unplanned(sql):
 
 def _rows(clickhouse, sql, params):
     clickhouse = clickhouse or get_clickhouse()
-    return clickhouse.query_dicts(*_prepared(clickhouse, sql, params))
+    return clickhouse.query_dicts(_prepared(clickhouse, sql, params), params)
 
 
 def _utc(value):
@@ -201,7 +186,7 @@ def _records(cls, clickhouse, sql, params, utc=(), flags=(), by_course=None):
     dict per row cost three times as much: 50,000 learner statuses, 650 ms of Python).
     """
     clickhouse = clickhouse or get_clickhouse()
-    names, columns = clickhouse.query_columns(*_prepared(clickhouse, sql, params))
+    names, columns = clickhouse.query_columns(_prepared(clickhouse, sql, params), params)
     if not names:  # no rows (the driver then names no columns either)
         return [] if by_course is None else {key: [] for key in by_course}
     keys = None

@@ -14,8 +14,9 @@
 -- the longest an insert may take to commit, the same for both kept tables).
 
 -- The learners of these courses (`user_ids`: only those, `[]`: all) with activity stamped after
--- the watermark: every learner before the first refresh. The query module reads this list first
--- and passes it on as a value (see analytics/queries.py); the views below read it as a subquery.
+-- the watermark: every learner before the first refresh. The query module asks it first (see
+-- analytics/queries.py): nobody changed, and a report reads analytics_learner_rollup_kept_for
+-- alone. The views below write the same condition out, as in 0035.
 CREATE OR REPLACE VIEW ${database}.analytics_learner_rollup_changed_for ${on_cluster} AS
 SELECT user_id
 FROM ${database}.analytics_learner_activity
@@ -25,7 +26,7 @@ WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(St
       - toIntervalSecond((SELECT toUInt32(if(count() = 0, 600, argMax(value, updated_at)))
                           FROM ${database}.analytics_settings WHERE name = 'video_watch_margin_secs'));
 
--- The merge itself, for the changed learners above, in these courses; no enrollment filter
+-- The merge itself, for the changed learners, in these courses; no enrollment filter
 -- (readers apply it). The refresh keeps what it returns for every course.
 CREATE OR REPLACE VIEW ${database}.analytics_learner_rollup_compute_for ${on_cluster} AS
 SELECT
@@ -39,26 +40,40 @@ SELECT
 FROM ${database}.analytics_learner_activity AS a FINAL
 WHERE (empty({course_keys:Array(String)}) OR a.course_key IN {course_keys:Array(String)})
   AND (empty({user_ids:Array(Int64)}) OR a.user_id IN {user_ids:Array(Int64)})
-  AND a.user_id IN (SELECT user_id FROM ${database}.analytics_learner_rollup_changed_for(
-      course_keys = {course_keys:Array(String)}, user_ids = {user_ids:Array(Int64)}));
+  AND a.user_id IN
+      (SELECT user_id FROM ${database}.analytics_learner_activity
+       WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)})
+         AND (empty({user_ids:Array(Int64)}) OR user_id IN {user_ids:Array(Int64)})
+         AND changed_at > (SELECT max(source_changed_at) FROM ${database}.analytics_learner_rollup WHERE course_key = '')
+             - toIntervalSecond((SELECT toUInt32(if(count() = 0, 600, argMax(value, updated_at)))
+                                 FROM ${database}.analytics_settings WHERE name = 'video_watch_margin_secs')));
 
--- The kept rows of every learner of these courses not in the changed list: exact for them.
+-- The kept rows of these courses and learners, as they are: exact for every learner not changed
+-- since the watermark.
 CREATE OR REPLACE VIEW ${database}.analytics_learner_rollup_kept_for ${on_cluster} AS
 SELECT org, course_key, user_id, first_activity_at, last_activity_at, first_engaged_at, active_days,
        problems_attempted, problems_solved, videos_watched, events
 FROM ${database}.analytics_learner_rollup AS r FINAL
 WHERE (empty({course_keys:Array(String)}) OR r.course_key IN {course_keys:Array(String)})
   AND (empty({user_ids:Array(Int64)}) OR r.user_id IN {user_ids:Array(Int64)})
-  AND r.user_id >= 0
-  AND r.user_id NOT IN (SELECT user_id FROM ${database}.analytics_learner_rollup_changed_for(
-      course_keys = {course_keys:Array(String)}, user_ids = {user_ids:Array(Int64)}));
+  AND r.user_id >= 0;
 
 -- Every learner's activity in these courses as of now: kept rows of unchanged learners, fresh
--- merges of the others. No enrollment filter. (The query module reads only the kept half when
--- the changed list is empty: planning the merge would cost more than the rest of a report.)
+-- merges of the others (see above). No enrollment filter.
 CREATE OR REPLACE VIEW ${database}.analytics_learner_rollup_current_for ${on_cluster} AS
-SELECT * FROM ${database}.analytics_learner_rollup_kept_for(
-    course_keys = {course_keys:Array(String)}, user_ids = {user_ids:Array(Int64)})
+SELECT org, course_key, user_id, first_activity_at, last_activity_at, first_engaged_at, active_days,
+       problems_attempted, problems_solved, videos_watched, events
+FROM ${database}.analytics_learner_rollup AS r FINAL
+WHERE (empty({course_keys:Array(String)}) OR r.course_key IN {course_keys:Array(String)})
+  AND (empty({user_ids:Array(Int64)}) OR r.user_id IN {user_ids:Array(Int64)})
+  AND r.user_id >= 0
+  AND r.user_id NOT IN
+      (SELECT user_id FROM ${database}.analytics_learner_activity
+       WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)})
+         AND (empty({user_ids:Array(Int64)}) OR user_id IN {user_ids:Array(Int64)})
+         AND changed_at > (SELECT max(source_changed_at) FROM ${database}.analytics_learner_rollup WHERE course_key = '')
+             - toIntervalSecond((SELECT toUInt32(if(count() = 0, 600, argMax(value, updated_at)))
+                                 FROM ${database}.analytics_settings WHERE name = 'video_watch_margin_secs')))
 UNION ALL
 SELECT org, course_key, user_id, first_activity_at, last_activity_at, first_engaged_at, active_days,
        problems_attempted, problems_solved, videos_watched, events
