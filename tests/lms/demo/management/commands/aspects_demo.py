@@ -31,6 +31,7 @@ from tests.lms.grades.models import PersistentCourseGrade
 from tests.lms.modulestore.api import build_course_tree, publish_course
 from tests.lms.student.models import CourseEnrollment, UserProfile
 from tests.lms.tagging.models import ObjectTag, Tag, Taxonomy
+from tests.waiting import wait_for
 
 COURSE = "course-v1:OpenedX+AspectsDemo+2026"
 COUNTRIES = ["US", "IN", "BR", "FR", "NG", "DE", "MX", "JP", "EG", "ES"]
@@ -40,11 +41,7 @@ NAMES = ["Ada", "Zoë", "Ngozi", "Hiroshi", "Sofía", "Ravi", "Amélie", "Li Wei
 def wait_until(condition, timeout=30.0):
     """Poll ``condition`` until truthy; returns seconds waited (or None on timeout)."""
     started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if condition():
-            return time.monotonic() - started
-        time.sleep(0.01)
-    return None
+    return time.monotonic() - started if wait_for(condition, timeout, interval=0.01) else None
 
 
 class Command(BaseCommand):
