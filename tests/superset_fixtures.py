@@ -14,7 +14,6 @@ the fixtures into a test module with ``from .superset_fixtures import *``.
 import io
 import json
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -28,6 +27,7 @@ from platform_plugin_aspects.clickhouse import get_clickhouse
 from platform_plugin_aspects.settings.common import DEFAULT_INSTRUCTOR_DASHBOARDS
 from platform_plugin_aspects.superset.bundle import load_assets
 from platform_plugin_aspects.superset.client import SupersetClient, jwt_claims
+from tests import waiting
 from tests.lms.course_overviews.models import CourseOverview
 from tests.lms.student.models import CourseAccessRole, CourseEnrollment
 
@@ -52,14 +52,10 @@ __all__ = ["superset", "superset_admin", "SYNC_RUNS", "REPORT_USER", "run_sync",
 
 def wait_for(condition, timeout=20.0, interval=0.05, message="condition"):
     """Poll ``condition`` until it returns something truthy, or fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
-        time.sleep(interval)
+    value = waiting.wait_for(condition, timeout, interval)
+    if not value:
+        raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+    return value
 
 
 def superset_config_for(url):
