@@ -214,8 +214,10 @@ def test_the_course_dashboard_renders_every_chart_with_data(browser, live_server
         states = wait_for(lambda: settled(browser), timeout=90, message=f"the charts of {tab}")
         seen.update(states)
         if tab == "Enrollment":
-            headline = browser.execute_script(
-                "return document.querySelector('[data-test-chart-name=\"Enrolled learners\"] .header-line').innerText")
+            # The tab's other charts can settle before this one is drawn: wait for its figure.
+            headline = wait_for(lambda: browser.execute_script(
+                "const e = document.querySelector('[data-test-chart-name=\"Enrolled learners\"] .header-line');"
+                "return e && e.innerText.trim();"), timeout=90, message="the Enrolled learners figure")
             assert int(headline.replace(",", "")) == analytics.funnel(str(COURSE)).enrolled == \
                 courses_data[str(COURSE)].enrolled
     assert {name: state for name, state in seen.items() if state != "ok"} == {}
