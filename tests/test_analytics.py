@@ -6,6 +6,7 @@ same events loaded twice, learners who are not enrolled, the block ids events ca
 
 import dataclasses
 import json
+import uuid
 from datetime import timedelta
 from io import StringIO
 
@@ -15,6 +16,8 @@ from django.core.management.base import CommandError
 
 from platform_plugin_aspects import analytics
 from platform_plugin_aspects.analytics.model import refresh_kept_tables, sync_settings
+from platform_plugin_aspects.clickhouse import ClickHouse
+from platform_plugin_aspects.clickhouse.migrate import MIGRATIONS_DIR, MigrationRunner
 from platform_plugin_aspects.tracking.backend import ClickHouseTrackingBackend
 from platform_plugin_aspects.tracking.events import EVENT_COLUMNS, event_row, serialize
 from platform_plugin_aspects.tracking.store import parse_texts, store
@@ -280,6 +283,104 @@ def test_kept_learner_rollup_reads_like_a_fresh_merge_and_new_activity_counts_at
     assert (eve.days_inactive, eve.problems_attempted, eve.problems_solved) == (0, 2, 1)  # P2 before, P1 now
     assert by_user(analytics.learner_engagement(COURSE))[5].events == 5
     assert_refreshes_change_nothing(course, learner_figures, dirty)
+
+
+def test_kept_learner_rows_follow_new_grades_unenrollments_and_deleted_enrollments_at_once(course, settings):
+    """
+    A kept learner row also carries the enrollment and the grade: a grade, an unenrollment or a
+    deleted enrollment that the sinks write after a refresh shows at once (the learner is computed
+    at read time until the next refresh keeps the new row), and the refresh changes nothing.
+    """
+    settings.ASPECTS_ANALYTICS_VIDEO_MARGIN_SECS = 0
+    sync_settings(course)
+    refresh_kept_tables(course, keep_running=False)
+    dirty = "SELECT count() FROM analytics_learner_rollup_changed_for(course_keys = [], user_ids = [])"
+    assert course.query(dirty) == [(0,)]
+    assert [r.user_id for r in analytics.at_risk_learners(COURSE, AS_OF)] == [3, 5]
+
+    enrollment_columns = ["id", "course_key", "created", "is_active", "mode", "username", "user_id", "dump_id",
+                          "time_last_dumped", "version", "is_deleted"]
+    # cid (3) is graded 0.8, passing; eve (5) unenrolls; ada's (1) enrollment is deleted.
+    course.insert("course_grades", [[3, 3, COURSE, "Org", "v1", "h", 0.8, "B", True, "", "", "", uuid.uuid4(),
+                                     "2026-11-30", 2, 0]],
+                  ["id", "user_id", "course_key", "org", "course_version", "grading_policy_hash", "percent_grade",
+                   "letter_grade", "is_passing", "passed_timestamp", "created", "modified", "dump_id",
+                   "time_last_dumped", "version", "is_deleted"])
+    course.insert("course_enrollment", [[5, COURSE, "2026-10-01", False, "audit", "eve", 5, uuid.uuid4(),
+                                         "2026-11-30", 2, 0],
+                                        [1, COURSE, "2026-10-01", True, "audit", "ada", 1, uuid.uuid4(),
+                                         "2026-11-30", 2, 1]], enrollment_columns)
+    assert course.query(dirty) == [(3,)]
+    assert analytics.at_risk_learners(COURSE, AS_OF) == []
+    status = by_user(analytics.learner_status(COURSE, AS_OF))
+    assert 1 not in status and 1 not in by_user(analytics.learner_engagement(COURSE))
+    assert (status[3].grade_status, status[3].percent_grade, status[3].letter_grade) == ("passing", 0.8, "B")
+    assert (status[5].is_active, status[5].at_risk) == (False, False)
+    assert analytics.funnel(COURSE, AS_OF) == analytics.Funnel(enrolled=5, active=4, attempted_problem=2, passing=2)
+    assert_refreshes_change_nothing(course, learner_figures, dirty)
+
+
+def test_upgrade_from_activity_only_kept_rows_reads_exact_figures(clickhouse, tmp_path, settings):
+    """
+    A site migrated before the kept learner rows carried enrollments and grades (its refresh of
+    0039 writing activity-only rows) upgrades to exact figures at once, and after its new refresh.
+    """
+    database = "test_rollup_upgrade"
+    clickhouse.command(f"DROP DATABASE IF EXISTS {database}")
+    site = ClickHouse(dataclasses.replace(clickhouse.config, database=database))
+    migrations = sorted(MIGRATIONS_DIR.glob("*.sql"))
+    old = [m for m in migrations if m.name <= "0039_analytics_learner_rollup_refresh.sql"
+           and m.name not in ("0037_analytics_learner_rollup_status.sql", "0038_analytics_learner_reports.sql")]
+    for path in old:
+        (tmp_path / path.name).write_text(path.read_text())
+    # 0038 as it was: the rollup views without the enrollment and grade columns.
+    (tmp_path / "0038_analytics_learner_reports.sql").write_text(OLD_ROLLUP_VIEWS)
+    MigrationRunner(site, directory=tmp_path).run()
+    settings.ASPECTS_ANALYTICS_VIDEO_MARGIN_SECS = 0
+    sync_settings(site)
+    seed_sinks(site)
+    send(site, events())
+    site.command(f"SYSTEM REFRESH VIEW {database}.analytics_learner_rollup_refresh")
+    site.command(f"SYSTEM WAIT VIEW {database}.analytics_learner_rollup_refresh")
+    assert site.query("SELECT count() FROM analytics_learner_rollup WHERE user_id >= 0") == [(8,)]
+
+    # The upgrade, and the old refresh running in the middle of it (its minute may come at any time).
+    for path in migrations:
+        if path.name < "0040":
+            (tmp_path / path.name).write_text(path.read_text())
+    assert MigrationRunner(site, directory=tmp_path).run() == [
+        "0037_analytics_learner_rollup_status", "0038_analytics_learner_reports"]
+    site.command(f"SYSTEM REFRESH VIEW {database}.analytics_learner_rollup_refresh")
+    site.command(f"SYSTEM WAIT VIEW {database}.analytics_learner_rollup_refresh")
+    for path in migrations:
+        (tmp_path / path.name).write_text(path.read_text())
+    assert "0040_analytics_learner_status_refresh" in MigrationRunner(site, directory=tmp_path).run()
+    site.forget_schema()
+    expected = analytics.Funnel(enrolled=7, active=6, attempted_problem=4, passing=1)
+    assert analytics.funnel(COURSE, AS_OF, clickhouse=site) == expected
+    assert [r.user_id for r in analytics.at_risk_learners(COURSE, AS_OF, clickhouse=site)] == [3, 5]
+    refresh_kept_tables(site, keep_running=False)
+    assert site.query("SELECT countIf(enrolled) FROM analytics_learner_rollup FINAL WHERE user_id >= 0") == [(8,)]
+    assert analytics.funnel(COURSE, AS_OF, clickhouse=site) == expected
+    assert [r.user_id for r in analytics.at_risk_learners(COURSE, AS_OF, clickhouse=site)] == [3, 5]
+    clickhouse.command(f"DROP DATABASE {database}")
+
+
+# The learner-rollup views of 0038 before the kept rows carried enrollments and grades: what the
+# refresh of 0039 was created against on sites migrated before.
+OLD_ROLLUP_VIEWS = """-- repeatable: views
+CREATE OR REPLACE VIEW ${database}.analytics_learner_rollup_compute_for AS
+SELECT a.org AS org, a.course_key AS course_key, a.user_id AS user_id,
+    a.first_activity_at AS first_activity_at, a.last_activity_at AS last_activity_at,
+    a.first_engaged_at AS first_engaged_at, arraySort(a.active_days) AS active_days,
+    toUInt32(length(a.problems_attempted)) AS problems_attempted,
+    toUInt32(length(a.problems_solved)) AS problems_solved,
+    toUInt32(length(a.videos_watched)) AS videos_watched,
+    finalizeAggregation(a.events) AS events, a.changed_at AS source_changed_at
+FROM ${database}.analytics_learner_activity AS a FINAL
+WHERE (empty({course_keys:Array(String)}) OR a.course_key IN {course_keys:Array(String)})
+  AND (empty({user_ids:Array(Int64)}) OR a.user_id IN {user_ids:Array(Int64)});
+"""
 
 
 def test_at_risk_learners_and_their_reasons(course):

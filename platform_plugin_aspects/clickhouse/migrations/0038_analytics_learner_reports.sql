@@ -4,89 +4,153 @@
 -- The course analytics model, part 9: the learner reports, over analytics_learner_rollup (0037).
 -- Parameterized and plain views as in 0032 (`course_keys = []` means every course).
 --
--- Kept and fresh, as the video reports of 0035: analytics_learner_rollup keeps each learner's
--- merged activity in a course, recomputed every minute by analytics_learner_rollup_refresh (0039)
--- for the learners whose activity changed. A reader takes the kept rows of every learner with no
--- change stamped after the watermark, and merges the rows of the others itself
--- (analytics_learner_rollup_compute_for), so every figure is exact whether or not a refresh ran.
+-- Kept and fresh, as the video reports of 0035: analytics_learner_rollup keeps, per (course,
+-- learner), the merged activity, the enrollment and the grade, recomputed every minute by
+-- analytics_learner_rollup_refresh (0040) for the learners with a change. A reader takes the kept
+-- row of every learner with no change stamped after the watermark, and computes the rows of the
+-- others itself (analytics_learner_rollup_compute_for), so every figure is exact whether or not a
+-- refresh ran: a new grade, enrollment or unenrollment shows at once, as new activity does.
 -- The watermark is when the last refresh started (its heartbeat row: course_key '', user_id -1)
 -- less ASPECTS_ANALYTICS_VIDEO_MARGIN_SECS (600, `video_watch_margin_secs` in analytics_settings:
 -- the longest an insert may take to commit, the same for both kept tables).
 
--- The learners of these courses (`user_ids`: only those, `[]`: all) with activity stamped after
--- the watermark: every learner before the first refresh. The query module asks it first (see
--- analytics/queries.py): nobody changed, and a report reads analytics_learner_rollup_kept_for
--- alone. The views below write the same condition out, as in 0035.
+-- Stamped after the watermark: a learner's activity (changed_at, 0037), enrollment or grade row
+-- (inserted_at, 0037_analytics_learner_rollup_status). The learners of these courses (`user_ids`:
+-- only those, `[]`: all) with any such row, and their latest stamp: every learner before the first
+-- refresh. The query module asks it first (see analytics/queries.py): nobody changed, and a report
+-- reads analytics_learner_rollup_kept_for alone. compute_for writes the same list out again
+-- (a view called inside another costs the dashboards' plain views planning time, as in 0035).
 CREATE OR REPLACE VIEW ${database}.analytics_learner_rollup_changed_for ${on_cluster} AS
-SELECT user_id
-FROM ${database}.analytics_learner_activity
-WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)})
-  AND (empty({user_ids:Array(Int64)}) OR user_id IN {user_ids:Array(Int64)})
-  AND changed_at > (SELECT max(source_changed_at) FROM ${database}.analytics_learner_rollup WHERE course_key = '')
+SELECT course_key, user_id, max(stamp) AS stamped_at
+FROM
+(
+    SELECT course_key, user_id, changed_at AS stamp FROM ${database}.analytics_learner_activity
+    WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)})
+      AND (empty({user_ids:Array(Int64)}) OR user_id IN {user_ids:Array(Int64)})
+    UNION ALL
+    SELECT course_key, toInt64(user_id), inserted_at FROM ${database}.course_enrollment
+    WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)})
+      AND (empty({user_ids:Array(Int64)}) OR user_id IN {user_ids:Array(Int64)})
+    UNION ALL
+    SELECT course_key, toInt64(user_id), inserted_at FROM ${database}.course_grades
+    WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)})
+      AND (empty({user_ids:Array(Int64)}) OR user_id IN {user_ids:Array(Int64)})
+)
+WHERE stamp > (SELECT max(source_changed_at) FROM ${database}.analytics_learner_rollup WHERE course_key = '')
       - toIntervalSecond((SELECT toUInt32(if(count() = 0, 600, argMax(value, updated_at)))
-                          FROM ${database}.analytics_settings WHERE name = 'video_watch_margin_secs'));
+                          FROM ${database}.analytics_settings WHERE name = 'video_watch_margin_secs'))
+GROUP BY course_key, user_id;
 
--- The merge itself, for the changed learners, in these courses; no enrollment filter
--- (readers apply it). The refresh keeps what it returns for every course.
+-- The kept row itself, for the changed learners of these courses: their merged activity, their
+-- enrollment and their grade, one row per changed (course, learner), also where none is left (an
+-- enrollment deleted since: the row masks the older one). No enrollment filter (readers apply it).
+-- The version is the latest stamp, so a later computation of the same learner wins.
 CREATE OR REPLACE VIEW ${database}.analytics_learner_rollup_compute_for ${on_cluster} AS
+WITH changed AS
+(
+    SELECT course_key, user_id, max(stamp) AS stamped_at
+    FROM
+    (
+        SELECT course_key, user_id, changed_at AS stamp FROM ${database}.analytics_learner_activity
+        WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)})
+          AND (empty({user_ids:Array(Int64)}) OR user_id IN {user_ids:Array(Int64)})
+        UNION ALL
+        SELECT course_key, toInt64(user_id), inserted_at FROM ${database}.course_enrollment
+        WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)})
+          AND (empty({user_ids:Array(Int64)}) OR user_id IN {user_ids:Array(Int64)})
+        UNION ALL
+        SELECT course_key, toInt64(user_id), inserted_at FROM ${database}.course_grades
+        WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)})
+          AND (empty({user_ids:Array(Int64)}) OR user_id IN {user_ids:Array(Int64)})
+    )
+    WHERE stamp > (SELECT max(source_changed_at) FROM ${database}.analytics_learner_rollup WHERE course_key = '')
+          - toIntervalSecond((SELECT toUInt32(if(count() = 0, 600, argMax(value, updated_at)))
+                              FROM ${database}.analytics_settings WHERE name = 'video_watch_margin_secs'))
+    GROUP BY course_key, user_id
+)
 SELECT
-    a.org AS org, a.course_key AS course_key, a.user_id AS user_id,
+    if(position(p.course_key, ':') > 0, splitByChar('+', splitByChar(':', p.course_key)[2])[1],
+       splitByChar('/', p.course_key)[1]) AS org,
+    p.course_key AS course_key, p.user_id AS user_id,
     a.first_activity_at AS first_activity_at, a.last_activity_at AS last_activity_at,
     a.first_engaged_at AS first_engaged_at, arraySort(a.active_days) AS active_days,
     toUInt32(length(a.problems_attempted)) AS problems_attempted,
     toUInt32(length(a.problems_solved)) AS problems_solved,
     toUInt32(length(a.videos_watched)) AS videos_watched,
-    finalizeAggregation(a.events) AS events, a.changed_at AS source_changed_at
-FROM ${database}.analytics_learner_activity AS a FINAL
-WHERE (empty({course_keys:Array(String)}) OR a.course_key IN {course_keys:Array(String)})
-  AND (empty({user_ids:Array(Int64)}) OR a.user_id IN {user_ids:Array(Int64)})
-  AND a.user_id IN
-      (SELECT user_id FROM ${database}.analytics_learner_activity
-       WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)})
-         AND (empty({user_ids:Array(Int64)}) OR user_id IN {user_ids:Array(Int64)})
-         AND changed_at > (SELECT max(source_changed_at) FROM ${database}.analytics_learner_rollup WHERE course_key = '')
-             - toIntervalSecond((SELECT toUInt32(if(count() = 0, 600, argMax(value, updated_at)))
-                                 FROM ${database}.analytics_settings WHERE name = 'video_watch_margin_secs')));
+    a.events AS events, p.stamped_at AS source_changed_at, a.has_activity AS has_activity,
+    e.enrolled AS enrolled, e.mode AS enrollment_mode, e.is_active AS is_active, e.created AS enrolled_at,
+    g.graded AS graded, g.percent_grade AS percent_grade, g.letter_grade AS letter_grade, g.is_passing AS is_passing
+FROM changed AS p
+LEFT JOIN
+(
+    SELECT course_key, user_id, 1 AS has_activity, first_activity_at, last_activity_at, first_engaged_at, active_days,
+           problems_attempted, problems_solved, videos_watched, finalizeAggregation(events) AS events
+    FROM ${database}.analytics_learner_activity FINAL
+    WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)})
+      AND user_id IN (SELECT user_id FROM changed)
+) AS a ON a.course_key = p.course_key AND a.user_id = p.user_id
+LEFT JOIN
+(
+    -- One enrollment per learner and course (the newest, should an id ever be re-created).
+    SELECT course_key, toInt64(user_id) AS user_id, 1 AS enrolled, argMax(mode, id) AS mode,
+           argMax(is_active, id) AS is_active, argMax(created, id) AS created
+    FROM ${database}.course_enrollment FINAL
+    WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)})
+      AND user_id IN (SELECT user_id FROM changed)
+    GROUP BY course_key, user_id
+) AS e ON e.course_key = p.course_key AND e.user_id = p.user_id
+LEFT JOIN
+(
+    SELECT course_key, toInt64(user_id) AS user_id, 1 AS graded, percent_grade, letter_grade, is_passing
+    FROM ${database}.course_grades FINAL
+    WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)})
+      AND user_id IN (SELECT user_id FROM changed)
+) AS g ON g.course_key = p.course_key AND g.user_id = p.user_id;
 
 -- The kept rows of these courses and learners, as they are: exact for every learner not changed
--- since the watermark. (current_for writes the same SELECT out rather than calling this view: each
--- nested call costs the plain views planning time.)
+-- since the watermark.
 CREATE OR REPLACE VIEW ${database}.analytics_learner_rollup_kept_for ${on_cluster} AS
-SELECT org, course_key, user_id, first_activity_at, last_activity_at, first_engaged_at, active_days,
-       problems_attempted, problems_solved, videos_watched, events
+SELECT org, course_key, user_id, has_activity, first_activity_at, last_activity_at, first_engaged_at, active_days,
+       problems_attempted, problems_solved, videos_watched, events,
+       enrolled, enrollment_mode, is_active, enrolled_at, graded, percent_grade, letter_grade, is_passing
 FROM ${database}.analytics_learner_rollup AS r FINAL
 WHERE (empty({course_keys:Array(String)}) OR r.course_key IN {course_keys:Array(String)})
   AND (empty({user_ids:Array(Int64)}) OR r.user_id IN {user_ids:Array(Int64)})
   AND r.user_id >= 0;
 
--- Every learner's activity in these courses as of now: kept rows of unchanged learners, fresh
--- merges of the others (see above). No enrollment filter.
+-- Every learner's row in these courses as of now: the fresh computation of each changed learner
+-- (see above), else the kept row. No enrollment filter.
 CREATE OR REPLACE VIEW ${database}.analytics_learner_rollup_current_for ${on_cluster} AS
-SELECT org, course_key, user_id, first_activity_at, last_activity_at, first_engaged_at, active_days,
-       problems_attempted, problems_solved, videos_watched, events
-FROM ${database}.analytics_learner_rollup AS r FINAL
-WHERE (empty({course_keys:Array(String)}) OR r.course_key IN {course_keys:Array(String)})
-  AND (empty({user_ids:Array(Int64)}) OR r.user_id IN {user_ids:Array(Int64)})
-  AND r.user_id >= 0
-  AND r.user_id NOT IN
-      (SELECT user_id FROM ${database}.analytics_learner_activity
-       WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)})
-         AND (empty({user_ids:Array(Int64)}) OR user_id IN {user_ids:Array(Int64)})
-         AND changed_at > (SELECT max(source_changed_at) FROM ${database}.analytics_learner_rollup WHERE course_key = '')
-             - toIntervalSecond((SELECT toUInt32(if(count() = 0, 600, argMax(value, updated_at)))
-                                 FROM ${database}.analytics_settings WHERE name = 'video_watch_margin_secs')))
-UNION ALL
-SELECT org, course_key, user_id, first_activity_at, last_activity_at, first_engaged_at, active_days,
-       problems_attempted, problems_solved, videos_watched, events
-FROM ${database}.analytics_learner_rollup_compute_for(
-    course_keys = {course_keys:Array(String)}, user_ids = {user_ids:Array(Int64)});
+SELECT org, course_key, user_id, has_activity, first_activity_at, last_activity_at, first_engaged_at, active_days,
+       problems_attempted, problems_solved, videos_watched, events,
+       enrolled, enrollment_mode, is_active, enrolled_at, graded, percent_grade, letter_grade, is_passing
+FROM
+(
+    SELECT org, course_key, user_id, has_activity, first_activity_at, last_activity_at, first_engaged_at,
+           active_days, problems_attempted, problems_solved, videos_watched, events,
+           enrolled, enrollment_mode, is_active, enrolled_at, graded, percent_grade, letter_grade, is_passing,
+           0 AS fresh
+    FROM ${database}.analytics_learner_rollup AS r FINAL
+    WHERE (empty({course_keys:Array(String)}) OR r.course_key IN {course_keys:Array(String)})
+      AND (empty({user_ids:Array(Int64)}) OR r.user_id IN {user_ids:Array(Int64)})
+      AND r.user_id >= 0
+    UNION ALL
+    SELECT org, course_key, user_id, has_activity, first_activity_at, last_activity_at, first_engaged_at,
+           active_days, problems_attempted, problems_solved, videos_watched, events,
+           enrolled, enrollment_mode, is_active, enrolled_at, graded, percent_grade, letter_grade, is_passing,
+           1 AS fresh
+    FROM ${database}.analytics_learner_rollup_compute_for(
+        course_keys = {course_keys:Array(String)}, user_ids = {user_ids:Array(Int64)})
+)
+ORDER BY fresh DESC
+LIMIT 1 BY course_key, user_id;
 
 -- One row per enrollment: mode, state, activity as of `as_of`, grade, counts, at-risk flag and why.
 -- At risk: actively enrolled, did more than open the course home page, not passing (no grade yet
 -- counts as not passing, reported "not graded yet", never "failed"), and the latest active day
 -- is `inactive_days` or more days before `as_of` (last active exactly inactive_days ago: at risk).
 -- `user_ids` narrows it to those learners (`[]`: all): a page of a MOOC's learner list reads 100
--- learners' rows through the primary keys instead of joining 50,000.
+-- learners' rows through the primary key instead of 50,000.
 CREATE OR REPLACE VIEW ${database}.analytics_learner_status_for ${on_cluster} AS
 SELECT
     org, course_key, user_id, enrollment_mode, is_active, enrolled_at,
@@ -102,59 +166,46 @@ SELECT
 FROM
 (
     SELECT
-        if(position(e.course_key, ':') > 0, splitByChar('+', splitByChar(':', e.course_key)[2])[1],
-           splitByChar('/', e.course_key)[1]) AS org,
-        e.course_key AS course_key, e.user_id AS user_id, e.mode AS enrollment_mode, e.is_active AS is_active,
-        e.created AS enrolled_at,
-        if(a.has_activity, a.first_activity_at, NULL) AS first_activity_at,
-        if(a.has_activity, a.last_activity_at, NULL) AS last_activity_at,
-        if(a.day_count > 0, a.last_day, NULL) AS last_active_day,
-        if(a.day_count > 0, toInt32(dateDiff('day', a.last_day, {as_of:Date})), NULL) AS days_inactive,
-        a.day_count AS active_days, a.days_7 AS active_days_7, a.days_30 AS active_days_30,
-        a.is_engaged AS engaged,
-        if(g.graded, g.percent_grade, NULL) AS percent_grade,
-        if(g.graded, g.letter_grade, NULL) AS letter_grade,
-        g.graded AND g.is_passing AS is_passing,
+        r.org AS org, r.course_key AS course_key, r.user_id AS user_id, r.enrollment_mode AS enrollment_mode,
+        r.is_active AS is_active, r.enrolled_at AS enrolled_at,
+        if(r.has_activity, r.first_activity_at, NULL) AS first_activity_at,
+        if(r.has_activity, r.last_activity_at, NULL) AS last_activity_at,
+        if(r.day_count > 0, r.last_day, NULL) AS last_active_day,
+        if(r.day_count > 0, toInt32(dateDiff('day', r.last_day, {as_of:Date})), NULL) AS days_inactive,
+        r.day_count AS active_days, r.days_7 AS active_days_7, r.days_30 AS active_days_30,
+        r.is_engaged AS engaged,
+        if(r.graded, r.percent_grade, NULL) AS percent_grade,
+        if(r.graded, r.letter_grade, NULL) AS letter_grade,
+        r.graded AND r.is_passing AS is_passing,
         ifNull(c.lowest_passing_grade, {default_passing_grade:Float64}) AS passing_grade,
-        multiIf(NOT g.graded, 'not graded yet', g.is_passing, 'passing', 'below passing') AS grade_status,
-        a.attempted AS problems_attempted, a.solved AS problems_solved, a.watched AS videos_watched,
-        e.is_active AND a.is_engaged AND NOT (g.graded AND g.is_passing) AND a.day_count > 0
-            AND dateDiff('day', a.last_day, {as_of:Date}) >= {inactive_days:UInt32} AS at_risk
+        multiIf(NOT r.graded, 'not graded yet', r.is_passing, 'passing', 'below passing') AS grade_status,
+        r.problems_attempted AS problems_attempted, r.problems_solved AS problems_solved,
+        r.videos_watched AS videos_watched,
+        r.is_active AND r.is_engaged AND NOT (r.graded AND r.is_passing) AND r.day_count > 0
+            AND dateDiff('day', r.last_day, {as_of:Date}) >= {inactive_days:UInt32} AS at_risk
     FROM
     (
-        SELECT course_key, toInt64(user_id) AS user_id, mode, is_active, created
-        FROM ${database}.course_enrollment FINAL
-        WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)})
-          AND (empty({user_ids:Array(Int64)}) OR user_id IN {user_ids:Array(Int64)})
-    ) AS e
-    LEFT JOIN
-    (
         SELECT
-            course_key, user_id, 1 AS has_activity, first_activity_at, last_activity_at,
+            org, course_key, user_id, enrollment_mode, is_active, enrolled_at, has_activity,
+            first_activity_at, last_activity_at,
             arrayFilter(d -> d <= {as_of:Date}, active_days) AS days,
             length(days) AS day_count,
             arrayMax(arrayPushBack(days, toDate(0))) AS last_day,
             arrayCount(d -> d > {as_of:Date} - 7, days) AS days_7,
             arrayCount(d -> d > {as_of:Date} - 30, days) AS days_30,
-            ifNull(first_engaged_at < toDateTime64({as_of:Date} + 1, 6, 'UTC'), 0) AS is_engaged,
-            problems_attempted AS attempted, problems_solved AS solved, videos_watched AS watched
+            has_activity AND ifNull(first_engaged_at < toDateTime64({as_of:Date} + 1, 6, 'UTC'), 0) AS is_engaged,
+            problems_attempted, problems_solved, videos_watched, graded, percent_grade, letter_grade, is_passing
         FROM ${database}.analytics_learner_rollup_current_for(
             course_keys = {course_keys:Array(String)}, user_ids = {user_ids:Array(Int64)})
-    ) AS a ON a.course_key = e.course_key AND a.user_id = e.user_id
-    LEFT JOIN
-    (
-        SELECT course_key, toInt64(user_id) AS user_id, 1 AS graded, percent_grade, letter_grade, is_passing
-        FROM ${database}.course_grades FINAL
-        WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)})
-          AND (empty({user_ids:Array(Int64)}) OR user_id IN {user_ids:Array(Int64)})
-    ) AS g ON g.course_key = e.course_key AND g.user_id = e.user_id
+        WHERE enrolled
+    ) AS r
     LEFT JOIN
     (
         SELECT course_key, JSONExtract(course_data_json, 'lowest_passing_grade', 'Nullable(Float64)')
             AS lowest_passing_grade
         FROM ${database}.course_overviews FINAL
         WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)})
-    ) AS c ON c.course_key = e.course_key
+    ) AS c ON c.course_key = r.course_key
 );
 
 CREATE OR REPLACE VIEW ${database}.analytics_learner_status ${on_cluster} AS
@@ -189,17 +240,10 @@ LEFT JOIN
 -- Per enrolled learner with any activity: first and last activity, active days, distinct events
 -- (`user_ids`: only those learners, `[]`: all).
 CREATE OR REPLACE VIEW ${database}.analytics_learner_engagement_for ${on_cluster} AS
-SELECT
-    a.org AS org, a.course_key AS course_key, a.user_id AS user_id,
-    a.first_activity_at AS first_activity_at, a.last_activity_at AS last_activity_at,
-    length(a.active_days) AS active_days, a.events AS events
+SELECT org, course_key, user_id, first_activity_at, last_activity_at, length(active_days) AS active_days, events
 FROM ${database}.analytics_learner_rollup_current_for(
-    course_keys = {course_keys:Array(String)}, user_ids = {user_ids:Array(Int64)}) AS a
-WHERE a.user_id IN (SELECT toInt64(user_id) FROM ${database}.course_enrollment FINAL
-         WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)}))
-  AND (length({course_keys:Array(String)}) = 1
-       OR (a.course_key, a.user_id) IN (SELECT course_key, toInt64(user_id) FROM ${database}.course_enrollment FINAL
-         WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)})));
+    course_keys = {course_keys:Array(String)}, user_ids = {user_ids:Array(Int64)})
+WHERE enrolled AND has_activity;
 
 CREATE OR REPLACE VIEW ${database}.analytics_learner_engagement ${on_cluster} AS
 SELECT * FROM ${database}.analytics_learner_engagement_for(course_keys = [], user_ids = []);
