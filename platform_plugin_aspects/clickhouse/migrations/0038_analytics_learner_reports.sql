@@ -10,18 +10,20 @@
 -- row of every learner with no change stamped after the watermark, and computes the rows of the
 -- others itself (analytics_learner_rollup_compute_for), so every figure is exact whether or not a
 -- refresh ran: a new grade, enrollment or unenrollment shows at once, as new activity does.
--- The watermark is when the last refresh started (its heartbeat row: course_key '', user_id -1)
--- less ASPECTS_ANALYTICS_VIDEO_MARGIN_SECS (600, `video_watch_margin_secs` in analytics_settings:
--- the longest an insert may take to commit, the same for both kept tables).
+-- The watermark is the last refresh's start less ASPECTS_ANALYTICS_VIDEO_MARGIN_SECS (600,
+-- `video_watch_margin_secs` in analytics_settings: the longest an insert may take to commit, the
+-- same for both kept tables), written by the refresh itself in its heartbeat row (course_key '',
+-- user_id -1: source_changed_at the watermark, last_activity_at the start), so a reader looks up
+-- one value.
 
 -- Stamped after the watermark: a learner's activity (changed_at, 0037), enrollment or grade row
--- (inserted_at, 0037_analytics_learner_rollup_status). The learners of these courses (`user_ids`:
--- only those, `[]`: all) with any such row, and their latest stamp: every learner before the first
--- refresh. The query module asks it first (see analytics/queries.py): nobody changed, and a report
+-- (inserted_at, 0037_analytics_learner_rollup_status): one row per such row of the learners of
+-- these courses (`user_ids`: only those, `[]`: all), with its stamp; every learner before the
+-- first refresh. The query module asks it first (see analytics/queries.py): nobody changed, and a report
 -- reads analytics_learner_rollup_kept_for alone. compute_for writes the same list out again
 -- (a view called inside another costs the dashboards' plain views planning time, as in 0035).
 CREATE OR REPLACE VIEW ${database}.analytics_learner_rollup_changed_for ${on_cluster} AS
-SELECT course_key, user_id, max(stamp) AS stamped_at
+SELECT course_key, user_id, stamp
 FROM
 (
     SELECT course_key, user_id, changed_at AS stamp FROM ${database}.analytics_learner_activity
@@ -36,10 +38,8 @@ FROM
     WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)})
       AND (empty({user_ids:Array(Int64)}) OR user_id IN {user_ids:Array(Int64)})
 )
-WHERE stamp > (SELECT max(source_changed_at) FROM ${database}.analytics_learner_rollup WHERE course_key = '')
-      - toIntervalSecond((SELECT toUInt32(if(count() = 0, 600, argMax(value, updated_at)))
-                          FROM ${database}.analytics_settings WHERE name = 'video_watch_margin_secs'))
-GROUP BY course_key, user_id;
+WHERE stamp > (SELECT argMax(source_changed_at, last_activity_at) FROM ${database}.analytics_learner_rollup WHERE course_key = '')
+;
 
 -- The kept row itself, for the changed learners of these courses: their merged activity, their
 -- enrollment and their grade, one row per changed (course, learner), also where none is left (an
@@ -63,9 +63,7 @@ WITH changed AS
         WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)})
           AND (empty({user_ids:Array(Int64)}) OR user_id IN {user_ids:Array(Int64)})
     )
-    WHERE stamp > (SELECT max(source_changed_at) FROM ${database}.analytics_learner_rollup WHERE course_key = '')
-          - toIntervalSecond((SELECT toUInt32(if(count() = 0, 600, argMax(value, updated_at)))
-                              FROM ${database}.analytics_settings WHERE name = 'video_watch_margin_secs'))
+    WHERE stamp > (SELECT argMax(source_changed_at, last_activity_at) FROM ${database}.analytics_learner_rollup WHERE course_key = '')
     GROUP BY course_key, user_id
 )
 SELECT
@@ -152,61 +150,45 @@ LIMIT 1 BY course_key, user_id;
 -- `user_ids` narrows it to those learners (`[]`: all): a page of a MOOC's learner list reads 100
 -- learners' rows through the primary key instead of 50,000.
 CREATE OR REPLACE VIEW ${database}.analytics_learner_status_for ${on_cluster} AS
+-- One level of SELECT over the kept rows (each subquery level cost ClickHouse milliseconds of
+-- planning); each course's lowest passing grade (NULL: none set) as a map, not a join (joining
+-- every learner's row cost more than the rest of the at-risk list).
+WITH
+(
+    SELECT groupArray((course_key, JSONExtract(course_data_json, 'lowest_passing_grade', 'Nullable(Float64)')))
+    FROM ${database}.course_overviews FINAL
+    WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)})
+) AS course_passing_grades
 SELECT
-    org, course_key, user_id, enrollment_mode, is_active, enrolled_at,
-    first_activity_at, last_activity_at, last_active_day, days_inactive,
-    active_days, active_days_7, active_days_30, engaged,
-    percent_grade, letter_grade, is_passing, passing_grade, grade_status,
-    problems_attempted, problems_solved, videos_watched,
-    at_risk,
+    r.org AS org, r.course_key AS course_key, r.user_id AS user_id, r.enrollment_mode AS enrollment_mode,
+    r.is_active AS is_active, r.enrolled_at AS enrolled_at,
+    if(r.has_activity, r.first_activity_at, NULL) AS first_activity_at,
+    if(r.has_activity, r.last_activity_at, NULL) AS last_activity_at,
+    -- r.active_days is sorted: the last active day up to as_of is the active_days-th.
+    arrayCount(d -> d <= {as_of:Date}, r.active_days) AS active_days,
+    if(active_days > 0, r.active_days[active_days], NULL) AS last_active_day,
+    if(active_days > 0, toInt32(dateDiff('day', r.active_days[active_days], {as_of:Date})), NULL) AS days_inactive,
+    arrayCount(d -> d > {as_of:Date} - 7 AND d <= {as_of:Date}, r.active_days) AS active_days_7,
+    arrayCount(d -> d > {as_of:Date} - 30 AND d <= {as_of:Date}, r.active_days) AS active_days_30,
+    r.has_activity AND ifNull(r.first_engaged_at < toDateTime64({as_of:Date} + 1, 6, 'UTC'), 0) AS engaged,
+    if(r.graded, r.percent_grade, NULL) AS percent_grade,
+    if(r.graded, r.letter_grade, NULL) AS letter_grade,
+    r.graded AND r.is_passing AS is_passing,
+    ifNull(mapFromArrays(arrayMap(c -> c.1, course_passing_grades),
+                         arrayMap(c -> c.2, course_passing_grades))[r.course_key],
+           {default_passing_grade:Float64}) AS passing_grade,
+    multiIf(NOT r.graded, 'not graded yet', r.is_passing, 'passing', 'below passing') AS grade_status,
+    r.problems_attempted AS problems_attempted, r.problems_solved AS problems_solved,
+    r.videos_watched AS videos_watched,
+    r.is_active AND engaged AND NOT is_passing AND active_days > 0
+        AND days_inactive >= {inactive_days:UInt32} AS at_risk,
     if(at_risk, concat('inactive ', toString(days_inactive), ' days; ',
                        if(grade_status = 'not graded yet', 'not graded yet',
                           concat('grade ', printf('%.2f', assumeNotNull(percent_grade)), ' below ',
                                  printf('%.2f', passing_grade)))), '') AS at_risk_reasons
-FROM
-(
-    SELECT
-        r.org AS org, r.course_key AS course_key, r.user_id AS user_id, r.enrollment_mode AS enrollment_mode,
-        r.is_active AS is_active, r.enrolled_at AS enrolled_at,
-        if(r.has_activity, r.first_activity_at, NULL) AS first_activity_at,
-        if(r.has_activity, r.last_activity_at, NULL) AS last_activity_at,
-        if(r.day_count > 0, r.last_day, NULL) AS last_active_day,
-        if(r.day_count > 0, toInt32(dateDiff('day', r.last_day, {as_of:Date})), NULL) AS days_inactive,
-        r.day_count AS active_days, r.days_7 AS active_days_7, r.days_30 AS active_days_30,
-        r.is_engaged AS engaged,
-        if(r.graded, r.percent_grade, NULL) AS percent_grade,
-        if(r.graded, r.letter_grade, NULL) AS letter_grade,
-        r.graded AND r.is_passing AS is_passing,
-        ifNull(c.lowest_passing_grade, {default_passing_grade:Float64}) AS passing_grade,
-        multiIf(NOT r.graded, 'not graded yet', r.is_passing, 'passing', 'below passing') AS grade_status,
-        r.problems_attempted AS problems_attempted, r.problems_solved AS problems_solved,
-        r.videos_watched AS videos_watched,
-        r.is_active AND r.is_engaged AND NOT (r.graded AND r.is_passing) AND r.day_count > 0
-            AND dateDiff('day', r.last_day, {as_of:Date}) >= {inactive_days:UInt32} AS at_risk
-    FROM
-    (
-        SELECT
-            org, course_key, user_id, enrollment_mode, is_active, enrolled_at, has_activity,
-            first_activity_at, last_activity_at,
-            arrayFilter(d -> d <= {as_of:Date}, active_days) AS days,
-            length(days) AS day_count,
-            arrayMax(arrayPushBack(days, toDate(0))) AS last_day,
-            arrayCount(d -> d > {as_of:Date} - 7, days) AS days_7,
-            arrayCount(d -> d > {as_of:Date} - 30, days) AS days_30,
-            has_activity AND ifNull(first_engaged_at < toDateTime64({as_of:Date} + 1, 6, 'UTC'), 0) AS is_engaged,
-            problems_attempted, problems_solved, videos_watched, graded, percent_grade, letter_grade, is_passing
-        FROM ${database}.analytics_learner_rollup_current_for(
-            course_keys = {course_keys:Array(String)}, user_ids = {user_ids:Array(Int64)})
-        WHERE enrolled
-    ) AS r
-    LEFT JOIN
-    (
-        SELECT course_key, JSONExtract(course_data_json, 'lowest_passing_grade', 'Nullable(Float64)')
-            AS lowest_passing_grade
-        FROM ${database}.course_overviews FINAL
-        WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)})
-    ) AS c ON c.course_key = r.course_key
-);
+FROM ${database}.analytics_learner_rollup_current_for(
+    course_keys = {course_keys:Array(String)}, user_ids = {user_ids:Array(Int64)}) AS r
+WHERE r.enrolled;
 
 CREATE OR REPLACE VIEW ${database}.analytics_learner_status ${on_cluster} AS
 SELECT * FROM ${database}.analytics_learner_status_for(

@@ -4,7 +4,9 @@
 -- Replaces the refresh of 0039 (which names only the activity columns) by one that keeps whole
 -- rows: every minute, ClickHouse computes the learners with activity, an enrollment or a grade
 -- stamped since the watermark (see 0038) and appends their rows, plus the heartbeat row
--- (course_key '', user_id -1) stamped with the refresh's start: the readers' watermark.
+-- (course_key '', user_id -1) holding the refresh's start and the readers' watermark: the start
+-- less ASPECTS_ANALYTICS_VIDEO_MARGIN_SECS. (A margin raised takes full effect once the old one
+-- has passed: the table keeps the heartbeat with the latest watermark.)
 --
 -- The kept rows written before (without enrollment and grade) are emptied: until the first
 -- refresh the readers compute every learner themselves (exact, slower), then read kept rows again.
@@ -21,5 +23,9 @@ SELECT org, course_key, user_id, first_activity_at, last_activity_at, first_enga
        enrolled, enrollment_mode, is_active, enrolled_at, graded, percent_grade, letter_grade, is_passing
 FROM ${database}.analytics_learner_rollup_compute_for(course_keys = [], user_ids = [])
 UNION ALL
--- The heartbeat: when this refresh started (readers' watermark), whether or not anything changed.
-SELECT '', '', -1, now64(6), now64(6), NULL, [], 0, 0, 0, 0, now64(3), 0, 0, '', false, '', 0, 0, '', false;
+-- The heartbeat, whether or not anything changed: when this refresh started (last_activity_at)
+-- and the readers' watermark (source_changed_at: the start less the margin, see 0038).
+SELECT '', '', -1, now64(6), now64(6), NULL, [], 0, 0, 0, 0,
+       now64(3) - toIntervalSecond((SELECT toUInt32(if(count() = 0, 600, argMax(value, updated_at)))
+                                    FROM ${database}.analytics_settings WHERE name = 'video_watch_margin_secs')),
+       0, 0, '', false, '', 0, 0, '', false;
