@@ -65,7 +65,10 @@ WITH changed AS
     )
     WHERE stamp > (SELECT argMax(source_changed_at, last_activity_at) FROM ${database}.analytics_learner_rollup WHERE course_key = '')
     GROUP BY course_key, user_id
-)
+),
+-- The changed learners' ids, computed once: each IN below reads them instead of running the
+-- list's three reads again (while planning: 10 ms each on the benchmark's MOOC).
+(SELECT groupUniqArray(user_id) FROM changed) AS changed_user_ids
 SELECT
     if(position(p.course_key, ':') > 0, splitByChar('+', splitByChar(':', p.course_key)[2])[1],
        splitByChar('/', p.course_key)[1]) AS org,
@@ -85,7 +88,7 @@ LEFT JOIN
            problems_attempted, problems_solved, videos_watched, finalizeAggregation(events) AS events
     FROM ${database}.analytics_learner_activity FINAL
     WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)})
-      AND user_id IN (SELECT user_id FROM changed)
+      AND user_id IN (SELECT arrayJoin(changed_user_ids))
 ) AS a ON a.course_key = p.course_key AND a.user_id = p.user_id
 LEFT JOIN
 (
@@ -94,7 +97,7 @@ LEFT JOIN
            argMax(is_active, id) AS is_active, argMax(created, id) AS created
     FROM ${database}.course_enrollment FINAL
     WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)})
-      AND user_id IN (SELECT user_id FROM changed)
+      AND user_id IN (SELECT arrayJoin(changed_user_ids))
     GROUP BY course_key, user_id
 ) AS e ON e.course_key = p.course_key AND e.user_id = p.user_id
 LEFT JOIN
@@ -102,7 +105,7 @@ LEFT JOIN
     SELECT course_key, toInt64(user_id) AS user_id, 1 AS graded, percent_grade, letter_grade, is_passing
     FROM ${database}.course_grades FINAL
     WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)})
-      AND user_id IN (SELECT user_id FROM changed)
+      AND user_id IN (SELECT arrayJoin(changed_user_ids))
 ) AS g ON g.course_key = p.course_key AND g.user_id = p.user_id;
 
 -- The kept rows of these courses and learners, as they are: exact for every learner not changed
