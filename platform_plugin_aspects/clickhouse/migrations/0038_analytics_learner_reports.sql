@@ -150,8 +150,7 @@ LIMIT 1 BY course_key, user_id;
 -- At risk: actively enrolled, did more than open the course home page, not passing (no grade yet
 -- counts as not passing, reported "not graded yet", never "failed"), and the latest active day
 -- is `inactive_days` or more days before `as_of` (last active exactly inactive_days ago: at risk).
--- `user_ids` narrows it to those learners (`[]`: all): a page of a MOOC's learner list reads 100
--- learners' rows through the primary key instead of 50,000.
+-- `user_ids` narrows it to those learners (`[]`: all), read through the primary key.
 CREATE OR REPLACE VIEW ${database}.analytics_learner_status_for ${on_cluster} AS
 -- One level of SELECT over the kept rows (each subquery level cost ClickHouse milliseconds of
 -- planning); each course's lowest passing grade (NULL: none set) as a map, not a join (joining
