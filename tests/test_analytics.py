@@ -6,6 +6,7 @@ same events loaded twice, learners who are not enrolled, the block ids events ca
 
 import dataclasses
 import json
+import multiprocessing
 import uuid
 from datetime import timedelta
 from io import StringIO
@@ -763,3 +764,29 @@ def test_learner_status_pages(course):
     # A page past the end is empty (an empty page of user ids must not mean "everyone").
     assert analytics.learner_status(COURSE, AS_OF, limit=5, offset=8) == []
     assert analytics.learner_status(COURSE, AS_OF, limit=100) == everyone
+
+
+def _report_in_child(results):
+    results.put([r.user_id for r in analytics.at_risk_learners(COURSE, AS_OF)])
+
+
+def test_reports_still_answer_in_a_forked_worker(course, settings):
+    """
+    A report asks whether anyone changed on a thread of its own; a worker forked from a process
+    that already ran reports (Celery prefork, gunicorn) has none of its parent's threads, and its
+    reports must not wait for them.
+    """
+    settings.ASPECTS_ANALYTICS_VIDEO_MARGIN_SECS = 0
+    sync_settings(course)
+    refresh_kept_tables(course, keep_running=False)  # settled: every report asks, on the pool's threads
+    assert [r.user_id for r in analytics.at_risk_learners(COURSE, AS_OF)] == [3, 5]  # the parent's threads exist
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    child = context.Process(target=_report_in_child, args=(results,))
+    child.start()
+    try:
+        assert results.get(timeout=60) == [3, 5]
+    finally:
+        child.join(10)
+        if child.is_alive():
+            child.kill()

@@ -15,6 +15,7 @@ course. The one-course function is that batch of one.
 """
 
 import gc
+import os
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -136,8 +137,19 @@ def _inlined(clickhouse, sql, settled):
     return sql
 
 
-# Asks whether anyone changed, next to the report's own query (see _run).
-_CHECKS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="aspects-analytics-changed")
+# Asks whether anyone changed, next to the report's own query (see _run): one pool per process
+# (a pool's threads do not survive a fork, e.g. into a Celery or gunicorn worker).
+_checks = {}  # os.getpid() → ThreadPoolExecutor
+
+
+def _checks_pool():
+    pool = _checks.get(os.getpid())
+    if pool is None:
+        _checks.clear()
+        pool = _checks.setdefault(os.getpid(), ThreadPoolExecutor(max_workers=4,
+                                                                  thread_name_prefix="aspects-analytics-changed"))
+    return pool
+
 # How long an answer "somebody changed" is trusted: a course with activity stays so for minutes
 # (ASPECTS_ANALYTICS_VIDEO_MARGIN_SECS after it), and reading its kept rows first would be wasted.
 _CHANGED_TRUSTED_SECS = 15
@@ -168,7 +180,7 @@ def _run(clickhouse, sql, params, execute):
                 checks[key] = None
             else:
                 changed_sql = f"SELECT count() = 0 FROM ({clickhouse.view_query(f'{stem}changed_for')})"
-                checks[key] = _CHECKS.submit(clickhouse.query, changed_sql, params)
+                checks[key] = _checks_pool().submit(clickhouse.query, changed_sql, params)
         return checks[key] is not None
 
     answer = execute(_inlined(clickhouse, sql, ask))
