@@ -150,6 +150,7 @@ def _checks_pool():
                                                                   thread_name_prefix="aspects-analytics-changed"))
     return pool
 
+
 # How long an answer "somebody changed" is trusted: a course with activity stays so for minutes
 # (ASPECTS_ANALYTICS_VIDEO_MARGIN_SECS after it), and reading its kept rows first would be wasted.
 _CHANGED_TRUSTED_SECS = 15
