@@ -194,19 +194,6 @@ def _run(clickhouse, sql, params, execute):
     return execute(_inlined(clickhouse, sql, lambda stem, names: settled.get((stem, names), False)))
 
 
-def _unplanned(sql):
-    """
-    ``sql`` with ClickHouse's query-plan optimizations off, for the learner reports: each of their
-    subqueries already filters on the primary key and their joins are written in their best order,
-    so planning the optimizations costs more than they save (on the benchmark's MOOC a
-    learner-status page 102 → 76 ms, the first 100 at-risk learners 151 → 116 ms, engagement
-    253 → 187 ms). Not for a query that filters a view from outside (one learner's problems, one
-    video's drop-off: 2× slower without the filter push-down), nor for dashboards reading the plain
-    views (their row-level filters need the push-down).
-    """
-    return sql + " SETTINGS query_plan_enable_optimizations = 0"
-
-
 def _rows(clickhouse, sql, params):
     clickhouse = clickhouse or get_clickhouse()
     return _run(clickhouse, sql, params, lambda sent: clickhouse.query_dicts(sent, params))
@@ -285,7 +272,7 @@ def _windows(as_of, weeks):
 def funnels_by_course(course_keys, as_of=None, clickhouse=None):
     """``{course_key: Funnel}``: enrolled → active → attempted a problem → passing, among active enrollments."""
     params = _params(course_keys, as_of)
-    found = _by_course(params["course_keys"], _rows(clickhouse, _unplanned(
+    found = _by_course(params["course_keys"], _rows(clickhouse, (
         "SELECT course_key, countIf(is_active) AS enrolled, countIf(is_active AND active_days > 0) AS active, "
         "countIf(is_active AND problems_attempted > 0) AS attempted_problem, "
         f"countIf(is_active AND is_passing) AS passing FROM {_STATUS_VIEW} GROUP BY course_key"), params),
@@ -378,7 +365,7 @@ def learner_engagement(course_key, clickhouse=None, limit=None, offset=0):
     Per enrolled learner with any activity, by user id: first and last activity, active days,
     distinct events; a page of ``limit`` rows from ``offset`` when given.
     """
-    return _records(LearnerEngagement, clickhouse, _unplanned(
+    return _records(LearnerEngagement, clickhouse, (
         "SELECT user_id, first_activity_at, last_activity_at, active_days, events "
         "FROM analytics_learner_engagement_for(course_keys = {course_keys:Array(String)}, "
         "user_ids = {user_ids:Array(Int64)}) ORDER BY user_id "
@@ -549,7 +536,7 @@ def learner_status(course_key, as_of=None, clickhouse=None, limit=None, offset=0
     either way: a learner's status is one kept row, so a page reads the course's rows in order.
     """
     params = _params(course_key, as_of, limit=_ALL if limit is None else int(limit), offset=int(offset))
-    return _records(LearnerStatus, clickhouse, _unplanned(
+    return _records(LearnerStatus, clickhouse, (
         f"SELECT {', '.join(_STATUS_FIELDS)} FROM {_STATUS_VIEW} ORDER BY user_id "
         "LIMIT {limit:UInt64} OFFSET {offset:UInt64}"), params, utc=("first_activity_at", "last_activity_at"),
         flags=("is_active", "engaged", "is_passing", "at_risk"))
@@ -564,7 +551,7 @@ def at_risk_by_course(course_keys, as_of=None, limit=None, clickhouse=None):
     # LIMIT BY sorts every at-risk learner of the batch; a plain LIMIT keeps only the first ones
     # while it sorts (a MOOC's first 100 of 27,000: 25 ms less), so one course gets that.
     limit_by = "LIMIT {limit:UInt64}" if len(params["course_keys"]) == 1 else "LIMIT {limit:UInt64} BY course_key"
-    return _records(AtRiskLearner, clickhouse, _unplanned(
+    return _records(AtRiskLearner, clickhouse, (
         "SELECT course_key, user_id, enrollment_mode, last_activity_at, last_active_day, days_inactive, "
         f"percent_grade, passing_grade, grade_status, at_risk_reasons AS reasons FROM {_STATUS_VIEW} WHERE at_risk "
         f"ORDER BY course_key, days_inactive DESC, percent_grade ASC NULLS LAST, user_id {limit_by}"),
@@ -579,7 +566,7 @@ def at_risk_learners(course_key, as_of=None, limit=None, clickhouse=None):
 def at_risk_counts(course_keys, as_of=None, clickhouse=None):
     """``{course_key: how many learners are at risk}``."""
     params = _params(course_keys, as_of)
-    found = _by_course(params["course_keys"], _rows(clickhouse, _unplanned(
+    found = _by_course(params["course_keys"], _rows(clickhouse, (
         f"SELECT course_key, countIf(at_risk) AS n FROM {_STATUS_VIEW} GROUP BY course_key"), params),
         lambda row: int(row["n"]))
     return {key: sum(rows) for key, rows in found.items()}
