@@ -1,6 +1,7 @@
 """A real Celery worker (Redis broker) running the stand-in LMS against the test databases."""
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -12,6 +13,16 @@ from django.db import connection
 
 from tests.lms.celery import app
 from tests.waiting import wait_for
+
+
+def ctrl_c_restored():
+    """
+    ``preexec_fn`` for a command a test interrupts with SIGINT: Ctrl-C back to its default in the
+    child. A shell without job control starts background jobs with SIGINT ignored (``make test &``,
+    a CI runner's script), children inherit that, and Python then never raises KeyboardInterrupt:
+    the command under test would go on running whatever it does with the signal.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def subprocess_env():

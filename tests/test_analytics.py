@@ -698,15 +698,22 @@ def test_interrupted_rebuild_says_how_to_resume_and_resumes(course):
     import subprocess  # pylint: disable=import-outside-toplevel
     import sys  # pylint: disable=import-outside-toplevel
 
+    from .celery_worker import ctrl_c_restored  # pylint: disable=import-outside-toplevel
+
     expected = figures()
     empty_model(course)
     command = [sys.executable, "manage.py", "aspects_rebuild_analytics", "--course", COURSE, "--chunk-events", "1"]
     cwd = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    with subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
-        wait_until(lambda: course.query("SELECT count() FROM analytics_rebuild_checkpoints")[0][0] >= 1
-                   or process.poll() is not None, timeout=60, what="the first chunk")
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=60)
+    with subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          preexec_fn=ctrl_c_restored) as process:
+        try:
+            wait_until(lambda: course.query("SELECT count() FROM analytics_rebuild_checkpoints")[0][0] >= 1
+                       or process.poll() is not None, timeout=60, what="the first chunk")
+            process.send_signal(signal.SIGINT)
+            _, stderr = process.communicate(timeout=60)
+        finally:  # never left running into the next tests (nor waited for forever on the way out)
+            if process.poll() is None:
+                process.kill()
     assert process.returncode == 130, stderr
     assert "To resume, run the same command again:" in stderr
     assert f"aspects_rebuild_analytics --course {COURSE}" in stderr

@@ -29,7 +29,7 @@ from platform_plugin_aspects.sinks import get_sink
 from tests.lms.grades.models import PersistentCourseGrade
 from tests.lms.student.models import CourseEnrollment
 
-from .celery_worker import beat_until_delivered, real_worker, subprocess_env
+from .celery_worker import beat_until_delivered, ctrl_c_restored, real_worker, subprocess_env
 from .factories import make_course, make_user
 from .sink_helpers import (
     current,
@@ -346,11 +346,16 @@ def test_ctrl_c_prints_how_to_resume_and_exits_130(settings, clickhouse, tmp_pat
     if command[0] == "monitor_load_test_tracking":
         record_run_event(clickhouse, "run-to-watch", "start", {})  # what it watches
     args = [str(log) if part == "{log}" else part for part in command]
-    process = run_command(*args, env={"PYTHONUNBUFFERED": "1"}, start_new_session=True)
-    running = wait_for(lambda: process.poll() is not None or _is_working(command[0], clickhouse), timeout=60)
-    assert running and process.poll() is None, process.communicate()
-    os.killpg(process.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground process group
-    out, err = process.communicate(timeout=60)
+    process = run_command(*args, env={"PYTHONUNBUFFERED": "1"}, start_new_session=True, preexec_fn=ctrl_c_restored)
+    try:
+        running = wait_for(lambda: process.poll() is not None or _is_working(command[0], clickhouse), timeout=60)
+        assert running and process.poll() is None, process.communicate()
+        os.killpg(process.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground process group
+        out, err = process.communicate(timeout=60)
+    finally:  # a command still running would write into the next tests' tables
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
     assert process.returncode == 130, (out, err)
     assert "Traceback" not in err, err
     [line] = [text for text in err.splitlines() if "interrupted" in text.lower()]
