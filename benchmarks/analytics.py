@@ -43,6 +43,7 @@ django.setup()
 # pylint: disable=wrong-import-position  (the plugin's modules need Django set up first)
 from django.conf import settings  # noqa: E402
 
+from benchmarks.stats import percentile  # noqa: E402
 from devstack.local_clickhouse import LocalClickHouse  # noqa: E402
 from platform_plugin_aspects import analytics  # noqa: E402
 from platform_plugin_aspects.analytics.model import refresh_kept_tables, stop_refreshes, sync_settings  # noqa: E402
@@ -464,7 +465,7 @@ def timed(function, repeat, clickhouse):
         times.append((time.perf_counter() - started) * 1000)
         server.append(sum(int(s.get("elapsed_ns", 0)) for s in clickhouse.summaries[before:]) / 1e6)
     times.sort()
-    return result, statistics.median(times), times[min(len(times) - 1, int(0.95 * len(times)))], min(server)
+    return result, statistics.median(times), percentile(times, 0.95), min(server)
 
 
 def bench_queries(clickhouse, course_key, label, as_of, repeat, baseline_repeat):

@@ -44,6 +44,7 @@ from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from opaque_keys.edx.keys import CourseKey  # noqa: E402
 
+from benchmarks.stats import percentile  # noqa: E402
 from devstack.local_clickhouse import LocalClickHouse  # noqa: E402
 from devstack.local_superset import ADMIN_PASSWORD, ADMIN_USERNAME, LocalSuperset  # noqa: E402
 from platform_plugin_aspects.clickhouse import ClickHouse, ConnectionConfig  # noqa: E402
@@ -58,11 +59,6 @@ IN_FLIGHT = 6
 SITE = {"courses": 200, "learners": 100_000, "events": 20_000_000, "mooc_events": 5_000_000,
         "mooc_learners": 50_000, "days": 90}  # benchmarks/analytics.py's defaults
 COURSES = (("typical course", "course-v1:Org1+C1+2026"), ("MOOC", "course-v1:Org0+C0+2026"))
-
-
-def pct(values, p):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
 
 
 def ensure_site(args):
@@ -152,9 +148,10 @@ def summarize(label, loads):
     for _, times in loads:
         for name, ms in times.items():
             per_chart.setdefault(name, []).append(ms)
-    slowest = max(per_chart, key=lambda n: pct(per_chart[n], 95))
-    print(f"  {label:34} whole dashboard p50 {pct(totals, 50):7.0f} ms  p95 {pct(totals, 95):7.0f} ms   "
-          f"slowest chart: {slowest} (p95 {pct(per_chart[slowest], 95):.0f} ms)")
+    slowest = max(per_chart, key=lambda n: percentile(per_chart[n], 0.95))
+    print(f"  {label:34} whole dashboard p50 {percentile(totals, 0.5):7.0f} ms  "
+          f"p95 {percentile(totals, 0.95):7.0f} ms   "
+          f"slowest chart: {slowest} (p95 {percentile(per_chart[slowest], 0.95):.0f} ms)")
     return per_chart
 
 
@@ -205,8 +202,9 @@ def main():  # pylint: disable=too-many-locals
             direct = summarize("baseline: same SQL on ClickHouse", [baseline(clickhouse, statements)
                                                                      for _ in range(args.repeat)])
             print("    per chart, cold p95 / ClickHouse alone p95:")
-            for name in sorted(cold, key=lambda n: -pct(cold[n], 95)):
-                print(f"      {name:34} {pct(cold[name], 95):7.0f} ms  / {pct(direct[name], 95):6.0f} ms")
+            for name in sorted(cold, key=lambda n: -percentile(cold[n], 0.95)):
+                print(f"      {name:34} {percentile(cold[name], 0.95):7.0f} ms  "
+                      f"/ {percentile(direct[name], 0.95):6.0f} ms")
             print()
     finally:
         superset.stop()

@@ -51,6 +51,7 @@ from django.contrib.auth.models import User  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from opaque_keys.edx.keys import CourseKey  # noqa: E402
 
+from benchmarks.stats import percentile  # noqa: E402
 from devstack.local_clickhouse import LocalClickHouse  # noqa: E402
 from platform_plugin_aspects.analytics import queries  # noqa: E402
 from platform_plugin_aspects.clickhouse import ConnectionConfig, reset_connections  # noqa: E402
@@ -111,11 +112,6 @@ def build_lms(keys, staff_per_course):
     WaffleFlagOrgOverrideModel.objects.bulk_create([
         WaffleFlagOrgOverrideModel(waffle_flag=COURSE_DIGEST_FLAG, org=f"Org{o}", override_choice="on", enabled=True)
         for o in range(10)])
-
-
-def percentile(values, share):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
 def main():  # pylint: disable=too-many-locals,too-many-statements

@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 # pylint: disable=wrong-import-position
+from benchmarks.stats import percentile  # noqa: E402
 from devstack.local_superset import ADMIN_PASSWORD, ADMIN_USERNAME, LocalSuperset  # noqa: E402
 from platform_plugin_aspects.superset.client import SupersetClient  # noqa: E402
 from platform_plugin_aspects.superset.rls import DEFAULT_CLAUSE_TEMPLATES, render_clause  # noqa: E402
@@ -49,7 +50,7 @@ def measure(make_client, count, resources, rls):
 def summary(name, samples):
     """One table row: p50, p95, mean."""
     ordered = sorted(samples)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * len(ordered)) - 1)]
+    p95 = percentile(ordered, 0.95)
     median, mean = statistics.median(ordered), statistics.fmean(ordered)
     return f"{name:<28} {len(samples):>5} {median:>9.1f} {p95:>9.1f} {mean:>9.1f}"
 

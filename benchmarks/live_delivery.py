@@ -41,10 +41,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "test_settings")
 os.environ.setdefault("ASPECTS_DB_NAME", "aspects_bench_live")
 
-
-def percentile(values, pct):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))] if ordered else float("nan")
+from benchmarks.stats import percentile  # noqa: E402  (the repository root is on sys.path now)
 
 
 def flush_phases(worker_log):
@@ -313,26 +310,26 @@ def main():  # pylint: disable=too-many-locals,too-many-statements
           f"1 Celery worker ({args.worker_processes} process{'es' if args.worker_processes > 1 else ''}), "
           f"flush cadence {settings.ASPECTS_MIN_FLUSH_INTERVAL_SECS} s ==")
     print(f"changes seen in ClickHouse      {len(latencies)}/{total}")
-    print(f"commit → queryable latency      p50 {ms(percentile(latencies, 50))}  p95 {ms(percentile(latencies, 95))}"
-          f"  p99 {ms(percentile(latencies, 99))}   (target p95 ≤ 1000 ms)")
+    print(f"commit → queryable latency      p50 {ms(percentile(latencies, 0.5))}  p95 {ms(percentile(latencies, 0.95))}"
+          f"  p99 {ms(percentile(latencies, 0.99))}   (target p95 ≤ 1000 ms)")
     print(f"sustained                       {total / finished:,.0f} changes/s (producers alone: "
           f"{total / produced:,.0f} commits/s)   (target ≥ 2,000/s)")
     print(f"inserts into user_profile       {inserts} in {finished:.1f}s, {rows_written} rows now (coalesced from "
           f"{total} changes); between inserts: mean {statistics.mean(gaps):.3f}s = {1 / statistics.mean(gaps):.2f} "
           f"inserts/s, shortest {min(gaps):.3f}s   (target ≤ 1/s)")
-    print(f"  insert sent → seen by poller   p50 {ms(percentile(visible_after, 50))}  p95 "
-          f"{ms(percentile(visible_after, 95))}")
+    print(f"  insert sent → seen by poller   p50 {ms(percentile(visible_after, 0.5))}  p95 "
+          f"{ms(percentile(visible_after, 0.95))}")
     for phase, values in phases.items():
-        print(f"  flush phase {phase:<16} p50 {percentile(values, 50):6.1f}  p95 {percentile(values, 95):6.1f}  "
+        print(f"  flush phase {phase:<16} p50 {percentile(values, 0.5):6.1f}  p95 {percentile(values, 0.95):6.1f}  "
               f"max {max(values):6.1f}" + (" rounds" if phase == "catch-up rounds" else " ms"))
     print(f"one worker draining a backlog  {backlog:,} changes in {drained_in:.2f}s = {backlog / drained_in:,.0f} "
           f"changes/s, {backlog_inserts} inserts   (target ≥ 2,000/s)")
     print(f"profile.save() without plugin   p50 {statistics.median(without):.3f} ms  p99 "
-          f"{percentile(without, 99):.3f} ms")
+          f"{percentile(without, 0.99):.3f} ms")
     print(f"profile.save() with plugin      p50 {statistics.median(with_plugin):.3f} ms  p99 "
-          f"{percentile(with_plugin, 99):.3f} ms")
+          f"{percentile(with_plugin, 0.99):.3f} ms")
     print(f"receiver overhead per change    p50 {statistics.median(overhead):.3f} ms  p99 "
-          f"{percentile(overhead, 99):.3f} ms"
+          f"{percentile(overhead, 0.99):.3f} ms"
           f"   (target p99 ≤ 1 ms)")
 
 

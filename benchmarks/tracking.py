@@ -38,17 +38,13 @@ django.setup()
 # pylint: disable=wrong-import-position  (the plugin's modules need Django set up first)
 from django.conf import settings  # noqa: E402
 
+from benchmarks.stats import percentile  # noqa: E402
 from platform_plugin_aspects.clickhouse import get_clickhouse, reset_connections  # noqa: E402
 from platform_plugin_aspects.clickhouse.migrate import MigrationRunner  # noqa: E402
 from platform_plugin_aspects.tracking.backend import ClickHouseTrackingBackend  # noqa: E402
 from platform_plugin_aspects.tracking.events import EVENT_COLUMNS, json_part, row_from_json, serialize  # noqa: E402
 from platform_plugin_aspects.tracking.loader import LogLoader  # noqa: E402
 from tests.tracking_factory import activity, log_line, make_event  # noqa: E402
-
-
-def percentile(values, fraction):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 def setup(url, database):
