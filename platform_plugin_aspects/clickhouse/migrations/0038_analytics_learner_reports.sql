@@ -184,7 +184,9 @@ SELECT
     r.videos_watched AS videos_watched,
     r.is_active AND engaged AND NOT is_passing AND active_days > 0
         AND days_inactive >= {inactive_days:UInt32} AS at_risk,
-    if(at_risk, concat('inactive ', toString(days_inactive), ' days; ',
+    -- char(59) is the semicolon between the reasons: one anywhere in a query's text makes the Python
+    -- driver lex the whole query before sending it (the status reports: 4-5 ms of 35).
+    if(at_risk, concat('inactive ', toString(days_inactive), ' days', char(59), ' ',
                        if(grade_status = 'not graded yet', 'not graded yet',
                           concat('grade ', printf('%.2f', assumeNotNull(percent_grade)), ' below ',
                                  printf('%.2f', passing_grade)))), '') AS at_risk_reasons
