@@ -267,8 +267,11 @@ def live_reads(clickhouse, course_key, as_of, learners, repeat):
     The MOOC's kept-table readers while ``learners`` of its learners have activity stamped since
     the last refresh (computed at read time), then the incremental refresh that keeps them. The
     activity is their own video events stored again (as a log loaded twice would): every figure
-    stays the same, and once tracking_events has merged them away the site is as before.
+    stays the same, and once tracking_events has merged them away the site is as before. The
+    periodic refreshes are stopped meanwhile: one running between the reads would keep those
+    learners, and the reads after it would measure the kept rows instead.
     """
+    stop_refreshes(clickhouse)
     clickhouse.command(
         "INSERT INTO tracking_events SELECT * FROM tracking_events WHERE course_key = {course:String} "
         "AND name IN ('play_video', 'pause_video', 'seek_video', 'stop_video') AND user_id IN "
