@@ -148,13 +148,19 @@ def _versioned(version=1):
     return [uuid.uuid4(), "2026-11-30 00:00:00.000000+00:00", version, 0]
 
 
-def seed_sinks(clickhouse):
-    """The current state the sinks would have written: course, blocks, enrollments, grades, profiles."""
+def write_overview(clickhouse, lowest_passing_grade=0.5, version=1):
+    """The course's overview row as the sink writes it (the course published again: a new version)."""
     clickhouse.insert("course_overviews", [[ORG, COURSE, "Analytics 101", "2026-09-01", "", "", "", False,
-                                            json.dumps({"lowest_passing_grade": 0.5}), "", "", *_versioned()]],
+                                            json.dumps({"lowest_passing_grade": lowest_passing_grade}), "", "",
+                                            *_versioned(version)]],
                       ["org", "course_key", "display_name", "course_start", "course_end", "enrollment_start",
                        "enrollment_end", "self_paced", "course_data_json", "created", "modified", "dump_id",
                        "time_last_dumped", "version", "is_deleted"])
+
+
+def seed_sinks(clickhouse):
+    """The current state the sinks would have written: course, blocks, enrollments, grades, profiles."""
+    write_overview(clickhouse)
     clickhouse.insert("course_blocks", [
         [ORG, COURSE, location, name, json.dumps({"block_type": kind, "section": section, "subsection": sub,
                                                   "unit": unit, "graded": int(kind == "problem"), "detached": 0}),

@@ -10,6 +10,7 @@ import multiprocessing
 import uuid
 from datetime import timedelta
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -41,6 +42,7 @@ from .analytics_course import (
     at,
     events,
     seed_sinks,
+    write_overview,
 )
 from .test_tracking import wait_until, write_log
 from .tracking_factory import log_line, make_event
@@ -321,6 +323,42 @@ def test_kept_learner_rows_follow_new_grades_unenrollments_and_deleted_enrollmen
     assert_refreshes_change_nothing(course, learner_figures, dirty)
 
 
+def eve_below_passing(clickhouse=None):
+    """Eve's (5) at-risk reasons, and the passing grade of her status."""
+    eve = {r.user_id: r for r in analytics.at_risk_learners(COURSE, AS_OF, clickhouse=clickhouse)}[5]
+    status = by_user(analytics.learner_status(COURSE, AS_OF, clickhouse=clickhouse))[5]
+    return eve.reasons, eve.passing_grade, status.passing_grade
+
+
+def test_kept_learner_rows_follow_a_new_passing_grade_at_once(course, settings):
+    """
+    A kept learner row carries the course's passing grade: the course published with another one
+    shows it at once (the course counts as changed), and the refresh copies the course's kept rows
+    with it, so reads of kept rows alone show it after.
+    """
+    settings.ASPECTS_ANALYTICS_VIDEO_MARGIN_SECS = 0
+    sync_settings(course)
+    refresh_kept_tables(course, keep_running=False)
+    dirty = "SELECT count() FROM analytics_learner_rollup_changed_for(course_keys = [], user_ids = [])"
+    assert course.query(dirty) == [(0,)]
+    assert eve_below_passing() == ("inactive 7 days; grade 0.20 below 0.50", 0.5, 0.5)
+
+    write_overview(course, lowest_passing_grade=0.6, version=2)
+    assert course.query(dirty) == [(1,)]  # the course itself
+    assert eve_below_passing() == ("inactive 7 days; grade 0.20 below 0.60", 0.6, 0.6)
+    refresh_kept_tables(course, keep_running=False)
+    assert course.query(dirty) == [(0,)]
+    assert course.query("SELECT groupUniqArray(passing_grade) FROM analytics_learner_rollup FINAL "
+                        "WHERE user_id >= 0") == [([0.6],)]
+    assert eve_below_passing() == ("inactive 7 days; grade 0.20 below 0.60", 0.6, 0.6)
+
+    write_overview(course, lowest_passing_grade=None, version=3)  # the course sets none: the default
+    settings.ASPECTS_ANALYTICS_DEFAULT_PASSING_GRADE = 0.7
+    assert eve_below_passing() == ("inactive 7 days; grade 0.20 below 0.70", 0.7, 0.7)
+    assert_refreshes_change_nothing(course, learner_figures, dirty)
+    assert eve_below_passing() == ("inactive 7 days; grade 0.20 below 0.70", 0.7, 0.7)
+
+
 def test_upgrade_from_activity_only_kept_rows_reads_exact_figures(clickhouse, tmp_path, settings):
     """
     A site migrated before the kept learner rows carried enrollments and grades (its refresh of
@@ -365,6 +403,51 @@ def test_upgrade_from_activity_only_kept_rows_reads_exact_figures(clickhouse, tm
     assert analytics.funnel(COURSE, AS_OF, clickhouse=site) == expected
     assert [r.user_id for r in analytics.at_risk_learners(COURSE, AS_OF, clickhouse=site)] == [3, 5]
     clickhouse.command(f"DROP DATABASE {database}")
+
+
+def test_upgrade_to_kept_passing_grades_reads_exact_figures(clickhouse, tmp_path, settings):
+    """
+    A site whose kept learner rows hold no passing grade (migrated before 0041) reads the course's
+    own at once after the upgrade, and from the kept rows after the new refresh.
+    """
+    database = "test_rollup_passing_upgrade"
+    clickhouse.command(f"DROP DATABASE IF EXISTS {database}")
+    site = ClickHouse(dataclasses.replace(clickhouse.config, database=database))
+    new = ("0037_analytics_learner_rollup_passing_grade.sql", "0041_analytics_learner_rollup_passing_grade_refresh.sql")
+    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        if path.name not in new:
+            (tmp_path / path.name).write_text(path.read_text())
+    # 0038 as it was: the status view looking the passing grade up itself.
+    (tmp_path / "0038_analytics_learner_reports.sql").write_text(VIEWS_BEFORE_KEPT_PASSING_GRADES)
+    MigrationRunner(site, directory=tmp_path).run()
+    settings.ASPECTS_ANALYTICS_VIDEO_MARGIN_SECS = 0
+    settings.ASPECTS_ANALYTICS_DEFAULT_PASSING_GRADE = 0.7  # what a kept row without the course's would show
+    sync_settings(site)
+    seed_sinks(site)
+    send(site, events())
+    refresh_kept_tables(site, keep_running=False)
+    site.forget_schema()
+    expected = ("inactive 7 days; grade 0.20 below 0.50", 0.5, 0.5)
+    assert eve_below_passing(site) == expected
+
+    for path in MIGRATIONS_DIR.glob("*.sql"):
+        (tmp_path / path.name).write_text(path.read_text())
+    assert MigrationRunner(site, directory=tmp_path).run() == [
+        "0037_analytics_learner_rollup_passing_grade", "0038_analytics_learner_reports",
+        "0041_analytics_learner_rollup_passing_grade_refresh"]
+    site.forget_schema()
+    assert eve_below_passing(site) == expected
+    refresh_kept_tables(site, keep_running=False)
+    dirty = "SELECT count() FROM analytics_learner_rollup_changed_for(course_keys = [], user_ids = [])"
+    assert site.query(dirty) == [(0,)]
+    assert eve_below_passing(site) == expected
+    clickhouse.command(f"DROP DATABASE {database}")
+
+
+# 0038 as it was before the kept rows carried the course's passing grade: what the refresh of 0040
+# was created against on sites migrated before.
+VIEWS_BEFORE_KEPT_PASSING_GRADES = (
+    Path(__file__).parent / "migrations_before" / "0038_analytics_learner_reports.before_0041.sql").read_text()
 
 
 # The learner-rollup views of 0038 before the kept rows carried enrollments and grades: what the

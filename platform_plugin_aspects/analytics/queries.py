@@ -157,6 +157,11 @@ CHANGED_TRUSTED_SECS = 15
 _recently_changed = {}  # (view stem, parameters passed on, database, courses, learners) → time.monotonic()
 
 
+def forget_changes():
+    """Forget every "somebody changed" answer this process trusts: the next reports ask again."""
+    _recently_changed.clear()
+
+
 def _run(clickhouse, sql, params, execute):
     """
     ``execute(sql as sent)``'s answer. A kept table's reader (``*_current_for``: its kept rows, and

@@ -5,8 +5,8 @@
 -- Parameterized and plain views as in 0032 (`course_keys = []` means every course).
 --
 -- Kept and fresh, as the video reports of 0035: analytics_learner_rollup keeps, per (course,
--- learner), the merged activity, the enrollment and the grade, recomputed every minute by
--- analytics_learner_rollup_refresh (0040) for the learners with a change. A reader takes the kept
+-- learner), the merged activity, the enrollment, the grade and the course's passing grade,
+-- recomputed every minute by analytics_learner_rollup_refresh (0041) for the learners with a change. A reader takes the kept
 -- row of every learner with no change stamped after the watermark, and computes the rows of the
 -- others itself (analytics_learner_rollup_compute_for), so every figure is exact whether or not a
 -- refresh ran: a new grade, enrollment or unenrollment shows at once, as new activity does.
@@ -15,6 +15,16 @@
 -- same for both kept tables), written by the refresh itself in its heartbeat row (course_key '',
 -- user_id -1: source_changed_at the watermark, last_activity_at the start), so a reader looks up
 -- one value.
+
+-- Each course's lowest passing grade (NULL: the course sets none; readers fall back to
+-- ASPECTS_ANALYTICS_DEFAULT_PASSING_GRADE) as one map, for a scalar: looked up per learner, never
+-- joined (joining every learner's row cost more than the rest of the at-risk list). Read when a
+-- learner's row is computed, and by the refresh (0041), which keeps it in analytics_learner_rollup.
+CREATE OR REPLACE VIEW ${database}.analytics_course_passing_grades_for ${on_cluster} AS
+SELECT CAST(groupArray((course_key, JSONExtract(course_data_json, 'lowest_passing_grade', 'Nullable(Float64)'))),
+            'Map(String, Nullable(Float64))') AS passing_grades
+FROM ${database}.course_overviews FINAL
+WHERE empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)};
 
 -- Stamped after the watermark: a learner's activity (changed_at, 0037), enrollment or grade row
 -- (inserted_at, 0037_analytics_learner_rollup_status): one row per such row of the learners of
@@ -38,6 +48,10 @@ FROM
     SELECT course_key, toInt64(user_id), inserted_at FROM ${database}.course_grades
     WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)})
       AND (empty({user_ids:Array(Int64)}) OR user_id IN {user_ids:Array(Int64)})
+    UNION ALL
+    -- The course itself (user_id -1): its kept rows may hold the passing grade it had before.
+    SELECT course_key, toInt64(-1), inserted_at FROM ${database}.course_overviews
+    WHERE empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)}
 )
 WHERE stamp > (SELECT argMax(source_changed_at, last_activity_at) FROM ${database}.analytics_learner_rollup WHERE course_key = '');
 
@@ -68,7 +82,9 @@ WITH changed AS
 ),
 -- The changed learners' ids, computed once: each IN below reads them instead of running the
 -- list's three reads again (while planning: 10 ms each on the benchmark's MOOC).
-(SELECT groupUniqArray(user_id) FROM changed) AS changed_user_ids
+(SELECT groupUniqArray(user_id) FROM changed) AS changed_user_ids,
+(SELECT passing_grades FROM ${database}.analytics_course_passing_grades_for(
+    course_keys = {course_keys:Array(String)})) AS course_passing_grades
 SELECT
     if(position(p.course_key, ':') > 0, splitByChar('+', splitByChar(':', p.course_key)[2])[1],
        splitByChar('/', p.course_key)[1]) AS org,
@@ -80,7 +96,8 @@ SELECT
     toUInt32(length(a.videos_watched)) AS videos_watched,
     a.events AS events, p.stamped_at AS source_changed_at, a.has_activity AS has_activity,
     e.enrolled AS enrolled, e.mode AS enrollment_mode, e.is_active AS is_active, e.created AS enrolled_at,
-    g.graded AS graded, g.percent_grade AS percent_grade, g.letter_grade AS letter_grade, g.is_passing AS is_passing
+    g.graded AS graded, g.percent_grade AS percent_grade, g.letter_grade AS letter_grade, g.is_passing AS is_passing,
+    course_passing_grades[p.course_key] AS passing_grade
 FROM changed AS p
 LEFT JOIN
 (
@@ -113,7 +130,8 @@ LEFT JOIN
 CREATE OR REPLACE VIEW ${database}.analytics_learner_rollup_kept_for ${on_cluster} AS
 SELECT org, course_key, user_id, has_activity, first_activity_at, last_activity_at, first_engaged_at, active_days,
        problems_attempted, problems_solved, videos_watched, events,
-       enrolled, enrollment_mode, is_active, enrolled_at, graded, percent_grade, letter_grade, is_passing
+       enrolled, enrollment_mode, is_active, enrolled_at, graded, percent_grade, letter_grade, is_passing,
+       passing_grade
 FROM ${database}.analytics_learner_rollup AS r FINAL
 WHERE (empty({course_keys:Array(String)}) OR r.course_key IN {course_keys:Array(String)})
   AND (empty({user_ids:Array(Int64)}) OR r.user_id IN {user_ids:Array(Int64)})
@@ -124,13 +142,18 @@ WHERE (empty({course_keys:Array(String)}) OR r.course_key IN {course_keys:Array(
 CREATE OR REPLACE VIEW ${database}.analytics_learner_rollup_current_for ${on_cluster} AS
 SELECT org, course_key, user_id, has_activity, first_activity_at, last_activity_at, first_engaged_at, active_days,
        problems_attempted, problems_solved, videos_watched, events,
-       enrolled, enrollment_mode, is_active, enrolled_at, graded, percent_grade, letter_grade, is_passing
+       enrolled, enrollment_mode, is_active, enrolled_at, graded, percent_grade, letter_grade, is_passing,
+       passing_grade
 FROM
 (
+    -- The kept rows with the course's passing grade as of now: the course counts as changed when
+    -- its overview was stamped after the watermark, and its kept rows may hold the grade before.
+    WITH (SELECT passing_grades FROM ${database}.analytics_course_passing_grades_for(
+        course_keys = {course_keys:Array(String)})) AS course_passing_grades
     SELECT org, course_key, user_id, has_activity, first_activity_at, last_activity_at, first_engaged_at,
            active_days, problems_attempted, problems_solved, videos_watched, events,
            enrolled, enrollment_mode, is_active, enrolled_at, graded, percent_grade, letter_grade, is_passing,
-           0 AS fresh
+           course_passing_grades[r.course_key] AS passing_grade, 0 AS fresh
     FROM ${database}.analytics_learner_rollup AS r FINAL
     WHERE (empty({course_keys:Array(String)}) OR r.course_key IN {course_keys:Array(String)})
       AND (empty({user_ids:Array(Int64)}) OR r.user_id IN {user_ids:Array(Int64)})
@@ -139,7 +162,7 @@ FROM
     SELECT org, course_key, user_id, has_activity, first_activity_at, last_activity_at, first_engaged_at,
            active_days, problems_attempted, problems_solved, videos_watched, events,
            enrolled, enrollment_mode, is_active, enrolled_at, graded, percent_grade, letter_grade, is_passing,
-           1 AS fresh
+           passing_grade, 1 AS fresh
     FROM ${database}.analytics_learner_rollup_compute_for(
         course_keys = {course_keys:Array(String)}, user_ids = {user_ids:Array(Int64)})
 )
@@ -153,14 +176,8 @@ LIMIT 1 BY course_key, user_id;
 -- `user_ids` narrows it to those learners (`[]`: all), read through the primary key.
 CREATE OR REPLACE VIEW ${database}.analytics_learner_status_for ${on_cluster} AS
 -- One level of SELECT over the kept rows (each subquery level cost ClickHouse milliseconds of
--- planning); each course's lowest passing grade (NULL: none set) as a map, not a join (joining
--- every learner's row cost more than the rest of the at-risk list).
-WITH
-(
-    SELECT groupArray((course_key, JSONExtract(course_data_json, 'lowest_passing_grade', 'Nullable(Float64)')))
-    FROM ${database}.course_overviews FINAL
-    WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)})
-) AS course_passing_grades
+-- planning). The course's passing grade comes with each kept row: the scalar that looked it up
+-- here cost the MOOC's at-risk top 100 about 5 of 28 ms.
 SELECT
     r.org AS org, r.course_key AS course_key, r.user_id AS user_id, r.enrollment_mode AS enrollment_mode,
     r.is_active AS is_active, r.enrolled_at AS enrolled_at,
@@ -176,9 +193,7 @@ SELECT
     if(r.graded, r.percent_grade, NULL) AS percent_grade,
     if(r.graded, r.letter_grade, NULL) AS letter_grade,
     r.graded AND r.is_passing AS is_passing,
-    ifNull(mapFromArrays(arrayMap(c -> c.1, course_passing_grades),
-                         arrayMap(c -> c.2, course_passing_grades))[r.course_key],
-           {default_passing_grade:Float64}) AS passing_grade,
+    ifNull(r.passing_grade, {default_passing_grade:Float64}) AS passing_grade,
     multiIf(NOT r.graded, 'not graded yet', r.is_passing, 'passing', 'below passing') AS grade_status,
     r.problems_attempted AS problems_attempted, r.problems_solved AS problems_solved,
     r.videos_watched AS videos_watched,
