@@ -645,8 +645,8 @@ def test_bad_course_keys_get_a_clear_error(course):
 # -- idempotence -------------------------------------------------------------------------------------
 def figures(as_of=AS_OF):
     """Every figure of the course, as plain data."""
-    return {name: dataclasses.asdict(value) if dataclasses.is_dataclass(value) else [
-        dataclasses.asdict(v) for v in value] for name, value in {
+    return {name: value._asdict() if hasattr(value, "_asdict") else [
+        v._asdict() for v in value] for name, value in {
         "funnel": analytics.funnel(COURSE, as_of),
         "modes": analytics.enrollment_by_mode(COURSE),
         "enrollment_weeks": analytics.enrollment_weeks(COURSE, as_of, 6),
