@@ -18,8 +18,8 @@
 
 -- Each course's lowest passing grade (NULL: the course sets none; readers fall back to
 -- ASPECTS_ANALYTICS_DEFAULT_PASSING_GRADE) as one map, for a scalar: looked up per learner, never
--- joined (joining every learner's row cost more than the rest of the at-risk list). Read when a
--- learner's row is computed, and by the refresh (0041), which keeps it in analytics_learner_rollup.
+-- joined (joining every learner's row cost more than the rest of the at-risk list). Read by
+-- current_for and by the refresh (0041), which keeps it in analytics_learner_rollup.
 CREATE OR REPLACE VIEW ${database}.analytics_course_passing_grades_for ${on_cluster} AS
 SELECT CAST(groupArray((course_key, JSONExtract(course_data_json, 'lowest_passing_grade', 'Nullable(Float64)'))),
             'Map(String, Nullable(Float64))') AS passing_grades
@@ -58,7 +58,8 @@ WHERE stamp > (SELECT argMax(source_changed_at, last_activity_at) FROM ${databas
 -- The kept row itself, for the changed learners of these courses: their merged activity, their
 -- enrollment and their grade, one row per changed (course, learner), also where none is left (an
 -- enrollment deleted since: the row masks the older one). No enrollment filter (readers apply it).
--- The version is the latest stamp, so a later computation of the same learner wins.
+-- The version is the latest stamp, so a later computation of the same learner wins. Without the
+-- course's passing grade: its readers (current_for, the refresh of 0041) look it up once per query.
 CREATE OR REPLACE VIEW ${database}.analytics_learner_rollup_compute_for ${on_cluster} AS
 WITH changed AS
 (
@@ -82,9 +83,7 @@ WITH changed AS
 ),
 -- The changed learners' ids, computed once: each IN below reads them instead of running the
 -- list's three reads again (while planning: 10 ms each on the benchmark's MOOC).
-(SELECT groupUniqArray(user_id) FROM changed) AS changed_user_ids,
-(SELECT passing_grades FROM ${database}.analytics_course_passing_grades_for(
-    course_keys = {course_keys:Array(String)})) AS course_passing_grades
+(SELECT groupUniqArray(user_id) FROM changed) AS changed_user_ids
 SELECT
     if(position(p.course_key, ':') > 0, splitByChar('+', splitByChar(':', p.course_key)[2])[1],
        splitByChar('/', p.course_key)[1]) AS org,
@@ -96,8 +95,7 @@ SELECT
     toUInt32(length(a.videos_watched)) AS videos_watched,
     a.events AS events, p.stamped_at AS source_changed_at, a.has_activity AS has_activity,
     e.enrolled AS enrolled, e.mode AS enrollment_mode, e.is_active AS is_active, e.created AS enrolled_at,
-    g.graded AS graded, g.percent_grade AS percent_grade, g.letter_grade AS letter_grade, g.is_passing AS is_passing,
-    course_passing_grades[p.course_key] AS passing_grade
+    g.graded AS graded, g.percent_grade AS percent_grade, g.letter_grade AS letter_grade, g.is_passing AS is_passing
 FROM changed AS p
 LEFT JOIN
 (
@@ -140,20 +138,20 @@ WHERE (empty({course_keys:Array(String)}) OR r.course_key IN {course_keys:Array(
 -- Every learner's row in these courses as of now: the fresh computation of each changed learner
 -- (see above), else the kept row. No enrollment filter.
 CREATE OR REPLACE VIEW ${database}.analytics_learner_rollup_current_for ${on_cluster} AS
+-- The course's passing grade as of now, for the kept rows too: the course counts as changed when
+-- its overview was stamped after the watermark, and its kept rows may hold the grade before.
+WITH (SELECT passing_grades FROM ${database}.analytics_course_passing_grades_for(
+    course_keys = {course_keys:Array(String)})) AS course_passing_grades
 SELECT org, course_key, user_id, has_activity, first_activity_at, last_activity_at, first_engaged_at, active_days,
        problems_attempted, problems_solved, videos_watched, events,
        enrolled, enrollment_mode, is_active, enrolled_at, graded, percent_grade, letter_grade, is_passing,
-       passing_grade
+       course_passing_grades[course_key] AS passing_grade
 FROM
 (
-    -- The kept rows with the course's passing grade as of now: the course counts as changed when
-    -- its overview was stamped after the watermark, and its kept rows may hold the grade before.
-    WITH (SELECT passing_grades FROM ${database}.analytics_course_passing_grades_for(
-        course_keys = {course_keys:Array(String)})) AS course_passing_grades
     SELECT org, course_key, user_id, has_activity, first_activity_at, last_activity_at, first_engaged_at,
            active_days, problems_attempted, problems_solved, videos_watched, events,
            enrolled, enrollment_mode, is_active, enrolled_at, graded, percent_grade, letter_grade, is_passing,
-           course_passing_grades[r.course_key] AS passing_grade, 0 AS fresh
+           0 AS fresh
     FROM ${database}.analytics_learner_rollup AS r FINAL
     WHERE (empty({course_keys:Array(String)}) OR r.course_key IN {course_keys:Array(String)})
       AND (empty({user_ids:Array(Int64)}) OR r.user_id IN {user_ids:Array(Int64)})
@@ -162,7 +160,7 @@ FROM
     SELECT org, course_key, user_id, has_activity, first_activity_at, last_activity_at, first_engaged_at,
            active_days, problems_attempted, problems_solved, videos_watched, events,
            enrolled, enrollment_mode, is_active, enrolled_at, graded, percent_grade, letter_grade, is_passing,
-           passing_grade, 1 AS fresh
+           1 AS fresh
     FROM ${database}.analytics_learner_rollup_compute_for(
         course_keys = {course_keys:Array(String)}, user_ids = {user_ids:Array(Int64)})
 )
