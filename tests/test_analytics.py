@@ -8,7 +8,7 @@ import dataclasses
 import json
 import multiprocessing
 import uuid
-from datetime import timedelta
+from datetime import date, timedelta
 from io import StringIO
 from pathlib import Path
 
@@ -632,6 +632,18 @@ def test_migrate_clickhouse_copies_the_at_risk_settings_for_the_views(course, se
     out = StringIO()
     call_command("migrate_clickhouse", stdout=out)
     assert "analytics settings unchanged" in out.getvalue()
+
+
+def test_records_take_each_column_by_name_whatever_the_query_order(clickhouse):
+    """A query names a record's fields in any order; a field missing or extra is a clear error."""
+    from platform_plugin_aspects.analytics.queries import _records  # pylint: disable=import-outside-toplevel
+    rows = _records(analytics.DailyActive, clickhouse,
+                    "SELECT toUInt64(number) AS active_learners, toDate('2026-11-01') + number AS day "
+                    "FROM numbers(3)", {})
+    assert rows == [analytics.DailyActive(date(2026, 11, 1) + timedelta(days=n), n) for n in range(3)]
+    assert rows[2].day == date(2026, 11, 3) and rows[2].active_learners == 2
+    with pytest.raises(TypeError, match="DailyActive has fields"):
+        _records(analytics.DailyActive, clickhouse, "SELECT 1 AS active_learners, 2 AS learners", {})
 
 
 def test_bad_course_keys_get_a_clear_error(course):
