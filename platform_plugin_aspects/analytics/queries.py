@@ -154,7 +154,7 @@ def _checks_pool():
 
 # How long an answer "somebody changed" is trusted: a course with activity stays so for minutes
 # (ASPECTS_ANALYTICS_VIDEO_MARGIN_SECS after it), and reading its kept rows first would be wasted.
-CHANGED_TRUSTED_SECS = 15
+_CHANGED_TRUSTED_SECS = 15
 _recently_changed = {}  # (view stem, parameters passed on, database, courses, learners) → time.monotonic()
 
 
@@ -183,7 +183,7 @@ def _run(clickhouse, sql, params, execute):
     def ask(stem, names):
         key = (stem, names)
         if key not in checks:
-            if now - _recently_changed.get((*key, *scope), -CHANGED_TRUSTED_SECS) < CHANGED_TRUSTED_SECS:
+            if now - _recently_changed.get((*key, *scope), -_CHANGED_TRUSTED_SECS) < _CHANGED_TRUSTED_SECS:
                 checks[key] = None
             else:
                 changed_sql = f"SELECT count() = 0 FROM ({clickhouse.view_query(f'{stem}changed_for')})"

@@ -6,10 +6,11 @@
 --
 -- Kept and fresh, as the video reports of 0035: analytics_learner_rollup keeps, per (course,
 -- learner), the merged activity, the enrollment, the grade and the course's passing grade,
--- recomputed every minute by analytics_learner_rollup_refresh (0041) for the learners with a change. A reader takes the kept
--- row of every learner with no change stamped after the watermark, and computes the rows of the
--- others itself (analytics_learner_rollup_compute_for), so every figure is exact whether or not a
--- refresh ran: a new grade, enrollment or unenrollment shows at once, as new activity does.
+-- recomputed every minute by analytics_learner_rollup_refresh (0041) for the learners with a
+-- change. A reader takes the kept row of every learner with no change stamped after the
+-- watermark, and computes the rows of the others itself (analytics_learner_rollup_compute_for), so
+-- every figure is exact whether or not a refresh ran: a new grade, enrollment or unenrollment
+-- shows at once, as new activity does.
 -- The watermark is the last refresh's start less ASPECTS_ANALYTICS_VIDEO_MARGIN_SECS (600,
 -- `video_watch_margin_secs` in analytics_settings: the longest an insert may take to commit, the
 -- same for both kept tables), written by the refresh itself in its heartbeat row (course_key '',

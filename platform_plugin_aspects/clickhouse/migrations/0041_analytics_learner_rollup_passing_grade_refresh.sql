@@ -31,9 +31,9 @@ SELECT org, course_key, user_id, first_activity_at, last_activity_at, first_enga
        course_passing_grades[course_key]
 FROM ${database}.analytics_learner_rollup FINAL
 WHERE user_id >= 0
-  AND course_key IN (SELECT course_key FROM ${database}.course_overviews
-                     WHERE inserted_at > (SELECT argMax(source_changed_at, last_activity_at)
-                                          FROM ${database}.analytics_learner_rollup WHERE course_key = ''))
+  -- The courses changed as a whole (user_id -1 in the changed list: an overview stamped since).
+  AND course_key IN (SELECT course_key FROM ${database}.analytics_learner_rollup_changed_for(
+                         course_keys = [], user_ids = []) WHERE user_id = -1)
   AND ifNull(passing_grade, -1) != ifNull(course_passing_grades[course_key], -1)
   -- Not the learners of the first part: a kept row recomputed for a change that committed late
   -- has the version it had, and of two equal versions in one insert either may win.
