@@ -646,6 +646,32 @@ def test_records_take_each_column_by_name_whatever_the_query_order(clickhouse):
         _records(analytics.DailyActive, clickhouse, "SELECT 1 AS active_learners, 2 AS learners", {})
 
 
+def test_a_learner_list_leaves_the_garbage_collector_as_it_found_it(course):
+    """
+    Records are built with the collector paused, then moved to its oldest generation in one step:
+    the collector is back on after, a process's own frozen objects stay frozen, and where it had
+    frozen some the records are handed back the ordinary way.
+    """
+    import gc  # pylint: disable=import-outside-toplevel
+    expected = analytics.learner_status(COURSE, AS_OF)
+    assert len(expected) == 8 and gc.isenabled() and gc.get_freeze_count() == 0
+    kept = [object() for _ in range(10)]
+    gc.freeze()  # e.g. a web server that froze its objects after start-up, for copy-on-write
+    frozen = gc.get_freeze_count()
+    try:
+        assert analytics.learner_status(COURSE, AS_OF) == expected
+        assert gc.get_freeze_count() > frozen // 2 and gc.isenabled()  # (some die meanwhile)
+    finally:
+        gc.unfreeze()
+    gc.disable()
+    try:
+        assert analytics.learner_status(COURSE, AS_OF) == expected
+        assert not gc.isenabled()  # off before, off after
+    finally:
+        gc.enable()
+    assert kept
+
+
 def test_bad_course_keys_get_a_clear_error(course):
     with pytest.raises(ValueError, match="not a course key"):
         analytics.funnel("'; DROP TABLE tracking_events; --")

@@ -14,6 +14,7 @@ from platform_plugin_aspects.clickhouse import (
     ClickHouseDataError,
     ClickHouseUnavailable,
 )
+from platform_plugin_aspects.clickhouse.client import ConnectionConfig
 from platform_plugin_aspects.clickhouse.migrate import LEDGER_TABLE, MigrationRunner, load_migrations
 
 from .clickhouse_server import start_local_server
@@ -201,6 +202,45 @@ def test_bad_configuration_is_one_clear_line(clickhouse, override, expected):
         _call("migrate_clickhouse", list=True, **override)
     assert expected in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("url,compress,expected", [
+    ("http://127.0.0.1:8123", "auto", False),
+    ("http://127.1.2.3:8123", None, False),
+    ("http://[::1]:8123", "auto", False),
+    ("http://localhost:8123", "auto", False),
+    ("http://clickhouse:8123", "auto", True),
+    ("https://ch.example.org", "auto", True),
+    ("http://10.0.0.5:8123", "auto", True),
+    ("http://127.0.0.1:8123", "true", True),
+    ("http://127.0.0.1:8123", True, True),
+    ("http://clickhouse:8123", "off", False),
+    ("http://clickhouse:8123", False, False),
+])
+def test_answers_travel_compressed_unless_clickhouse_is_on_this_machine(settings, url, compress, expected):
+    config = {"url": url} if compress is None else {"url": url, "compress": compress}
+    settings.EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG = config
+    assert ConnectionConfig.from_settings().compresses is expected
+
+
+def test_a_compress_value_that_is_not_a_choice_is_one_clear_line(settings):
+    settings.EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG = {"url": "http://clickhouse:8123", "compress": "zstd"}
+    with pytest.raises(ClickHouseConfigError, match='"compress" must be true, false or "auto", not \'zstd\''):
+        ConnectionConfig.from_settings()
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_rows_round_trip_the_same_compressed_or_not(clickhouse, compress):
+    conn = ClickHouse(dataclasses.replace(clickhouse.config, compress=compress))
+    assert (conn._get_client().compression is not None) is compress  # pylint: disable=protected-access
+    conn.command("DROP TABLE IF EXISTS default.compressed_or_not")
+    conn.command("CREATE TABLE default.compressed_or_not (i UInt32, s String) ENGINE = MergeTree ORDER BY i")
+    rows = [[i, f"ünïcode {i} " + "x" * (i % 7) * 100_000] for i in range(40)]
+    try:
+        conn.insert("default.compressed_or_not", rows, ["i", "s"])
+        assert [list(r) for r in conn.query("SELECT i, s FROM default.compressed_or_not ORDER BY i")] == rows
+    finally:
+        conn.command("DROP TABLE default.compressed_or_not")
 
 
 def test_missing_database_is_one_clear_line(clickhouse):

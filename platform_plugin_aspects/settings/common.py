@@ -112,8 +112,10 @@ def plugin_settings(settings):
     #    "database": "event_sink", "timeout_secs": 5}
     # .. setting_description: How the plugin reaches ClickHouse over HTTP(S). Optional keys: "retries"
     #    (attempts after the first, default 4), "retry_backoff_secs" (first back-off, doubled each time,
-    #    default 0.25), "cluster" (name used by migrate_clickhouse for ON CLUSTER), "runs_table" and
-    #    "stats_table" (load tests).
+    #    default 0.25), "compress" (true, false or "auto", the default: inserts and answers travel
+    #    zstd-compressed unless the URL's host is this machine, a loopback address or localhost, where
+    #    compressing costs CPU at both ends and saves no bandwidth), "cluster" (name used by
+    #    migrate_clickhouse for ON CLUSTER), "runs_table" and "stats_table" (load tests).
     _default(
         settings,
         "EVENT_SINK_CLICKHOUSE_BACKEND_CONFIG",
