@@ -256,7 +256,7 @@ def _records(cls, clickhouse, sql, params, utc=(), flags=(), by_course=None):
     keys = by_name.pop("course_key") if by_course is not None else None
     if set(by_name) != set(cls._fields):
         raise TypeError(f"{cls.__name__} has fields {sorted(cls._fields)}, the query gave {sorted(by_name)}")
-    columns = [_aware(by_name[name]) if name in utc else [bool(v) for v in by_name[name]] if name in flags
+    columns = [_aware(by_name[name]) if name in utc else list(map(bool, by_name[name])) if name in flags
                else by_name[name] for name in cls._fields]
     with _collector_paused():
         records = list(map(tuple.__new__, repeat(cls), zip(*columns)))
