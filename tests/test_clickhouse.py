@@ -216,6 +216,7 @@ def test_bad_configuration_is_one_clear_line(clickhouse, override, expected):
     ("http://127.0.0.1:8123", True, True),
     ("http://clickhouse:8123", "off", False),
     ("http://clickhouse:8123", False, False),
+    ("http://127.0.0.1:8123", "", False),  # an empty value in lms.yml: the default
 ])
 def test_answers_travel_compressed_unless_clickhouse_is_on_this_machine(settings, url, compress, expected):
     config = {"url": url} if compress is None else {"url": url, "compress": compress}

@@ -135,7 +135,7 @@ class ConnectionConfig:
     timeout_secs: float = 5
     retries: int = 4
     retry_backoff_secs: float = 0.25
-    compress: object = "auto"  # True, False or "auto": see compresses
+    compress: "bool | str" = "auto"  # True, False or "auto": see compresses
 
     @classmethod
     def from_settings(cls, overrides=None):
@@ -180,8 +180,8 @@ class ConnectionConfig:
 
 
 def _compress_choice(value):
-    """The ``compress`` key: true, false or "auto" (strings as a YAML or env file gives them)."""
-    text = str(value).strip().lower()
+    """The ``compress`` key: true, false or "auto" (strings as a YAML or env file gives them; unset: "auto")."""
+    text = "" if value is None else str(value).strip().lower()
     if text in ("auto", ""):
         return "auto"
     if text in ("true", "1", "yes", "on"):
