@@ -30,6 +30,7 @@ import statistics
 import sys
 import tempfile
 import time
+import tracemalloc
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -337,6 +338,7 @@ LEFT JOIN (SELECT toInt64(user_id) AS user_id, 1 AS graded, is_passing, percent_
 BASELINES = {
     "learner_status": f"SELECT user_id, at_risk FROM ({BASELINE_STATUS}) ORDER BY user_id LIMIT 100",
     "learner_status (all)": f"SELECT user_id, at_risk FROM ({BASELINE_STATUS}) ORDER BY user_id",
+    "learner_status (10,000)": f"SELECT user_id, at_risk FROM ({BASELINE_STATUS}) ORDER BY user_id LIMIT 10000",
     "at_risk_learners": f"SELECT user_id FROM ({BASELINE_STATUS}) WHERE at_risk ORDER BY user_id",
     "at_risk_learners (100)": (f"SELECT user_id FROM ({BASELINE_STATUS}) WHERE at_risk ORDER BY "
                                "dateDiff('day', last_day, {as_of:Date}) DESC, percent_grade ASC NULLS LAST, user_id "
@@ -398,7 +400,8 @@ BASELINES = {
 def model_calls(course_key, as_of, first_learner):
     """
     The query module's per-course functions, with the arguments the dashboards and the digest use
-    (a page of 100 learners; one learner's problems and videos; the whole learner list as an export).
+    (a page of 100 learners; one learner's problems and videos; the whole learner list at once and
+    an export's first page of 10,000).
     """
     return {
         "learner_status": lambda ch: analytics.learner_status(course_key, as_of, clickhouse=ch, limit=100),
@@ -422,12 +425,15 @@ def model_calls(course_key, as_of, first_learner):
         "learner_problems (1)": lambda ch: analytics.learner_problems(course_key, first_learner, clickhouse=ch),
         "learner_videos (1)": lambda ch: analytics.learner_videos(course_key, first_learner, clickhouse=ch),
         "learner_status (all)": lambda ch: analytics.learner_status(course_key, as_of, clickhouse=ch),
+        # An export's first page (what aspects_export_learner_status reads a page at a time).
+        "learner_status (10,000)": lambda ch: next(analytics.learner_status_pages(course_key, as_of, 10_000, ch),
+                                                   []),
     }
 
 
 def agree(name, model, baseline):
     """Do the model's and the baseline's answers say the same (on the figures both compute)?"""
-    if name in ("learner_status", "learner_status (all)"):
+    if name.startswith("learner_status"):
         return [(r.user_id, r.at_risk) for r in model] == [(u, bool(a)) for u, a in baseline]
     if name == "at_risk_learners":
         return sorted(r.user_id for r in model) == [u for (u,) in baseline]
@@ -502,6 +508,32 @@ def bench_queries(clickhouse, course_key, label, as_of, repeat, baseline_repeat)
             print(f"  {name:24} {p50:8.1f}ms {p95:6.1f}ms {ms:5.1f}ms   {'(no baseline: derived from the above)'}")
         rows.append((label, name, p50, p95, b50, b95))
     return rows
+
+
+def bench_export(clickhouse, course_key, as_of, repeat):
+    """
+    The MOOC's whole learner list in one call against page by page (10,000 a page, as
+    aspects_export_learner_status reads it): total time, and the most memory Python held for the
+    records at once (tracemalloc, in runs of their own: it slows what it traces).
+    """
+    def whole():
+        return analytics.learner_status(course_key, as_of, clickhouse=clickhouse)
+
+    def paged():
+        count = 0
+        for page in analytics.learner_status_pages(course_key, as_of, 10_000, clickhouse):
+            count += len(page)  # the page is written and let go, as the export does
+        return count
+
+    print(f"\nexport of the MOOC's learner status, p50/p95 over {repeat} runs, and Python's peak memory:")
+    for name, read in (("one list", whole), ("10,000 a page", paged)):
+        read()
+        _, p50, p95, _ = timed(read, repeat, clickhouse)
+        tracemalloc.start()
+        read()
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        print(f"  {name:24} {p50:7.1f} {p95:7.1f} ms   peak {peak / 1e6:6.1f} MB", flush=True)
 
 
 # -- loader with and without the views ----------------------------------------------------------------
@@ -607,6 +639,7 @@ def main():  # pylint: disable=too-many-locals
         rows += bench_queries(clickhouse, "course-v1:Org1+C1+2026", "typical course", as_of, args.repeat,
                               args.baseline_repeat)
         rows += bench_queries(clickhouse, "course-v1:Org0+C0+2026", "MOOC", as_of, args.repeat, args.baseline_repeat)
+        bench_export(clickhouse, "course-v1:Org0+C0+2026", as_of, args.repeat)
         live_reads(clickhouse, "course-v1:Org0+C0+2026", as_of, args.live_learners, args.repeat)
         memory = max(int(s.get("memory_usage", 0)) for s in clickhouse.summaries)
         worst = max(rows, key=lambda r: r[3])

@@ -908,6 +908,35 @@ def test_learner_status_pages(course):
     assert analytics.learner_status(COURSE, AS_OF, limit=100) == everyone
 
 
+def test_learner_status_pages_list_everyone_once_in_order(course):
+    everyone = analytics.learner_status(COURSE, AS_OF)
+    for size in (1, 3, 8, 100):
+        pages = list(analytics.learner_status_pages(COURSE, AS_OF, size))
+        assert [record for page in pages for record in page] == everyone, size
+        assert [len(page) for page in pages] == [min(size, 8 - start) for start in range(0, 8, size)]
+    # Wrong arguments fail when asked, not at the first page read.
+    with pytest.raises(ValueError, match="page_size"):
+        analytics.learner_status_pages(COURSE, AS_OF, 0)
+    with pytest.raises(ValueError):
+        analytics.learner_status_pages("not a course", AS_OF)
+    assert list(analytics.learner_status_pages("course-v1:Nobody+None+2026", AS_OF)) == []
+
+
+def test_a_learner_enrolling_between_pages_is_not_listed_twice_nor_shifts_anyone(course):
+    pages = analytics.learner_status_pages(COURSE, AS_OF, 3)
+    first = next(pages)
+    assert [r.user_id for r in first] == [1, 2, 3]
+    # A learner with a smaller user id enrolls while the export runs: OFFSET pages would list
+    # learner 3 again on the next page (everyone shifts by one); pages after the last id do not.
+    course.insert("course_enrollment", [[100, COURSE, "2026-10-02", True, "audit", "zero", 0,
+                                         uuid.uuid4(), "", 10**18, 0]],
+                  ["id", "course_key", "created", "is_active", "mode", "username", "user_id", "dump_id",
+                   "time_last_dumped", "version", "is_deleted"])
+    assert [r.user_id for r in analytics.learner_status(COURSE, AS_OF, limit=3, offset=3)][0] == 3  # the shift
+    rest = [r.user_id for page in pages for r in page]
+    assert rest == [4, 5, 6, 7, 8]
+
+
 def _report_in_child(results):
     results.put([r.user_id for r in analytics.at_risk_learners(COURSE, AS_OF)])
 

@@ -29,6 +29,7 @@ from .queries import (  # noqa: F401
     learner_identities,
     learner_problems,
     learner_status,
+    learner_status_pages,
     learner_videos,
     most_abandoned_videos,
     most_abandoned_videos_by_course,

@@ -540,9 +540,41 @@ def learner_status(course_key, as_of=None, clickhouse=None, limit=None, offset=0
     a page of ``limit`` rows from ``offset`` when given (a MOOC has tens of thousands). One query
     either way: a learner's status is one kept row, so a page reads the course's rows in order.
     """
-    params = _params(course_key, as_of, limit=_ALL if limit is None else int(limit), offset=int(offset))
+    return _status_records(_params(course_key, as_of, limit=_ALL if limit is None else int(limit),
+                                   offset=int(offset)), "", clickhouse)
+
+
+def learner_status_pages(course_key, as_of=None, page_size=10_000, clickhouse=None):
+    """
+    Every enrollment's status as :func:`learner_status` gives it, ``page_size`` records at a time
+    (a list per page, by user id): for exports, where a MOOC's tens of thousands of learners in one
+    list cost a bulk transfer and its memory at once. Each page is one query starting after the
+    last user id of the page before (not an OFFSET), so learners who enroll or whose rows change
+    meanwhile never shift a page: nobody is listed twice or skipped. ``as_of`` is fixed for every
+    page (an export running past midnight stays on one day).
+    """
+    page_size = int(page_size)
+    if page_size < 1:
+        raise ValueError(f"page_size must be at least 1, not {page_size}")
+    # Checked here, not at the first page: a generator's body only runs when it is first read.
+    return _status_pages(_params(course_key, as_of, limit=page_size, offset=0, after=-(2**63)), clickhouse)
+
+
+def _status_pages(params, clickhouse):
+    page_size = params["limit"]
+    while True:
+        page = _status_records(params, "WHERE user_id > {after:Int64} ", clickhouse)
+        if page:
+            yield page
+        if len(page) < page_size:
+            return
+        params["after"] = page[-1].user_id
+
+
+def _status_records(params, where, clickhouse):
+    """The learner status records the parameters and ``where`` (a condition on the view's columns) pick."""
     return _records(LearnerStatus, clickhouse, (
-        f"SELECT {', '.join(_STATUS_FIELDS)} FROM {_STATUS_VIEW} ORDER BY user_id "
+        f"SELECT {', '.join(_STATUS_FIELDS)} FROM {_STATUS_VIEW} {where}ORDER BY user_id "
         "LIMIT {limit:UInt64} OFFSET {offset:UInt64}"), params, utc=("first_activity_at", "last_activity_at"),
         flags=("is_active", "engaged", "is_passing", "at_risk"))
 
