@@ -6,6 +6,8 @@ text a learner chose cannot become a spreadsheet formula.
 
 import csv
 import io
+import stat
+import threading
 
 import pytest
 from django.core.management import call_command
@@ -107,3 +109,58 @@ def test_a_failure_after_some_pages_writes_no_file(course, tmp_path, monkeypatch
     monkeypatch.undo()
     _, told = export(course=COURSE, as_of=AS_OF.isoformat(), output=str(target), page_size=3)
     assert len(target.read_text().splitlines()) == 9 and "to " + str(target) in told
+
+
+def test_names_with_unicode_commas_quotes_and_newlines_read_back_as_written(course, settings):  # noqa: F811
+    name = 'Zoë "Z", Smith\nJr. 学生'
+    course.insert("user_profile", [[5, 5, name, "eve", "eve@example.com", *_versioned(2)]],
+                  ["id", "user_id", "name", "username", "email", "dump_id", "time_last_dumped", "version",
+                   "is_deleted"])
+    settings.ASPECTS_ENABLE_PII = True
+    rows, _ = export(course=COURSE, as_of=AS_OF.isoformat())
+    assert {int(r["user_id"]): r["name"] for r in rows}[5] == name
+    assert len(rows) == 8
+
+
+def test_two_exports_at_once_to_one_file_leave_one_complete_file(course, tmp_path):  # noqa: F811
+    target = tmp_path / "status.csv"
+    errors = []
+
+    def run():
+        try:
+            export(course=COURSE, as_of=AS_OF.isoformat(), output=str(target), page_size=2)
+        except Exception as exc:  # noqa: BLE001  (reported below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert [int(r["user_id"]) for r in csv.DictReader(io.StringIO(target.read_text()))] == list(range(1, 9))
+    assert [p.name for p in tmp_path.iterdir()] == ["status.csv"]
+    # Only its owner may read it: the export may hold learners' names and emails.
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("where, message", [("missing/status.csv", "No such file or directory"),
+                                            (".", "Is a directory")])
+def test_an_output_that_cannot_be_written_is_one_clear_line(course, tmp_path, where, message):  # noqa: F811
+    with pytest.raises(CommandError, match=f"cannot write .*{message}"):
+        export(course=COURSE, output=str(tmp_path / where))
+
+
+class GoneAfterTheHeader(io.StringIO):
+    """Standard output whose reader quits after the first line (`... | head -1`)."""
+
+    def write(self, text):
+        if self.tell():
+            raise BrokenPipeError(32, "Broken pipe")
+        return super().write(text)
+
+
+def test_a_reader_that_goes_away_stops_the_export_quietly(course):  # noqa: F811
+    out = GoneAfterTheHeader()
+    call_command("aspects_export_learner_status", course=COURSE, page_size=2, stdout=out, stderr=io.StringIO())
+    assert out.getvalue().startswith("user_id,") and out.getvalue().count("\n") == 1

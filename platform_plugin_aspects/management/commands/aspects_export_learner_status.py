@@ -1,8 +1,11 @@
 """``manage.py lms aspects_export_learner_status``: a course's learner status (at-risk flag and reasons) as CSV."""
 
+import contextlib
 import csv
 import io
 import os
+import sys
+import tempfile
 import time
 from datetime import date, datetime
 from pathlib import Path
@@ -70,7 +73,8 @@ class Command(RawHelpMixin, BaseCommand):
         "username, name and email; otherwise learners are user ids only.\n\n"
         "Reads the course analytics model a page of learners at a time, so memory stays bounded on a MOOC. "
         "With --output, the file appears only once complete: an export that fails or is interrupted "
-        "leaves any earlier file of that name as it was. Text a spreadsheet would run as a formula "
+        "leaves any earlier file of that name as it was; the file is readable by its owner only. "
+        "Text a spreadsheet would run as a formula "
         "(a name starting with =, +, - or @) is written with a leading apostrophe.\n\n"
         "Examples:\n"
         "  manage.py lms aspects_export_learner_status --course course-v1:OpenedX+DemoX+2026 > status.csv\n"
@@ -102,6 +106,12 @@ class Command(RawHelpMixin, BaseCommand):
                 written = self._to_file(Path(output), options["course"], pages, options["at_risk_only"], clickhouse)
             else:
                 written = self._write(self.stdout, options["course"], pages, options["at_risk_only"], clickhouse)
+        except BrokenPipeError:
+            # The reader went away (`... | head`): what it wanted was written; stop without a traceback
+            # (and without another one when Python flushes standard output on the way out).
+            with contextlib.suppress(OSError, ValueError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return
         except ClickHouseError as exc:
             raise CommandError(f"{exc} (nothing was written to {output})" if output else str(exc)) from exc
         where = f" to {output}" if output else ""
@@ -110,17 +120,24 @@ class Command(RawHelpMixin, BaseCommand):
                           f"{time.monotonic() - started:.1f} s{note}")
 
     def _to_file(self, path, course_key, pages, at_risk_only, clickhouse):
-        """Write next to ``path`` and rename when complete, so ``path`` is never a partial export."""
-        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        """
+        Write a file of its own next to ``path`` and rename it when complete, so ``path`` is never
+        a partial export and two exports at once never write into each other. Readable by its owner
+        only (mkstemp's mode), as an export may hold learners' names and emails.
+        """
         try:
-            with open(partial, "w", encoding="utf-8", newline="") as out:
+            handle, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+        except OSError as exc:
+            raise CommandError(f"cannot write {path}: {exc.strerror or exc}") from None
+        try:
+            with open(handle, "w", encoding="utf-8", newline="") as out:
                 written = self._write(out, course_key, pages, at_risk_only, clickhouse)
             os.replace(partial, path)
         except OSError as exc:
             raise CommandError(f"cannot write {path}: {exc.strerror or exc}") from None
         finally:
-            if partial.exists():
-                partial.unlink()
+            if os.path.exists(partial):
+                os.unlink(partial)
         return written
 
     @staticmethod
