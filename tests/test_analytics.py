@@ -873,7 +873,7 @@ def test_demo_report_reads_the_model_through_the_query_module(course, tmp_path):
 
     learners = [(u, f"learner{u}") for u in range(1, 9)]
     out = StringIO()
-    sent = run_analytics_demo(out, COURSE, learners, as_of=AS_OF, log_dir=str(tmp_path))
+    sent = run_analytics_demo(out, COURSE, learners, as_of=AS_OF, log_dir=str(tmp_path), export_dir=tmp_path)
     text = out.getvalue()
     report = analytics.course_report(COURSE, AS_OF, weeks=5, hardest=5, at_risk_limit=10)
     f = report.funnel
@@ -885,6 +885,9 @@ def test_demo_report_reads_the_model_through_the_query_module(course, tmp_path):
     assert f"At-risk learners: {report.at_risk_count}" in text
     for learner in report.at_risk:
         assert learner.reasons in text
+    exported = (tmp_path / "at-risk-learners.csv").read_text().splitlines()
+    assert len(exported) == report.at_risk_count + 1 and f"Exported {report.at_risk_count} learners" in text
+    assert all(learner.reasons in "\n".join(exported) for learner in report.at_risk)
     run_analytics_demo(StringIO(), COURSE, learners, as_of=AS_OF, log_dir=str(tmp_path))
     assert analytics.course_report(COURSE, AS_OF, weeks=5, hardest=5, at_risk_limit=10) == report  # rerun: same
 

@@ -101,10 +101,12 @@ def _at(start, day, rng):
         minutes=rng.randint(0, 600))
 
 
-def run_analytics_demo(stdout, course_key, learners, as_of=None, log_dir=None):
+def run_analytics_demo(stdout, course_key, learners, as_of=None, log_dir=None, export_dir=None):
     """
     Load ``learners``' (``[(user_id, username)]``) past activity from a tracking log, then write the
-    course report read through the query module. Re-running the same day adds nothing.
+    course report read through the query module, and the at-risk learners as the CSV course staff
+    would download (``aspects_export_learner_status``) into ``export_dir`` when given. Re-running
+    the same day adds nothing.
     """
     as_of = as_of or datetime.now(timezone.utc).date()
     events = history(course_key, learners, as_of)
@@ -116,6 +118,13 @@ def run_analytics_demo(stdout, course_key, learners, as_of=None, log_dir=None):
     stdout.write(f"\nPast activity: {len(events)} events of {len(learners)} learners over {HISTORY_DAYS} days, "
                  f"loaded with load_tracking_log ({out.getvalue().strip().splitlines()[-1]})\n")
     write_report(stdout, analytics.course_report(course_key, as_of, weeks=5, hardest=5, at_risk_limit=10))
+    if export_dir:
+        export = Path(export_dir) / "at-risk-learners.csv"
+        told = StringIO()
+        call_command("aspects_export_learner_status", course=course_key, as_of=as_of.isoformat(), at_risk_only=True,
+                     output=str(export), stderr=told)
+        stdout.write(f"  {told.getvalue().strip()}\n    (manage.py lms aspects_export_learner_status --course "
+                     f"{course_key} --at-risk-only --output {export.name}: a spreadsheet of them, with reasons)\n")
     return len(events)
 
 

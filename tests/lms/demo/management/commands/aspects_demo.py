@@ -78,7 +78,8 @@ class Command(BaseCommand):
         active = User.objects.filter(courseenrollment__course_id=COURSE, courseenrollment__is_active=True)
         run_tracking_demo(self.stdout, COURSE, list(active.order_by("id")[:100]))
         learners = User.objects.filter(courseenrollment__course_id=COURSE).order_by("id")
-        run_analytics_demo(self.stdout, COURSE, [(u.id, u.username) for u in learners])
+        run_analytics_demo(self.stdout, COURSE, [(u.id, u.username) for u in learners],
+                           export_dir=settings.BASE_DIR / "var")
         run_digest_demo(self.stdout, COURSE, settings.BASE_DIR / "var")
 
     # -- the stand-in LMS ----------------------------------------------------------------
