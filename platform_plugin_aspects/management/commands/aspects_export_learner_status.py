@@ -144,24 +144,23 @@ class Command(RawHelpMixin, BaseCommand):
     def _write(out, course_key, pages, at_risk_only, clickhouse):
         """The header, then each page's rows (with the identities of the page's learners when PII is on)."""
         with_identities = bool(getattr(settings, "ASPECTS_ENABLE_PII", False))
-        header = io.StringIO()
-        csv.writer(header, lineterminator="\n").writerow(
-            analytics.LearnerStatus._fields + (IDENTITY_FIELDS if with_identities else ()))
-        out.write(header.getvalue())
+        out.write(_csv_text([analytics.LearnerStatus._fields + (IDENTITY_FIELDS if with_identities else ())]))
         written = 0
         for page in pages:
             rows = [record for record in page if record.at_risk or not at_risk_only]
             if not rows:
                 continue
-            identities = (analytics.learner_identities(course_key, [r.user_id for r in rows], clickhouse)
-                          if with_identities else {})
-            buffer = io.StringIO()
-            writer = csv.writer(buffer, lineterminator="\n")
             if with_identities:
-                who = [identities.get(record.user_id) for record in rows]
-                rows = [record + tuple(getattr(person, field, None) for field in IDENTITY_FIELDS)
-                        for record, person in zip(rows, who)]
-            writer.writerows(csv_rows(rows))
-            out.write(buffer.getvalue())
+                identities = analytics.learner_identities(course_key, [r.user_id for r in rows], clickhouse)
+                rows = [record + tuple(getattr(identities.get(record.user_id), field, None)
+                                       for field in IDENTITY_FIELDS) for record in rows]
+            out.write(_csv_text(csv_rows(rows)))
             written += len(rows)
         return written
+
+
+def _csv_text(rows):
+    """``rows`` as CSV text (one write per page: standard output may be a pipe)."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    return buffer.getvalue()
