@@ -8,6 +8,7 @@ import csv
 import io
 import stat
 import threading
+from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
@@ -164,3 +165,10 @@ def test_a_reader_that_goes_away_stops_the_export_quietly(course):  # noqa: F811
     out = GoneAfterTheHeader()
     call_command("aspects_export_learner_status", course=COURSE, page_size=2, stdout=out, stderr=io.StringIO())
     assert out.getvalue().startswith("user_id,") and out.getvalue().count("\n") == 1
+
+
+def test_at_risk_only_with_nobody_at_risk_says_so_rather_than_doubting_the_course(course):  # noqa: F811
+    rows, told = export(course=COURSE, as_of=(AS_OF - timedelta(days=40)).isoformat(), at_risk_only=True)
+    assert rows == []
+    assert "Exported 0 learners" in told and "none of the 8 learners read is at risk" in told
+    assert "is the course key right" not in told

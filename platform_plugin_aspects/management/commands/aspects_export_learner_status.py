@@ -103,9 +103,11 @@ class Command(RawHelpMixin, BaseCommand):
         output = options["output"]
         try:
             if output:
-                written = self._to_file(Path(output), options["course"], pages, options["at_risk_only"], clickhouse)
+                read, written = self._to_file(Path(output), options["course"], pages, options["at_risk_only"],
+                                              clickhouse)
             else:
-                written = self._write(self.stdout, options["course"], pages, options["at_risk_only"], clickhouse)
+                read, written = self._write(self.stdout, options["course"], pages, options["at_risk_only"],
+                                            clickhouse)
         except BrokenPipeError:
             # The reader went away (`... | head`): what it wanted was written; stop without a traceback
             # (and without another one when Python flushes standard output on the way out).
@@ -115,7 +117,8 @@ class Command(RawHelpMixin, BaseCommand):
         except ClickHouseError as exc:
             raise CommandError(f"{exc} (nothing was written to {output})" if output else str(exc)) from exc
         where = f" to {output}" if output else ""
-        note = "" if written else " (none: is the course key right, and its enrollments sent to ClickHouse?)"
+        note = ("" if written else f" (none of the {read:,} learners read is at risk)" if read
+                else " (none: is the course key right, and its enrollments sent to ClickHouse?)")
         self.stderr.write(f"Exported {written:,} learners of {options['course']}{where} in "
                           f"{time.monotonic() - started:.1f} s{note}")
 
@@ -126,27 +129,31 @@ class Command(RawHelpMixin, BaseCommand):
         only (mkstemp's mode), as an export may hold learners' names and emails.
         """
         try:
-            handle, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+            descriptor, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
         except OSError as exc:
             raise CommandError(f"cannot write {path}: {exc.strerror or exc}") from None
         try:
-            with open(handle, "w", encoding="utf-8", newline="") as out:
-                written = self._write(out, course_key, pages, at_risk_only, clickhouse)
+            with open(descriptor, "w", encoding="utf-8", newline="") as out:
+                counts = self._write(out, course_key, pages, at_risk_only, clickhouse)
             os.replace(partial, path)
         except OSError as exc:
             raise CommandError(f"cannot write {path}: {exc.strerror or exc}") from None
         finally:
             if os.path.exists(partial):
                 os.unlink(partial)
-        return written
+        return counts
 
     @staticmethod
     def _write(out, course_key, pages, at_risk_only, clickhouse):
-        """The header, then each page's rows (with the identities of the page's learners when PII is on)."""
+        """
+        The header, then each page's rows (with the identities of the page's learners when PII is
+        on); ``(learners read, learners written)``.
+        """
         with_identities = bool(getattr(settings, "ASPECTS_ENABLE_PII", False))
         out.write(_csv_text([analytics.LearnerStatus._fields + (IDENTITY_FIELDS if with_identities else ())]))
-        written = 0
+        read = written = 0
         for page in pages:
+            read += len(page)
             rows = [record for record in page if record.at_risk or not at_risk_only]
             if not rows:
                 continue
@@ -156,7 +163,7 @@ class Command(RawHelpMixin, BaseCommand):
                                        for field in IDENTITY_FIELDS) for record in rows]
             out.write(_csv_text(csv_rows(rows)))
             written += len(rows)
-        return written
+        return read, written
 
 
 def _csv_text(rows):
