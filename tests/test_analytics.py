@@ -725,6 +725,25 @@ def test_same_events_live_then_from_a_log_change_no_figure(clickhouse, settings,
     assert figures() == live
 
 
+
+def test_one_batch_holding_every_event_twice_counts_each_once(clickhouse, tmp_path):
+    """
+    Events go in as sent (EVENT_INSERT_SETTINGS: ClickHouse does not collapse each insert by its
+    key first), so a repeat inside one batch reaches tracking_events and the views alike: the model
+    must count it once, as it does a repeat from another batch.
+    """
+    seed_sinks(clickhouse)
+    lines = [log_line(e) for e in events()]
+    log = write_log(tmp_path / "tracking.log", [line for line in lines for _ in range(2)])
+    call_command("load_tracking_log", str(log), no_progress=True)
+    stored, distinct = clickhouse.query("SELECT count(), uniqExact(event_id) FROM tracking_events")[0]
+    assert (stored, distinct) == (2 * len(events()), len(events()))  # one insert, kept as sent until merged
+    assert clickhouse.query("SELECT count() FROM tracking_events FINAL")[0][0] == len(events())
+    assert figures()["funnel"] == {"enrolled": 7, "active": 6, "attempted_problem": 4, "passing": 1}
+    once = figures()
+    clickhouse.command(f"OPTIMIZE TABLE {clickhouse.qualified('tracking_events')} FINAL")
+    assert figures() == once
+
 # -- block ids --------------------------------------------------------------------------------------
 def block_of(event):
     return event_row(json.loads(serialize(event)))[9]

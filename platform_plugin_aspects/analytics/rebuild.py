@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from ..tracking.events import EVENT_COLUMNS, block_id_of
-from ..tracking.store import EVENTS_TABLE
+from ..tracking.store import EVENT_INSERT_SETTINGS, EVENTS_TABLE
 
 CHECKPOINTS_TABLE = "analytics_rebuild_checkpoints"
 _CHUNK_WHERE = ("course_key = {rebuild_course:String} AND time >= {rebuild_start:DateTime64(6)} "
@@ -170,12 +170,12 @@ class Rebuild:
                 row = list(row)
                 row[block] = block_id
                 fixed.append(row)
-        self.clickhouse.insert(EVENTS_TABLE, fixed, EVENT_COLUMNS)
+        self.clickhouse.insert(EVENTS_TABLE, fixed, EVENT_COLUMNS, EVENT_INSERT_SETTINGS)
         return len(fixed)
 
     def feed(self, chunk, views):
         for table, select in views:
-            self.clickhouse.command(f"INSERT INTO {table} {select}", chunk.params())
+            self.clickhouse.command(f"INSERT INTO {table} {select}", chunk.params(), EVENT_INSERT_SETTINGS)
 
     def run(self, restart=False, report=None):
         """Feed every chunk not finished yet; ``report(progress)`` after each. Returns the final progress."""

@@ -405,9 +405,10 @@ class ClickHouse:
         self._column_types.clear()
         self._view_queries.clear()
 
-    def insert(self, table, rows, column_names):
+    def insert(self, table, rows, column_names, settings=None):
         """
-        Insert ``rows`` (sequences in ``column_names`` order) in one statement.
+        Insert ``rows`` (sequences in ``column_names`` order) in one statement, with ClickHouse
+        ``settings`` for it when given.
 
         Raises :class:`ClickHouseDataError` naming the column when a value does not fit its type;
         in that case nothing was written.
@@ -423,7 +424,8 @@ class ClickHouse:
         type_names = [types[c] for c in column_names]
         self._run(
             f"the insert into {table}",
-            lambda c: c.insert(table, rows, column_names=list(column_names), column_type_names=type_names),
+            lambda c: c.insert(table, rows, column_names=list(column_names), column_type_names=type_names,
+                               settings=settings),
             table=table,
         )
         return len(rows)

@@ -28,6 +28,13 @@ REJECTS_TABLE = "tracking_rejects"
 SERVER_ERRORS = (ClickHouseUnavailable, ClickHouseConfigError, ClickHouseQueryError)
 # Refusals about the schema or the grants, not the rows (no code: our client found no such table).
 SCHEMA_ERROR_CODES = {None, 8, 16, 47, 60, 81, 164, 242, 497}
+# Events (live, loaded from logs, stored again by aspects_rebuild_analytics) go in without
+# ClickHouse collapsing each inserted block by its sorting key first (optimize_on_insert): the
+# analytics views' blocks are already grouped by their key, and a repeated event in
+# tracking_events is replaced by the background merges as it would be anyway (readers use FINAL).
+# That pass cost about a fifth of ClickHouse's CPU per insert of events: 400,000 events took
+# 3.2 s of CPU with the views (2.7 s without the pass) and 1.6 s without them (1.2 s).
+EVENT_INSERT_SETTINGS = {"optimize_on_insert": 0}
 
 
 def is_server_error(exc):
@@ -74,7 +81,7 @@ def _insert_isolating(clickhouse, pairs, rejects):
     if not pairs:
         return 0
     try:
-        return clickhouse.insert(EVENTS_TABLE, [row for _, row in pairs], EVENT_COLUMNS)
+        return clickhouse.insert(EVENTS_TABLE, [row for _, row in pairs], EVENT_COLUMNS, EVENT_INSERT_SETTINGS)
     except ClickHouseError as exc:  # anything else is a bug: raised, never blamed on the events
         if is_server_error(exc):
             raise
