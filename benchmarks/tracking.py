@@ -44,6 +44,7 @@ from platform_plugin_aspects.clickhouse.migrate import MigrationRunner  # noqa: 
 from platform_plugin_aspects.tracking.backend import ClickHouseTrackingBackend  # noqa: E402
 from platform_plugin_aspects.tracking.events import EVENT_COLUMNS, json_part, row_from_json, serialize  # noqa: E402
 from platform_plugin_aspects.tracking.loader import LogLoader  # noqa: E402
+from platform_plugin_aspects.tracking.store import EVENT_INSERT_SETTINGS  # noqa: E402
 from tests.tracking_factory import activity, log_line, make_event  # noqa: E402
 
 
@@ -71,7 +72,7 @@ def raw_insert_rate(clickhouse, texts, batch_size):
     clickhouse.command(f"TRUNCATE TABLE {clickhouse.database}.bench_raw_insert")
     started = time.perf_counter()
     for i in range(0, len(rows), batch_size):
-        clickhouse.insert("bench_raw_insert", rows[i:i + batch_size], EVENT_COLUMNS)
+        clickhouse.insert("bench_raw_insert", rows[i:i + batch_size], EVENT_COLUMNS, EVENT_INSERT_SETTINGS)
     elapsed = time.perf_counter() - started
     return len(rows) / elapsed, size / elapsed / 1e6
 
