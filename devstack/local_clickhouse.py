@@ -16,7 +16,8 @@ Usage::
 Users come from ``users.xml`` (SQL ``CREATE USER`` does not work in clickhouse-local): ``default``
 with no password and ``ch_cms`` with password ``password`` (the upstream defaults), and
 ``ch_report`` / ``report``, read-only (``readonly = 2``: settings may change, nothing is written),
-the user Superset reads with.
+the user Superset reads with, and ``ch_locked`` / ``locked``, who may not change
+``optimize_on_insert`` (as some managed services lock settings; the tests write events as them).
 
 chdb-core is pinned to 26.9.0 because this relies on a private API.
 """
@@ -43,7 +44,11 @@ CONFIG_XML = """<clickhouse>
 """
 
 USERS_XML = """<clickhouse>
-    <profiles><default/><readonly><readonly>2</readonly></readonly></profiles>
+    <profiles>
+        <default/>
+        <readonly><readonly>2</readonly></readonly>
+        <settings_locked><constraints><optimize_on_insert><const/></optimize_on_insert></constraints></settings_locked>
+    </profiles>
     <quotas><default/></quotas>
     <users>
         <default>
@@ -64,6 +69,12 @@ USERS_XML = """<clickhouse>
             <profile>readonly</profile>
             <quota>default</quota>
         </ch_report>
+        <ch_locked>
+            <password>locked</password>
+            <networks><ip>::/0</ip></networks>
+            <profile>settings_locked</profile>
+            <quota>default</quota>
+        </ch_locked>
     </users>
 </clickhouse>
 """

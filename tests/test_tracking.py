@@ -538,6 +538,34 @@ def test_missing_table_keeps_events_waiting_instead_of_rejecting_them(clickhouse
     assert count(clickhouse, table="tracking_rejects") == 0
 
 
+
+def test_a_user_who_may_not_change_insert_settings_still_gets_every_event_in(clickhouse, enabled, tmp_path):
+    """
+    Events are inserted with optimize_on_insert = 0, a saving only: a ClickHouse user whose
+    profile locks that setting (as managed services may) still stores every event, none rejected.
+    """
+    backend = ClickHouseTrackingBackend(spool_dir=str(tmp_path / "spool"), flush_interval_secs=0.05,
+                                        clickhouse={"username": "ch_locked", "password": "locked"})
+    for i in range(10):
+        backend.send(make_event(user_id=i))
+    wait_until(lambda: count(clickhouse) == 10, what="the events stored as ch_locked")
+    backend.close()
+    assert count(clickhouse, table="tracking_rejects") == 0
+    assert Spool(tmp_path / "spool").count_events() == 0
+
+
+def test_a_setting_the_server_refuses_keeps_the_batch_instead_of_rejecting_it(clickhouse):
+    """A refusal about a setting (452: outside the user's constraints) says nothing about the rows."""
+    from platform_plugin_aspects.clickhouse import ClickHouseQueryError  # pylint: disable=import-outside-toplevel
+    from platform_plugin_aspects.tracking.store import is_server_error  # pylint: disable=import-outside-toplevel
+
+    locked = get_clickhouse({"username": "ch_locked", "password": "locked"})
+    with pytest.raises(ClickHouseQueryError) as refused:
+        locked.command(f"INSERT INTO {locked.qualified('tracking_rejects')} (reason) "
+                       "SETTINGS optimize_on_insert = 0 VALUES ('x')")
+    assert refused.value.code == 452
+    assert is_server_error(refused.value)
+
 def test_send_never_raises_into_the_request(clickhouse, backend, caplog):
     circular = make_event(user_id=1)
     circular["event"] = {"self": circular}

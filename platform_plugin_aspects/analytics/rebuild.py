@@ -175,7 +175,7 @@ class Rebuild:
 
     def feed(self, chunk, views):
         for table, select in views:
-            self.clickhouse.command(f"INSERT INTO {table} {select}", chunk.params(), EVENT_INSERT_SETTINGS)
+            self.clickhouse.command(f"INSERT INTO {table} {select}", chunk.params())
 
     def run(self, restart=False, report=None):
         """Feed every chunk not finished yet; ``report(progress)`` after each. Returns the final progress."""

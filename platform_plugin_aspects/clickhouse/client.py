@@ -192,6 +192,14 @@ def _compress_choice(value):
                                 f"not {value!r}")
 
 
+def _changeable(client, settings):
+    """``settings`` less those the server makes readonly for this user (the driver would refuse them)."""
+    if not settings:
+        return None
+    return {name: value for name, value in settings.items()
+            if not getattr(client.server_settings.get(name), "readonly", 0)} or None
+
+
 def _server_code(exc):
     match = _CODE_RE.search(str(exc))
     return int(match.group(1)) if match else None
@@ -407,8 +415,11 @@ class ClickHouse:
 
     def insert(self, table, rows, column_names, settings=None):
         """
-        Insert ``rows`` (sequences in ``column_names`` order) in one statement, with ClickHouse
-        ``settings`` for it when given.
+        Insert ``rows`` (sequences in ``column_names`` order) in one statement.
+
+        ``settings``: ClickHouse settings that make the insert cheaper, never ones it depends on.
+        Those this user may not change (readonly for them, as ``system.settings`` says) are left
+        out rather than failing the insert.
 
         Raises :class:`ClickHouseDataError` naming the column when a value does not fit its type;
         in that case nothing was written.
@@ -425,7 +436,7 @@ class ClickHouse:
         self._run(
             f"the insert into {table}",
             lambda c: c.insert(table, rows, column_names=list(column_names), column_type_names=type_names,
-                               settings=settings),
+                               settings=_changeable(c, settings)),
             table=table,
         )
         return len(rows)

@@ -26,8 +26,9 @@ EVENTS_TABLE = "tracking_events"
 REJECTS_TABLE = "tracking_rejects"
 # Not the data's fault: keep the batch, retry later.
 SERVER_ERRORS = (ClickHouseUnavailable, ClickHouseConfigError, ClickHouseQueryError)
-# Refusals about the schema or the grants, not the rows (no code: our client found no such table).
-SCHEMA_ERROR_CODES = {None, 8, 16, 47, 60, 81, 164, 242, 497}
+# Refusals about the schema, the grants or the settings, not the rows (no code: our client found
+# no such table; 115 and 452: a setting unknown to the server or outside its user's constraints).
+SCHEMA_ERROR_CODES = {None, 8, 16, 47, 60, 81, 115, 164, 242, 452, 497}
 # Events (live, loaded from logs, stored again by aspects_rebuild_analytics) go in without
 # ClickHouse collapsing each inserted block by its sorting key first (optimize_on_insert): the
 # analytics views' blocks are already grouped by their key, and a repeated event in
