@@ -193,11 +193,14 @@ def _compress_choice(value):
 
 
 def _changeable(client, settings):
-    """``settings`` less those the server makes readonly for this user (the driver would refuse them)."""
+    """
+    ``settings`` less those this server does not know or makes readonly for this user (as its
+    ``system.settings`` says): the driver or the server would refuse the statement for them.
+    """
     if not settings:
         return None
-    return {name: value for name, value in settings.items()
-            if not getattr(client.server_settings.get(name), "readonly", 0)} or None
+    known = client.server_settings
+    return {name: value for name, value in settings.items() if name in known and not known[name].readonly} or None
 
 
 def _server_code(exc):
@@ -418,8 +421,8 @@ class ClickHouse:
         Insert ``rows`` (sequences in ``column_names`` order) in one statement.
 
         ``settings``: ClickHouse settings that make the insert cheaper, never ones it depends on.
-        Those this user may not change (readonly for them, as ``system.settings`` says) are left
-        out rather than failing the insert.
+        Those the server does not know or this user may not change (readonly for them, as
+        ``system.settings`` says) are left out rather than failing the insert.
 
         Raises :class:`ClickHouseDataError` naming the column when a value does not fit its type;
         in that case nothing was written.
