@@ -212,6 +212,17 @@ def test_kept_video_pairings_read_like_fresh_ones_and_new_points_count_at_once(c
     assert (v2.video_id, v2.completed_viewers, v2.plays) == (V2, 2, 3)
     eve = {(v.user_id, v.video_id): v for v in analytics.learner_videos(COURSE)}[(5, V2)]
     assert eve.segments == ((0, 200),) and eve.watched_share == 1  # [0, 20] before, [20, 200] now
+
+    # bob (2), kept for V1, now plays V2 too: the new video counts at once, his V1 reads as before
+    send(course, [_video(2, "play_video", V2, at(0, 400), 200, currentTime=0),
+                  _video(2, "pause_video", V2, at(0, 410), 200, currentTime=10)])
+    changed = ("SELECT DISTINCT video_id, user_id FROM analytics_video_learner WHERE changed_at > "
+               "(SELECT max(source_changed_at) FROM analytics_video_watch WHERE course_key = '') ORDER BY user_id")
+    assert course.query(changed) == [(V2, 2), (V2, 5)]
+    bob = {v.video_id: v for v in analytics.learner_videos(COURSE, user_id=2)}
+    assert bob[V1].segments == ((0, 30), (80, 100)) and bob[V1].watched_seconds == 50
+    assert bob[V2].segments == ((0, 10),) and bob[V2].plays == 1
+    assert (analytics.video_stats(COURSE)[1].viewers, analytics.video_stats(COURSE)[1].plays) == (3, 4)
     assert_refreshes_change_nothing(course, video_figures, dirty)
 
 
