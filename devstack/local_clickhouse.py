@@ -43,6 +43,14 @@ CONFIG_XML = """<clickhouse>
 </clickhouse>
 """
 
+# (user, password, profile): see the module's docstring for what each is for.
+USERS = (
+    ("default", "", "default"),
+    ("ch_cms", "password", "default"),
+    ("ch_report", "report", "readonly"),
+    ("ch_locked", "locked", "settings_locked"),
+)
+
 USERS_XML = """<clickhouse>
     <profiles>
         <default/>
@@ -51,31 +59,13 @@ USERS_XML = """<clickhouse>
     </profiles>
     <quotas><default/></quotas>
     <users>
-        <default>
-            <password></password>
+""" + "".join(f"""        <{user}>
+            <password>{password}</password>
             <networks><ip>::/0</ip></networks>
-            <profile>default</profile>
+            <profile>{profile}</profile>
             <quota>default</quota>
-        </default>
-        <ch_cms>
-            <password>password</password>
-            <networks><ip>::/0</ip></networks>
-            <profile>default</profile>
-            <quota>default</quota>
-        </ch_cms>
-        <ch_report>
-            <password>report</password>
-            <networks><ip>::/0</ip></networks>
-            <profile>readonly</profile>
-            <quota>default</quota>
-        </ch_report>
-        <ch_locked>
-            <password>locked</password>
-            <networks><ip>::/0</ip></networks>
-            <profile>settings_locked</profile>
-            <quota>default</quota>
-        </ch_locked>
-    </users>
+        </{user}>
+""" for user, password, profile in USERS) + """    </users>
 </clickhouse>
 """
 

@@ -736,7 +736,6 @@ def test_same_events_live_then_from_a_log_change_no_figure(clickhouse, settings,
     assert figures() == live
 
 
-
 def test_one_batch_holding_every_event_twice_counts_each_once(clickhouse, tmp_path):
     """
     Events go in as sent (EVENT_INSERT_SETTINGS: ClickHouse does not collapse each insert by its
@@ -754,6 +753,7 @@ def test_one_batch_holding_every_event_twice_counts_each_once(clickhouse, tmp_pa
     once = figures()
     clickhouse.command(f"OPTIMIZE TABLE {clickhouse.qualified('tracking_events')} FINAL")
     assert figures() == once
+
 
 # -- block ids --------------------------------------------------------------------------------------
 def block_of(event):

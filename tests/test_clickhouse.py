@@ -154,13 +154,13 @@ def test_bad_row_fails_naming_the_column_and_writes_nothing(clickhouse):
     assert clickhouse.query("SELECT count() FROM taxonomy") == [(0,)]
 
 
-
 def test_an_insert_setting_the_server_does_not_know_is_left_out_not_fatal(clickhouse):
     """Insert settings only make an insert cheaper: one this ClickHouse does not have is left out."""
     row = [3, "kept", "00000000-0000-0000-0000-000000000003", "t", 1]
     clickhouse.insert("taxonomy", [row], ["id", "name", "dump_id", "time_last_dumped", "version"],
                       {"no_such_setting_in_any_clickhouse": 1, "optimize_on_insert": 0})
     assert clickhouse.query("SELECT name FROM taxonomy WHERE id = 3") == [("kept",)]
+
 
 def test_unknown_column_is_refused_before_sending(clickhouse):
     with pytest.raises(Exception, match="no column"):

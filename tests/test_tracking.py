@@ -17,12 +17,13 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from platform_plugin_aspects.clickhouse import get_clickhouse
+from platform_plugin_aspects.clickhouse import ClickHouseQueryError, get_clickhouse
 from platform_plugin_aspects.clickhouse.migrate import MigrationRunner
 from platform_plugin_aspects.settings import common as plugin_common
 from platform_plugin_aspects.tracking.backend import ClickHouseTrackingBackend
 from platform_plugin_aspects.tracking.events import serialize
 from platform_plugin_aspects.tracking.spool import Spool
+from platform_plugin_aspects.tracking.store import is_server_error
 
 from .clickhouse_server import start_local_server
 from .tracking_factory import activity, block_key, log_line, make_event
@@ -538,7 +539,6 @@ def test_missing_table_keeps_events_waiting_instead_of_rejecting_them(clickhouse
     assert count(clickhouse, table="tracking_rejects") == 0
 
 
-
 def test_a_user_who_may_not_change_insert_settings_still_gets_every_event_in(clickhouse, enabled, tmp_path):
     """
     Events are inserted with optimize_on_insert = 0, a saving only: a ClickHouse user whose
@@ -556,15 +556,13 @@ def test_a_user_who_may_not_change_insert_settings_still_gets_every_event_in(cli
 
 def test_a_setting_the_server_refuses_keeps_the_batch_instead_of_rejecting_it(clickhouse):
     """A refusal about a setting (452: outside the user's constraints) says nothing about the rows."""
-    from platform_plugin_aspects.clickhouse import ClickHouseQueryError  # pylint: disable=import-outside-toplevel
-    from platform_plugin_aspects.tracking.store import is_server_error  # pylint: disable=import-outside-toplevel
-
     locked = get_clickhouse({"username": "ch_locked", "password": "locked"})
     with pytest.raises(ClickHouseQueryError) as refused:
         locked.command(f"INSERT INTO {locked.qualified('tracking_rejects')} (reason) "
                        "SETTINGS optimize_on_insert = 0 VALUES ('x')")
     assert refused.value.code == 452
     assert is_server_error(refused.value)
+
 
 def test_send_never_raises_into_the_request(clickhouse, backend, caplog):
     circular = make_event(user_id=1)
