@@ -9,7 +9,8 @@ for live events. Then, side by side in one run:
 
 * every per-course query of ``platform_plugin_aspects.analytics``, on a typical course and on the
   MOOC: p50/p95 latency on the model, next to the same answer computed directly from
-  ``tracking_events`` and the sink tables (the baseline), and whether both answers agree;
+  ``tracking_events`` and the sink tables (the baseline), and whether both answers agree (for
+  the learner lists, every column of every record);
 * ``load_tracking_log`` throughput with the model's materialized views, against without them
   (same generated log, alternating runs);
 * the model's storage against ``tracking_events``;
@@ -55,6 +56,7 @@ from tests.tracking_factory import activity, log_line  # noqa: E402
 
 BOOKKEEPING = r"match(name, '^edx\\.(course\\.enrollment|grades|course\\.grade|certificate)\\.')"
 HOME = r"(match(name, '^/courses/[^/]+/((course|info|home)/?)?$') OR startsWith(name, 'edx.course.home.'))"
+CHECK = "name = 'problem_check' AND event_source = 'server' AND block_id != ''"
 VIDEO_NAMES = "('play_video', 'pause_video', 'seek_video', 'stop_video', 'complete_video')"
 MODEL_TABLES = ("analytics_learner_activity", "analytics_course_daily", "analytics_enrollment_daily",
                 "analytics_block_activity", "analytics_problem_learner", "analytics_video_learner",
@@ -315,36 +317,65 @@ ENROLLED_IDS = "(SELECT toInt64(user_id) FROM course_enrollment FINAL WHERE cour
 LEARNER_EVENTS = (f"course_key = {{course_key:String}} AND user_id IS NOT NULL AND user_id >= 0 "
                   f"AND NOT {BOOKKEEPING} AND user_id IN {ENROLLED_IDS}")
 
+# Every column of a learner's status (LearnerStatus), as the model defines it, from the events and the
+# sink tables alone: the learner lists' baselines give the same records the model does, and agree()
+# compares every column, not only who is listed.
 BASELINE_STATUS = f"""
-SELECT e.user_id AS user_id, e.is_active AS is_active, a.has AS has, a.last_day AS last_day, a.days AS days,
-       a.engaged AS engaged, a.attempted AS attempted, g.graded AS graded, g.is_passing AS is_passing,
-       if(g.graded, g.percent_grade, NULL) AS percent_grade,
-       e.is_active AND a.engaged AND NOT (g.graded AND g.is_passing) AND a.has
-           AND dateDiff('day', a.last_day, {{as_of:Date}}) >= {{inactive_days:UInt32}} AS at_risk
-FROM (SELECT toInt64(user_id) AS user_id, is_active FROM course_enrollment FINAL
-      WHERE course_key = {{course_key:String}}) AS e
+SELECT e.user_id AS user_id, e.enrollment_mode AS enrollment_mode, e.is_active AS is_active,
+       e.enrolled_at AS enrolled_at,
+       if(a.has = 1, a.first_at, NULL) AS first_activity_at, if(a.has = 1, a.last_at, NULL) AS last_activity_at,
+       if(a.has = 1, a.last_day, NULL) AS last_active_day,
+       if(a.has = 1, toInt32(dateDiff('day', a.last_day, {{as_of:Date}})), NULL) AS days_inactive,
+       a.days AS active_days, a.days_7 AS active_days_7, a.days_30 AS active_days_30,
+       a.has = 1 AND a.engaged AS engaged,
+       if(g.graded = 1, g.percent_grade, NULL) AS percent_grade, if(g.graded = 1, g.letter_grade, NULL) AS letter_grade,
+       g.graded = 1 AND g.is_passing AS is_passing,
+       ifNull((SELECT JSONExtract(argMax(course_data_json, version), 'lowest_passing_grade', 'Nullable(Float64)')
+               FROM course_overviews FINAL WHERE course_key = {{course_key:String}}),
+              {{default_passing_grade:Float64}}) AS passing_grade,
+       multiIf(g.graded = 0, 'not graded yet', g.is_passing, 'passing', 'below passing') AS grade_status,
+       a.attempted AS problems_attempted, a.solved AS problems_solved, a.videos AS videos_watched,
+       e.is_active AND engaged AND NOT is_passing AND a.has = 1 AND days_inactive >= {{inactive_days:UInt32}}
+           AS at_risk,
+       if(at_risk, concat('inactive ', toString(days_inactive), ' days', char(59), ' ',
+                          if(g.graded = 0, 'not graded yet',
+                             concat('grade ', printf('%.2f', g.percent_grade), ' below ',
+                                    printf('%.2f', passing_grade)))), '') AS at_risk_reasons
+FROM (SELECT toInt64(user_id) AS user_id, argMax(mode, id) AS enrollment_mode, argMax(is_active, id) AS is_active,
+             argMax(created, id) AS enrolled_at
+      FROM course_enrollment FINAL WHERE course_key = {{course_key:String}} GROUP BY user_id) AS e
 LEFT JOIN
 (
-    SELECT assumeNotNull(user_id) AS user_id, 1 AS has, max(toDate(time)) AS last_day,
-           uniqExact(toDate(time)) AS days, countIf(NOT {HOME}) > 0 AS engaged,
-           uniqExactIf(block_id, name = 'problem_check' AND event_source = 'server' AND block_id != '') AS attempted
+    SELECT assumeNotNull(user_id) AS user_id, 1 AS has, min(time) AS first_at, max(time) AS last_at,
+           max(toDate(time)) AS last_day, uniqExact(toDate(time)) AS days,
+           uniqExactIf(toDate(time), toDate(time) > {{as_of:Date}} - 7) AS days_7,
+           uniqExactIf(toDate(time), toDate(time) > {{as_of:Date}} - 30) AS days_30,
+           countIf(NOT {HOME}) > 0 AS engaged,
+           uniqExactIf(sipHash64(block_id), {CHECK}) AS attempted,
+           uniqExactIf(sipHash64(block_id), {CHECK} AND JSONExtractString(event, 'success') = 'correct') AS solved,
+           uniqExactIf(sipHash64(block_id), name IN ('play_video', 'edx.video.played') AND block_id != '') AS videos
     FROM {RAW} WHERE {LEARNER_EVENTS} AND toDate(time) <= {{as_of:Date}}
     GROUP BY user_id
 ) AS a ON a.user_id = e.user_id
-LEFT JOIN (SELECT toInt64(user_id) AS user_id, 1 AS graded, is_passing, percent_grade FROM course_grades FINAL
-           WHERE course_key = {{course_key:String}}) AS g ON g.user_id = e.user_id
+LEFT JOIN (SELECT toInt64(user_id) AS user_id, 1 AS graded, is_passing, percent_grade, letter_grade
+           FROM course_grades FINAL WHERE course_key = {{course_key:String}}) AS g ON g.user_id = e.user_id
+SETTINGS join_use_nulls = 0
 """
+STATUS_COLUMNS = ", ".join(analytics.LearnerStatus._fields)
+# (the record's `reasons` is the status's at_risk_reasons)
+AT_RISK_COLUMNS = ", ".join("at_risk_reasons" if f == "reasons" else f for f in analytics.AtRiskLearner._fields)
+AT_RISK_ORDER = "ORDER BY days_inactive DESC, percent_grade ASC NULLS LAST, user_id"
 
 BASELINES = {
-    "learner_status": f"SELECT user_id, at_risk FROM ({BASELINE_STATUS}) ORDER BY user_id LIMIT 100",
-    "learner_status (all)": f"SELECT user_id, at_risk FROM ({BASELINE_STATUS}) ORDER BY user_id",
-    "learner_status (10,000)": f"SELECT user_id, at_risk FROM ({BASELINE_STATUS}) ORDER BY user_id LIMIT 10000",
-    "at_risk_learners": f"SELECT user_id FROM ({BASELINE_STATUS}) WHERE at_risk ORDER BY user_id",
-    "at_risk_learners (100)": (f"SELECT user_id FROM ({BASELINE_STATUS}) WHERE at_risk ORDER BY "
-                               "dateDiff('day', last_day, {as_of:Date}) DESC, percent_grade ASC NULLS LAST, user_id "
+    "learner_status": f"SELECT {STATUS_COLUMNS} FROM ({BASELINE_STATUS}) ORDER BY user_id LIMIT 100",
+    "learner_status (all)": f"SELECT {STATUS_COLUMNS} FROM ({BASELINE_STATUS}) ORDER BY user_id",
+    "learner_status (10,000)": f"SELECT {STATUS_COLUMNS} FROM ({BASELINE_STATUS}) ORDER BY user_id LIMIT 10000",
+    "at_risk_learners": f"SELECT {AT_RISK_COLUMNS} FROM ({BASELINE_STATUS}) WHERE at_risk {AT_RISK_ORDER}",
+    "at_risk_learners (100)": (f"SELECT {AT_RISK_COLUMNS} FROM ({BASELINE_STATUS}) WHERE at_risk {AT_RISK_ORDER} "
                                "LIMIT 100"),
-    "funnel": (f"SELECT countIf(is_active), countIf(is_active AND has), countIf(is_active AND attempted > 0), "
-               f"countIf(is_active AND graded AND is_passing) FROM ({BASELINE_STATUS})"),
+    "funnel": (f"SELECT countIf(is_active), countIf(is_active AND first_activity_at IS NOT NULL), "
+               f"countIf(is_active AND problems_attempted > 0), countIf(is_active AND is_passing) "
+               f"FROM ({BASELINE_STATUS})"),
     "weekly_active_learners": (
         f"SELECT intDiv(toUInt32({{as_of:Date}}) - toUInt32(toDate(time)), 7) AS w, uniqExact(user_id) FROM {RAW} "
         f"WHERE {LEARNER_EVENTS} AND toDate(time) <= {{as_of:Date}} AND toDate(time) > {{as_of:Date}} - 56 "
@@ -431,14 +462,21 @@ def model_calls(course_key, as_of, first_learner):
     }
 
 
+def _comparable(values):
+    """A record's values as both sides give them: datetimes naive UTC, floats to 9 places, flags as ints."""
+    def plain(value):
+        if isinstance(value, datetime):
+            return value.astimezone(timezone.utc).replace(tzinfo=None) if value.tzinfo else value
+        if isinstance(value, float):
+            return round(value, 9)
+        return int(value) if isinstance(value, bool) else value
+    return tuple(map(plain, values))
+
+
 def agree(name, model, baseline):
     """Do the model's and the baseline's answers say the same (on the figures both compute)?"""
-    if name.startswith("learner_status"):
-        return [(r.user_id, r.at_risk) for r in model] == [(u, bool(a)) for u, a in baseline]
-    if name == "at_risk_learners":
-        return sorted(r.user_id for r in model) == [u for (u,) in baseline]
-    if name == "at_risk_learners (100)":
-        return [r.user_id for r in model] == [u for (u,) in baseline]
+    if name.startswith("learner_status") or name.startswith("at_risk_learners"):
+        return [_comparable(tuple(r)) for r in model] == [_comparable(r) for r in baseline]
     if name == "funnel":
         return (model.enrolled, model.active, model.attempted_problem, model.passing) == tuple(baseline[0])
     if name == "weekly_active_learners":
@@ -481,7 +519,8 @@ def timed(function, repeat, clickhouse):
 
 def bench_queries(clickhouse, course_key, label, as_of, repeat, baseline_repeat):
     """Every per-course query on the model next to its baseline; returns the rows printed."""
-    params = {"course_key": course_key, "as_of": as_of, "inactive_days": settings.ASPECTS_AT_RISK_INACTIVE_DAYS}
+    params = {"course_key": course_key, "as_of": as_of, "inactive_days": settings.ASPECTS_AT_RISK_INACTIVE_DAYS,
+              "default_passing_grade": settings.ASPECTS_ANALYTICS_DEFAULT_PASSING_GRADE}
     events = clickhouse.query("SELECT count() FROM tracking_events WHERE course_key = {c:String}",
                               {"c": course_key})[0][0]
     learners = clickhouse.query("SELECT count() FROM course_enrollment FINAL WHERE course_key = {c:String}",
@@ -582,6 +621,32 @@ def storage(clickhouse):
               f"{k} {v / 1e6:,.1f} MB" for k, v in sorted(rows.items()) if k.startswith("analytics_")))
 
 
+def machine_speed(clickhouse):
+    """
+    How fast this machine is right now, by two fixed pieces of work (the least of 3 runs each), so
+    that figures of runs on different machines can be told apart: machines of the same kind here
+    have differed by 2x and more from one session to the next.
+    """
+    def least(work):
+        times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            work()
+            times.append(time.perf_counter() - started)
+        return min(times)
+
+    def python_loop():
+        total = 0
+        for i in range(10_000_000):
+            total += i
+        return total
+
+    python = least(python_loop)
+    server = least(lambda: clickhouse.query("SELECT sum(sipHash64(number)) FROM numbers(20000000)"))
+    return (f"machine speed: a 10,000,000-step Python loop {python:.2f} s, "
+            f"ClickHouse hashing 20,000,000 numbers (one thread) {server:.2f} s")
+
+
 def main():  # pylint: disable=too-many-locals
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", type=float, default=1.0,
@@ -622,7 +687,7 @@ def main():  # pylint: disable=too-many-locals
         MigrationRunner(clickhouse).run()
         clickhouse.forget_schema()
         print(f"ClickHouse {url} database {args.database}; {os.cpu_count()} CPUs shared with other work, "
-              f"load average {os.getloadavg()[0]:.1f}")
+              f"load average {os.getloadavg()[0]:.1f}; {machine_speed(clickhouse)}")
         size = (args.courses, args.events, args.mooc_events, args.learners, args.mooc_learners, args.days)
         marker = clickhouse.query("SELECT count(), uniqExact(course_key), min(toDate(time)) FROM tracking_events")[0]
         if args.regenerate or marker != (args.events, args.courses, args.start.date()):
