@@ -226,6 +226,85 @@ def test_kept_video_pairings_read_like_fresh_ones_and_new_points_count_at_once(c
     assert_refreshes_change_nothing(course, video_figures, dirty)
 
 
+def test_kept_video_rows_follow_enrollments_at_once(course, settings):
+    """
+    A kept learner-video says whether its learner is enrolled (the video reports filter on it): an
+    enrollment that the sinks write or delete after a refresh counts at once (the learner is paired
+    at read time until the next refresh keeps the new flag), and the refresh changes nothing.
+    """
+    settings.ASPECTS_ANALYTICS_VIDEO_MARGIN_SECS = 0
+    sync_settings(course)
+    refresh_kept_tables(course, keep_running=False)
+    dirty = "SELECT count() FROM analytics_video_watch_changed_for(course_keys = [])"
+    flags = "SELECT user_id, video_id, enrolled FROM analytics_video_watch FINAL WHERE user_id >= 0 ORDER BY user_id"
+    assert course.query(dirty) == [(0,)]
+    assert course.query(flags) == [(1, V1, 1), (2, V1, 1), (3, V2, 1), (5, V2, 1), (99, V1, 0)]
+
+    # zed (99), kept as not enrolled, enrolls; bob's (2) enrollment is deleted.
+    course.insert("course_enrollment", [[99, COURSE, "2026-11-30", True, "audit", "zed", 99, uuid.uuid4(),
+                                         "2026-11-30", 1, 0],
+                                        [2, COURSE, "2026-10-01", True, "verified", "bob", 2, uuid.uuid4(),
+                                         "2026-11-30", 2, 1]],
+                  ["id", "course_key", "created", "is_active", "mode", "username", "user_id", "dump_id",
+                   "time_last_dumped", "version", "is_deleted"])
+    assert course.query(dirty) == [(2,)]
+    v1 = analytics.video_stats(COURSE)[0]
+    # ada watched 60 s of 100, zed all of it (bob's 50 s no longer count)
+    assert (v1.video_id, v1.viewers, v1.completed_viewers) == (V1, 2, 1)
+    assert v1.average_watched_share == pytest.approx(0.8)
+    assert {(v.user_id, v.video_id) for v in analytics.learner_videos(COURSE)} == {
+        (1, V1), (99, V1), (3, V2), (5, V2)}
+    assert [p.viewers for p in analytics.video_dropoff(COURSE, V1)] == [2] * 12 + [1] * 8  # ada 0-60 s, zed 0-100 s
+    assert_refreshes_change_nothing(course, video_figures, dirty)
+    assert course.query(flags) == [(1, V1, 1), (2, V1, 0), (3, V2, 1), (5, V2, 1), (99, V1, 1)]
+
+
+def test_upgrade_to_kept_enrollment_flags_reads_exact_video_figures(clickhouse, tmp_path, settings):
+    """
+    A site whose kept learner-videos were written without the enrollment flag (the refresh of 0036,
+    the views of 0035 as they were) reads exact video figures at once after the upgrade, and after
+    the new refresh has kept the flag.
+    """
+    database = "test_video_flag_upgrade"
+    clickhouse.command(f"DROP DATABASE IF EXISTS {database}")
+    site = ClickHouse(dataclasses.replace(clickhouse.config, database=database))
+    migrations = sorted(MIGRATIONS_DIR.glob("*.sql"))
+    new = ("0034_analytics_video_watch_enrolled.sql", "0042_analytics_video_watch_enrolled_refresh.sql")
+    for path in migrations:
+        if path.name not in new:
+            (tmp_path / path.name).write_text(path.read_text())
+    (tmp_path / "0035_analytics_video_reports.sql").write_text(
+        (Path(__file__).parent / "migrations_before" / "0035_analytics_video_reports.before_0042.sql").read_text())
+    MigrationRunner(site, directory=tmp_path).run()
+    settings.ASPECTS_ANALYTICS_VIDEO_MARGIN_SECS = 0
+    sync_settings(site)
+    seed_sinks(site)
+    send(site, events())
+    refresh_kept_tables(site, keep_running=False)
+    assert site.query("SELECT count() FROM analytics_video_watch WHERE user_id >= 0") == [(5,)]
+
+    for path in migrations:
+        (tmp_path / path.name).write_text(path.read_text())
+    assert MigrationRunner(site, directory=tmp_path).run() == [
+        "0034_analytics_video_watch_enrolled", "0035_analytics_video_reports",
+        "0042_analytics_video_watch_enrolled_refresh"]
+    site.forget_schema()
+
+    def figures():
+        v1, v2 = analytics.video_stats(COURSE, clickhouse=site)
+        assert (v1.viewers, v1.plays, v2.viewers, v2.completed_viewers) == (2, 3, 2, 1)
+        assert {(v.user_id, v.video_id) for v in analytics.learner_videos(COURSE, clickhouse=site)} == {
+            (1, V1), (2, V1), (3, V2), (5, V2)}
+        return v1, v2
+
+    before = figures()  # nothing kept: every learner paired at read time
+    refresh_kept_tables(site, keep_running=False)
+    assert site.query("SELECT user_id, enrolled FROM analytics_video_watch FINAL WHERE user_id >= 0 "
+                      "ORDER BY user_id") == [(1, 1), (2, 1), (3, 1), (5, 1), (99, 0)]
+    assert figures() == before
+    clickhouse.command(f"DROP DATABASE {database}")
+
+
 def test_video_dropoff(course):
     viewers = [p.viewers for p in analytics.video_dropoff(COURSE, V1)]
     assert viewers == [2] * 6 + [1] * 6 + [0] * 4 + [1] * 4
@@ -538,11 +617,12 @@ def three_courses(course):
     return course
 
 
-def test_a_batch_of_courses_answers_each_course_as_alone(three_courses):
+def test_a_batch_of_courses_answers_each_course_as_alone(three_courses, settings):
     """
     What the digest reads for many courses at once: every figure of every course equals the
-    one-course answer, a learner counts only in the courses they are enrolled in, and a course
-    with no data still gets its (empty) answer.
+    one-course answer, a learner counts only in the courses they are enrolled in (also from the
+    kept rows, whose enrollment flag is per course), and a course with no data still gets its
+    (empty) answer.
     """
     keys = [COURSE, COPY, QUIET]
     reports = analytics.course_reports(keys, AS_OF, weeks=5, hardest=5, at_risk_limit=1)
@@ -561,7 +641,16 @@ def test_a_batch_of_courses_answers_each_course_as_alone(three_courses):
     assert analytics.at_risk_counts(keys, AS_OF) == {COURSE: 2, COPY: analytics.at_risk_count(COPY, AS_OF), QUIET: 0}
     weeks = analytics.enrollment_weeks_by_course(keys, AS_OF, weeks=2)
     assert weeks == {key: analytics.enrollment_weeks(key, AS_OF, weeks=2) for key in keys}
-    assert analytics.video_stats_by_course(keys) == {key: analytics.video_stats(key) for key in keys}
+    videos = analytics.video_stats_by_course(keys)
+    assert videos == {key: analytics.video_stats(key) for key in keys}
+    # eve (5) watched V2 in both courses but is enrolled in COURSE only: cid (3) alone in COPY
+    assert [(v.viewers, v.plays) for v in videos[COURSE]] == [(2, 3), (2, 2)]
+    assert [(v.viewers, v.plays) for v in videos[COPY]] == [(2, 3), (1, 1)]
+    settings.ASPECTS_ANALYTICS_VIDEO_MARGIN_SECS = 0
+    sync_settings(three_courses)
+    refresh_kept_tables(three_courses, keep_running=False)  # the same figures from kept rows
+    assert three_courses.query("SELECT count() FROM analytics_video_watch_changed_for(course_keys = [])") == [(0,)]
+    assert analytics.video_stats_by_course(keys) == videos
     assert analytics.problem_stats_by_course(keys)[COPY] == analytics.problem_stats(COPY) != []
 
 

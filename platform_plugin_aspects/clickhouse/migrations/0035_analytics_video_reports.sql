@@ -10,8 +10,8 @@
 -- order, so late and repeated events change nothing once all are in.
 --
 -- Kept and fresh. analytics_video_watch keeps each learner-video's pairing, recomputed every
--- minute by analytics_video_watch_refresh (0036) for the learners whose points changed. A reader
--- takes the kept rows of every learner whose points have not changed since the watermark, and
+-- minute by analytics_video_watch_refresh (0042) for the learners whose points (or enrollment, see
+-- below) changed. A reader takes the kept rows of every learner unchanged since the watermark, and
 -- pairs the points of the others itself (analytics_video_watch_compute_for), so every figure is
 -- exact whether or not a refresh ran. The watermark is when the last refresh started (its heartbeat
 -- row: course_key '', user_id -1) less ASPECTS_ANALYTICS_VIDEO_MARGIN_SECS (600, copied into
@@ -19,23 +19,54 @@
 -- (an insert commits within that margin of its stamp), so that refresh or an earlier one kept it.
 -- A learner, not a learner-video, is the unit of "changed" so the check on the kept rows is one
 -- integer per row.
+--
+-- Enrolled or not is kept too (`enrolled`, as of the refresh that wrote the row): a learner whose
+-- enrollment row is stamped after the watermark (course_enrollment.inserted_at: a new, changed or
+-- deleted enrollment) counts as changed, so the kept rows' flag is exact for everyone else and a
+-- reader filters on it instead of looking every kept row's learner up in the course's enrollments
+-- (a MOOC's 880,000 kept rows against 50,000 enrollments: a quarter of its video_stats).
 
--- The learners of these courses with a point stamped after the watermark: every learner before
--- the first refresh. The query module asks it first (see analytics/queries.py): nobody changed,
--- and a report reads analytics_video_watch_kept_for alone. The views below write the same
--- condition out (a view called inside IN made the dashboards' plain views 100 ms slower to plan).
+-- The learners of these courses with a point or an enrollment row stamped after the watermark:
+-- every learner before the first refresh. The query module asks it first (see
+-- analytics/queries.py): nobody changed, and a report reads analytics_video_watch_kept_for alone.
+-- The views below write the same condition out (a view called inside IN made the dashboards' plain
+-- views 100 ms slower to plan).
 CREATE OR REPLACE VIEW ${database}.analytics_video_watch_changed_for ${on_cluster} AS
 SELECT user_id
 FROM ${database}.analytics_video_learner
 WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)})
   AND changed_at > (SELECT max(source_changed_at) FROM ${database}.analytics_video_watch WHERE course_key = '')
       - toIntervalSecond((SELECT toUInt32(if(count() = 0, 600, argMax(value, updated_at)))
+                          FROM ${database}.analytics_settings WHERE name = 'video_watch_margin_secs'))
+UNION ALL
+SELECT toInt64(user_id)
+FROM ${database}.course_enrollment
+WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)})
+  AND inserted_at > (SELECT max(source_changed_at) FROM ${database}.analytics_video_watch WHERE course_key = '')
+      - toIntervalSecond((SELECT toUInt32(if(count() = 0, 600, argMax(value, updated_at)))
                           FROM ${database}.analytics_settings WHERE name = 'video_watch_margin_secs'));
 
--- The pairing itself, for the changed learners, all their videos in these courses; no
--- enrollment filter (readers apply it). The refresh (0036) keeps what it returns for every
--- course; readers add it, for their courses, to the kept rows of everyone else.
+-- The pairing itself, for the changed learners, all their videos in these courses, with whether
+-- each learner is enrolled in the course (has an enrollment row, in any state); every row, enrolled
+-- or not (readers filter). The refresh (0042) keeps what it returns for every course; readers add
+-- it, for their courses, to the kept rows of everyone else.
 CREATE OR REPLACE VIEW ${database}.analytics_video_watch_compute_for ${on_cluster} AS
+-- The changed learners' ids, computed once: the points read and the enrollment lookup both use them
+-- (the lookup then reads only their enrollments, not every enrollment of the site).
+WITH (SELECT groupUniqArray(user_id) FROM
+      (
+          SELECT user_id FROM ${database}.analytics_video_learner
+          WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)})
+            AND changed_at > (SELECT max(source_changed_at) FROM ${database}.analytics_video_watch WHERE course_key = '')
+                - toIntervalSecond((SELECT toUInt32(if(count() = 0, 600, argMax(value, updated_at)))
+                                    FROM ${database}.analytics_settings WHERE name = 'video_watch_margin_secs'))
+          UNION ALL
+          SELECT toInt64(user_id) FROM ${database}.course_enrollment
+          WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)})
+            AND inserted_at > (SELECT max(source_changed_at) FROM ${database}.analytics_video_watch WHERE course_key = '')
+                - toIntervalSecond((SELECT toUInt32(if(count() = 0, 600, argMax(value, updated_at)))
+                                    FROM ${database}.analytics_settings WHERE name = 'video_watch_margin_secs'))
+      )) AS changed_user_ids
 -- In stages, one subquery each: a column used several times is then computed and analyzed once
 -- (an alias used twice in one SELECT is analyzed twice, and these nest: written as one SELECT,
 -- ClickHouse spent longer planning the video reports than running them).
@@ -45,7 +76,10 @@ SELECT
         s -> range(toUInt32(least(floor(s.1 / duration * 20), 19)),
                    toUInt32(least(greatest(ceil(s.2 / duration * 20), floor(s.1 / duration * 20) + 1), 20))),
         segments))))), []) AS buckets,
-    first_viewed_at, last_viewed_at, source_changed_at
+    first_viewed_at, last_viewed_at, source_changed_at,
+    (course_key, user_id) IN (SELECT course_key, toInt64(user_id) FROM ${database}.course_enrollment FINAL
+                              WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)})
+                                AND user_id IN (SELECT arrayJoin(changed_user_ids))) AS enrolled
 FROM
 (
     -- Covered where the running depth > 0: the watched seconds and the merged segments.
@@ -105,12 +139,7 @@ FROM
                             arraySort(v.points) AS pts, pts.2 AS kinds, pts.3 AS positions_at, pts.4 AS seek_targets
                         FROM ${database}.analytics_video_learner AS v FINAL
                         WHERE (empty({course_keys:Array(String)}) OR v.course_key IN {course_keys:Array(String)})
-                          AND v.user_id IN
-                              (SELECT user_id FROM ${database}.analytics_video_learner
-                               WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)})
-                                 AND changed_at > (SELECT max(source_changed_at) FROM ${database}.analytics_video_watch WHERE course_key = '')
-                                     - toIntervalSecond((SELECT toUInt32(if(count() = 0, 600, argMax(value, updated_at)))
-                                         FROM ${database}.analytics_settings WHERE name = 'video_watch_margin_secs')))
+                          AND v.user_id IN (SELECT arrayJoin(changed_user_ids))
                     )
                 )
             )
@@ -123,16 +152,16 @@ FROM
 -- call costs the plain views planning time.)
 CREATE OR REPLACE VIEW ${database}.analytics_video_watch_kept_for ${on_cluster} AS
 SELECT org, course_key, video_id, user_id, plays, duration, watched_seconds, segments, buckets,
-       first_viewed_at, last_viewed_at
+       first_viewed_at, last_viewed_at, enrolled
 FROM ${database}.analytics_video_watch AS w FINAL
 WHERE (empty({course_keys:Array(String)}) OR w.course_key IN {course_keys:Array(String)})
   AND w.user_id >= 0;
 
 -- Every learner-video of these courses as of now: kept rows of unchanged learners, fresh pairings
--- of the others (see above). No enrollment filter.
+-- of the others (see above), each with whether its learner is enrolled.
 CREATE OR REPLACE VIEW ${database}.analytics_video_watch_current_for ${on_cluster} AS
 SELECT org, course_key, video_id, user_id, plays, duration, watched_seconds, segments, buckets,
-       first_viewed_at, last_viewed_at
+       first_viewed_at, last_viewed_at, enrolled
 FROM ${database}.analytics_video_watch AS w FINAL
 WHERE (empty({course_keys:Array(String)}) OR w.course_key IN {course_keys:Array(String)})
   AND w.user_id >= 0
@@ -141,10 +170,16 @@ WHERE (empty({course_keys:Array(String)}) OR w.course_key IN {course_keys:Array(
        WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)})
          AND changed_at > (SELECT max(source_changed_at) FROM ${database}.analytics_video_watch WHERE course_key = '')
          - toIntervalSecond((SELECT toUInt32(if(count() = 0, 600, argMax(value, updated_at)))
+                             FROM ${database}.analytics_settings WHERE name = 'video_watch_margin_secs'))
+       UNION ALL
+       SELECT toInt64(user_id) FROM ${database}.course_enrollment
+       WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)})
+         AND inserted_at > (SELECT max(source_changed_at) FROM ${database}.analytics_video_watch WHERE course_key = '')
+         - toIntervalSecond((SELECT toUInt32(if(count() = 0, 600, argMax(value, updated_at)))
                              FROM ${database}.analytics_settings WHERE name = 'video_watch_margin_secs')))
 UNION ALL
 SELECT org, course_key, video_id, user_id, plays, duration, watched_seconds, segments, buckets,
-       first_viewed_at, last_viewed_at
+       first_viewed_at, last_viewed_at, enrolled
 FROM ${database}.analytics_video_watch_compute_for(course_keys = {course_keys:Array(String)});
 
 -- Per learner and video (enrolled learners only): plays, seconds covered by the merged watched
@@ -155,11 +190,7 @@ SELECT
     if(duration > 0, least(watched_seconds / duration, 1), 0) AS watched_share,
     segments, buckets, first_viewed_at, last_viewed_at
 FROM ${database}.analytics_video_watch_current_for(course_keys = {course_keys:Array(String)})
-WHERE user_id IN (SELECT toInt64(user_id) FROM ${database}.course_enrollment FINAL
-                  WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)}))
-  AND (length({course_keys:Array(String)}) = 1
-       OR (course_key, user_id) IN (SELECT course_key, toInt64(user_id) FROM ${database}.course_enrollment FINAL
-                                    WHERE (empty({course_keys:Array(String)}) OR course_key IN {course_keys:Array(String)})));
+WHERE enrolled;
 
 CREATE OR REPLACE VIEW ${database}.analytics_learner_videos ${on_cluster} AS
 SELECT * FROM ${database}.analytics_learner_videos_for(course_keys = []);
