@@ -402,7 +402,7 @@ BASELINES = {
         " AND block_id != '' GROUP BY problem_id, user_id) GROUP BY problem_id ORDER BY problem_id"),
     "video_stats": (
         "SELECT video_id, countIf(plays > 0), sum(plays), "
-        "avgIf(least(watched / greatest(duration, 1e-9), 1), plays > 0) "
+        "avgOrDefaultIf(least(watched / greatest(duration, 1e-9), 1), plays > 0) "
         "FROM (SELECT video_id, user_id, length(arrayFilter(x -> x.2 = 1, pts)) AS plays, "
         " arraySort(s -> s.1, arrayFilter(s -> s.2 > s.1, arrayMap(i -> (if(pts[i].2 = 3, pts[i].4, pts[i].3), "
         "   pts[i + 1].3), arrayFilter(i -> i < length(pts) AND (pts[i].2 = 1 OR (pts[i].2 = 3 AND i > 1 "

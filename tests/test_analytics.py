@@ -166,6 +166,20 @@ def test_video_stats_and_watched_segments(course):
     assert watched[(5, V2)].watched_share == pytest.approx(0.1)
 
 
+def test_a_video_nobody_played_reads_zero_not_nan(clickhouse):
+    """
+    Browsers drop events: a learner whose only events of a video are a pause and a seek (the play
+    lost) is no viewer of it, and the video's average share watched reads 0, not NaN (which JSON
+    refuses and which equals nothing, not even itself).
+    """
+    seed_sinks(clickhouse)
+    send(clickhouse, [_video(1, "pause_video", V1, at(3), 100, currentTime=40),
+                      _video(1, "seek_video", V1, at(3, 5), 100, old_time=40, new_time=80, type="onSlideSeek")])
+    [v1] = analytics.video_stats(COURSE)
+    assert (v1.video_id, v1.viewers, v1.plays, v1.average_watched_share, v1.abandonment_rate) == (V1, 0, 0, 0.0, 0.0)
+    assert analytics.video_stats_by_course([COURSE]) == {COURSE: [v1]}
+
+
 def assert_refreshes_change_nothing(course, figures, dirty):
     """A refresh keeps what was computed at read time; the same events again, or nothing new, change nothing."""
     fresh = figures()

@@ -144,7 +144,7 @@ class VideoStats(NamedTuple):
     viewers: int  #: learners who played it
     plays: int
     duration: float  #: seconds (reported by the player, or the furthest position seen)
-    average_watched_share: float  #: mean over viewers of the share of the video they watched
+    average_watched_share: float  #: mean over viewers of the share of the video they watched (0: no viewers)
     completed_viewers: int  #: viewers who watched at least 90% of it
     abandonment_rate: float  #: 1 - completed_viewers / viewers
 

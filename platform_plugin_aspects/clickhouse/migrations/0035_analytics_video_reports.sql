@@ -195,8 +195,9 @@ WHERE enrolled;
 CREATE OR REPLACE VIEW ${database}.analytics_learner_videos ${on_cluster} AS
 SELECT * FROM ${database}.analytics_learner_videos_for(course_keys = []);
 
--- Per video, in course order: viewers (learners who played it), plays, average share watched,
--- viewers who watched at least 90% (completed), abandonment rate = 1 - completed / viewers.
+-- Per video, in course order: viewers (learners who played it), plays, average share watched
+-- (0 when nobody played it: its only events a pause or a seek, the play lost), viewers who watched
+-- at least 90% (completed), abandonment rate = 1 - completed / viewers (0 without viewers).
 CREATE OR REPLACE VIEW ${database}.analytics_video_stats_for ${on_cluster} AS
 SELECT
     l.org AS org, l.course_key AS course_key, l.video_id AS video_id,
@@ -211,7 +212,7 @@ FROM
     SELECT
         any(org) AS org, course_key, video_id,
         countIf(plays > 0) AS viewers, sum(plays) AS total_plays, max(duration) AS max_duration,
-        avgIf(watched_share, plays > 0) AS average_watched_share,
+        avgOrDefaultIf(watched_share, plays > 0) AS average_watched_share,
         countIf(plays > 0 AND watched_share >= 0.9) AS completed_viewers
     FROM ${database}.analytics_learner_videos_for(course_keys = {course_keys:Array(String)})
     GROUP BY course_key, video_id
