@@ -795,26 +795,68 @@ def test_bad_course_keys_get_a_clear_error(course):
 
 
 # -- idempotence -------------------------------------------------------------------------------------
-def figures(as_of=AS_OF):
+def figures(as_of=AS_OF, clickhouse=None):
     """Every figure of the course, as plain data."""
+    site = {"clickhouse": clickhouse}
     return {name: value._asdict() if hasattr(value, "_asdict") else [
         v._asdict() for v in value] for name, value in {
-        "funnel": analytics.funnel(COURSE, as_of),
-        "modes": analytics.enrollment_by_mode(COURSE),
-        "enrollment_weeks": analytics.enrollment_weeks(COURSE, as_of, 6),
-        "weekly": analytics.weekly_active_learners(COURSE, as_of, 6),
-        "daily": analytics.daily_active_learners(COURSE, as_of - timedelta(days=35), as_of),
-        "engagement": analytics.learner_engagement(COURSE),
-        "reach": analytics.section_reach(COURSE),
-        "problems": analytics.problem_stats(COURSE),
-        "learner_problems": analytics.learner_problems(COURSE),
-        "videos": analytics.video_stats(COURSE),
-        "learner_videos": analytics.learner_videos(COURSE),
-        "dropoff": analytics.video_dropoff(COURSE, V1),
-        "grades": analytics.grades(COURSE),
-        "status": analytics.learner_status(COURSE, as_of),
-        "at_risk": analytics.at_risk_learners(COURSE, as_of),
+        "funnel": analytics.funnel(COURSE, as_of, **site),
+        "modes": analytics.enrollment_by_mode(COURSE, **site),
+        "enrollment_weeks": analytics.enrollment_weeks(COURSE, as_of, 6, **site),
+        "weekly": analytics.weekly_active_learners(COURSE, as_of, 6, **site),
+        "daily": analytics.daily_active_learners(COURSE, as_of - timedelta(days=35), as_of, **site),
+        "engagement": analytics.learner_engagement(COURSE, **site),
+        "reach": analytics.section_reach(COURSE, **site),
+        "problems": analytics.problem_stats(COURSE, **site),
+        "learner_problems": analytics.learner_problems(COURSE, **site),
+        "videos": analytics.video_stats(COURSE, **site),
+        "learner_videos": analytics.learner_videos(COURSE, **site),
+        "dropoff": analytics.video_dropoff(COURSE, V1, **site),
+        "grades": analytics.grades(COURSE, **site),
+        "status": analytics.learner_status(COURSE, as_of, **site),
+        "at_risk": analytics.at_risk_learners(COURSE, as_of, **site),
     }.items()}
+
+
+def test_upgrade_to_low_cardinality_ids_changes_no_figure(course, tmp_path, settings):
+    """
+    0043 stores the model's course and block ids as LowCardinality(String) on a site that already
+    holds rows (the tables the events feed and the kept tables): every figure reads the same just
+    after, the events sent after it land in the converted tables, and the figures then equal those
+    of a site migrated with it from the start (the suite's, holding every event).
+    """
+    database = "test_low_cardinality_upgrade"
+    course.command(f"DROP DATABASE IF EXISTS {database}")
+    site = ClickHouse(dataclasses.replace(course.config, database=database))
+    upgrade = "0043_analytics_low_cardinality_keys.sql"
+    migrations = sorted(MIGRATIONS_DIR.glob("*.sql"))
+    for path in migrations:
+        if path.name != upgrade:
+            (tmp_path / path.name).write_text(path.read_text())
+    MigrationRunner(site, directory=tmp_path).run()
+    settings.ASPECTS_ANALYTICS_VIDEO_MARGIN_SECS = 0
+    sync_settings(site)
+    seed_sinks(site)
+    batch = events()
+    send(site, batch[::2])
+    refresh_kept_tables(site, keep_running=False)
+    before = figures(clickhouse=site)
+    ids = ("SELECT DISTINCT type FROM system.columns WHERE database = {db:String} AND table LIKE 'analytics%' "
+           "AND name IN ('course_key', 'problem_id', 'video_id', 'block_id') AND table IN "
+           "(SELECT name FROM system.tables WHERE database = {db:String} AND engine LIKE '%MergeTree')")
+    assert site.query(ids, {"db": database}) == [("String",)]
+
+    (tmp_path / upgrade).write_text((MIGRATIONS_DIR / upgrade).read_text())
+    assert MigrationRunner(site, directory=tmp_path).run() == ["0043_analytics_low_cardinality_keys"]
+    site.forget_schema()
+    assert site.query(ids, {"db": database}) == [("LowCardinality(String)",)]
+    assert figures(clickhouse=site) == before
+
+    send(site, batch[1::2])
+    assert figures(clickhouse=site) == figures()  # read at once (the later events' learners paired when read)
+    refresh_kept_tables(site, keep_running=False)
+    assert figures(clickhouse=site) == figures()  # and from the kept rows
+    course.command(f"DROP DATABASE {database}")
 
 
 def test_same_events_live_then_from_a_log_change_no_figure(clickhouse, settings, tmp_path):
