@@ -374,7 +374,10 @@ def _analytics_settings(settings):
     #    than this before the last refresh of analytics_video_watch started, and read the kept pairing of
     #    everyone else; the learner reports do the same with analytics_learner_rollup. Too small and a
     #    slow insert's rows could be missed until that learner changes again; larger only means more
-    #    learners computed at read time. Written by `migrate_clickhouse` into <database>.analytics_settings.
+    #    learners computed at read time: on a busy course, everyone active in the last margin, which is
+    #    then most of a report's time. The default also covers a cluster's replicas fetching each
+    #    other's parts late; a single server commits an insert within seconds of stamping it and can
+    #    use less (for example 120). Written by `migrate_clickhouse` into <database>.analytics_settings.
     _default(settings, "ASPECTS_ANALYTICS_VIDEO_MARGIN_SECS", 600)
 
 
