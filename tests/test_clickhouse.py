@@ -122,6 +122,20 @@ def test_dry_run_prints_sql_and_changes_nothing(clickhouse):
     assert not clickhouse.query("SELECT count() FROM system.databases WHERE name = {db:String}", {"db": database})[0][0]
 
 
+def test_every_migration_rendered_for_a_cluster_parses_with_its_cluster_clause(clickhouse):
+    """
+    No cluster runs in the suite, so the ``ON CLUSTER`` statements never execute here: each one, as
+    ``migrate_clickhouse --cluster`` renders it, must at least be SQL this ClickHouse parses, with
+    the cluster clause where ClickHouse reads it (a clause in the wrong place fails to parse or
+    drops out of the formatted statement, and the DDL would reach one server only).
+    """
+    statements = [(m.name, s) for m in load_migrations() for s in m.statements("event_sink", "main")]
+    assert len(statements) > 100
+    for name, statement in statements:
+        formatted = clickhouse.query("SELECT formatQuerySingleLine({q:String})", {"q": statement})[0][0]
+        assert " ON CLUSTER main" in formatted, (name, formatted[:200])
+
+
 def test_cluster_name_is_validated(clickhouse):
     with pytest.raises(CommandError, match="Invalid ClickHouse cluster name"):
         _call("migrate_clickhouse", dry_run=True, cluster="x'; DROP TABLE y --")
