@@ -6,6 +6,7 @@ same events loaded twice, learners who are not enrolled, the block ids events ca
 
 import dataclasses
 import json
+import math
 import multiprocessing
 import uuid
 from datetime import date, timedelta
@@ -178,6 +179,43 @@ def test_a_video_nobody_played_reads_zero_not_nan(clickhouse):
     [v1] = analytics.video_stats(COURSE)
     assert (v1.video_id, v1.viewers, v1.plays, v1.average_watched_share, v1.abandonment_rate) == (V1, 0, 0, 0.0, 0.0)
     assert analytics.video_stats_by_course([COURSE]) == {COURSE: [v1]}
+
+
+def test_odd_player_and_grader_values_read_clamped_and_finite(clickhouse):
+    """
+    What players and graders really send besides the usual: no duration yet (the HTML5 player's NaN
+    arrives as null) or 0, positions before the start or past the end, a seek to a negative time,
+    a problem worth 0 points, a grade above the maximum. Every figure stays a finite number in its
+    range: a video's duration is then the furthest position seen, segments start at 0, scores
+    stay within 0..1.
+    """
+    seed_sinks(clickhouse)
+    send(clickhouse, [
+        _video(1, "play_video", V1, at(3), None, currentTime=0),
+        _video(1, "pause_video", V1, at(3, 50), None, currentTime=50),
+        _video(2, "play_video", V1, at(3), 0, currentTime=-5),
+        _video(2, "pause_video", V1, at(3, 500), 0, currentTime=500),
+        _video(3, "play_video", V2, at(3), 200, currentTime=150),
+        _video(3, "seek_video", V2, at(3, 10), 200, old_time=160, new_time=-20, type="onSlideSeek"),
+        _video(3, "stop_video", V2, at(3, 40), 200, currentTime=10),
+        _check(1, P1, at(3), 1, 1, 0),
+        _check(2, P1, at(3), 1, 3, 2),
+    ])
+    watched = {(v.user_id, v.video_id): (v.duration, v.segments, v.watched_share)
+               for v in analytics.learner_videos(COURSE)}
+    assert watched == {(1, V1): (50, ((0, 50),), 1), (2, V1): (500, ((0, 500),), 1),
+                       (3, V2): (200, ((0, 10), (150, 160)), 0.1)}
+    assert {p.user_id: p.best_score for p in analytics.learner_problems(COURSE)} == {1: 0, 2: 1}
+    [problem] = analytics.problem_stats(COURSE)
+    assert (problem.learners, problem.average_score) == (2, 0.5)
+
+    def numbers(value):
+        if isinstance(value, float):
+            yield value
+        elif isinstance(value, (list, tuple, dict)):
+            for item in value.values() if isinstance(value, dict) else value:
+                yield from numbers(item)
+    assert all(math.isfinite(n) for n in numbers(figures()))
 
 
 def assert_refreshes_change_nothing(course, figures, dirty):
