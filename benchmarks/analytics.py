@@ -14,7 +14,9 @@ for live events. Then, side by side in one run:
 * ``load_tracking_log`` throughput with the model's materialized views, against without them
   (same generated log, alternating runs);
 * the model's storage against ``tracking_events``;
-* the largest ``memory_usage`` any of those queries reported.
+* the largest ``memory_usage`` any of those queries reported;
+* last, each target the model was built to (p95, speed-up on the MOOC, the loader's share), met
+  or not on this machine.
 
 Run a reduced size first on a shared machine::
 
@@ -301,6 +303,36 @@ def live_reads(clickhouse, course_key, as_of, learners, repeat):
         print(f"  {name:24} {before[name][0]:7.1f} {before[name][1]:7.1f}   after the refresh "
               f"{after[name][0]:7.1f} {after[name][1]:7.1f}", flush=True)
     clickhouse.command(f"OPTIMIZE TABLE {clickhouse.qualified('tracking_events')} FINAL")
+    return before
+
+
+# The targets of the issue that asked for the model (p95 on the 2-core dev machine; speed-up on the MOOC).
+TARGET_P95_MS = 150
+TARGET_SPEED_UP = 10
+HEAVY_QUERIES = ("learner_status", "at_risk_learners (100)", "at_risk_learners", "learner_status (all)",
+                 "problem_stats", "video_stats")
+TARGET_LOADER_SHARE = 0.8
+
+
+def print_targets(rows, live, loader_share):
+    """Each target, met or not, from this run's figures: what a reader of the run wants first."""
+    def verdict(ok):
+        return "met" if ok else "NOT MET"
+
+    slow = [f"{name} on the {label} {p95:.0f} ms" for label, name, _p50, p95, _b50, _b95 in rows
+            if p95 > TARGET_P95_MS]
+    slowest = max(rows, key=lambda r: r[3])
+    print("\nagainst the targets (on this machine; they were set for the 2-core dev machine):")
+    detail = "; ".join(slow) or f"slowest {slowest[3]:.0f} ms, {slowest[1]} on the {slowest[0]}"
+    print(f"  every per-course query p95 <= {TARGET_P95_MS} ms, settled: {verdict(not slow)} ({detail})")
+    live_slow = [f"{name} {p95:.0f} ms" for name, (_p50, p95) in live.items() if p95 > TARGET_P95_MS]
+    detail = "; ".join(live_slow) or f"slowest {max(p95 for _p50, p95 in live.values()):.0f} ms"
+    print(f"  the same while learners are active (the MOOC's live reads): {verdict(not live_slow)} ({detail})")
+    for label, name, p50, _p95, b50, _b95 in rows:
+        if label == "MOOC" and name in HEAVY_QUERIES and b50:
+            print(f"  MOOC {name} >= {TARGET_SPEED_UP}x: {verdict(b50 / p50 >= TARGET_SPEED_UP)} ({b50 / p50:.1f}x)")
+    print(f"  load_tracking_log keeps >= {TARGET_LOADER_SHARE:.0%} of its throughput: "
+          f"{verdict(loader_share >= TARGET_LOADER_SHARE)} ({loader_share:.0%})")
 
 
 def merge_parts(clickhouse):
@@ -705,14 +737,15 @@ def main():  # pylint: disable=too-many-locals
                               args.baseline_repeat)
         rows += bench_queries(clickhouse, "course-v1:Org0+C0+2026", "MOOC", as_of, args.repeat, args.baseline_repeat)
         bench_export(clickhouse, "course-v1:Org0+C0+2026", as_of, args.repeat)
-        live_reads(clickhouse, "course-v1:Org0+C0+2026", as_of, args.live_learners, args.repeat)
+        live = live_reads(clickhouse, "course-v1:Org0+C0+2026", as_of, args.live_learners, args.repeat)
         memory = max(int(s.get("memory_usage", 0)) for s in clickhouse.summaries)
         worst = max(rows, key=lambda r: r[3])
         print(f"\nslowest model query p95: {worst[3]:.1f} ms ({worst[1]} on the {worst[0]}); largest memory_usage of "
               f"any query (model and baseline): {memory / 1e6:,.0f} MB")
         storage(clickhouse)
         with tempfile.TemporaryDirectory(dir=ROOT / "var") as workdir:
-            bench_loader(clickhouse, args, workdir)
+            with_views, without_views = bench_loader(clickhouse, args, workdir)
+        print_targets(rows, live, with_views / without_views)
     finally:
         if server:
             server.stop()
