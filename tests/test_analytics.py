@@ -901,6 +901,40 @@ def test_upgrade_to_low_cardinality_ids_changes_no_figure(course, tmp_path, sett
     course.command(f"DROP DATABASE {database}")
 
 
+def test_events_stored_between_0043s_alters_all_count(course, tmp_path, settings):
+    """
+    A deploy applies 0043 while the site keeps storing events, one table converted after another:
+    events stored between its ALTERs (some tables already LowCardinality, the others not yet, the
+    materialized views writing into both) all count, and once the file is recorded the figures
+    equal those of the suite's site.
+    """
+    database = "test_low_cardinality_live"
+    course.command(f"DROP DATABASE IF EXISTS {database}")
+    site = ClickHouse(dataclasses.replace(course.config, database=database))
+    upgrade = "0043_analytics_low_cardinality_keys.sql"
+    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        if path.name != upgrade:
+            (tmp_path / path.name).write_text(path.read_text())
+    MigrationRunner(site, directory=tmp_path).run()
+    settings.ASPECTS_ANALYTICS_VIDEO_MARGIN_SECS = 0
+    sync_settings(site)
+    seed_sinks(site)
+    statements = Migration(upgrade[:-4], (MIGRATIONS_DIR / upgrade).read_text()).statements(database)
+    batch = events()
+    slices = [batch[i::len(statements) + 1] for i in range(len(statements) + 1)]
+    send(site, slices[0])
+    for statement, events_meanwhile in zip(statements, slices[1:]):
+        site.command(statement)
+        send(site, events_meanwhile)
+    (tmp_path / upgrade).write_text((MIGRATIONS_DIR / upgrade).read_text())
+    assert MigrationRunner(site, directory=tmp_path).run() == ["0043_analytics_low_cardinality_keys"]
+    site.forget_schema()
+    assert figures(clickhouse=site) == figures()
+    refresh_kept_tables(site, keep_running=False)
+    assert figures(clickhouse=site) == figures()
+    course.command(f"DROP DATABASE {database}")
+
+
 def test_same_events_live_then_from_a_log_change_no_figure(clickhouse, settings, tmp_path):
     seed_sinks(clickhouse)
     settings.EVENT_SINK_CLICKHOUSE_TRACKING_EVENTS_ENABLED = True
