@@ -311,6 +311,36 @@ def test_kept_video_rows_follow_enrollments_at_once(course, settings):
     assert course.query(flags) == [(1, V1, 1), (2, V1, 0), (3, V2, 1), (5, V2, 1), (99, V1, 1)]
 
 
+def site_before(clickhouse, database, tmp_path, settings, left_out=(), as_it_was=None):
+    """
+    A site of its own, ``database``, migrated as an older release left it: every migration but
+    ``left_out``, with ``as_it_was`` ({file name: its old text}) in place of today's files; the
+    sink tables seeded and the kept tables exact at once (margin 0). :func:`upgrade` brings it up
+    to date.
+    """
+    clickhouse.command(f"DROP DATABASE IF EXISTS {database}")
+    site = ClickHouse(dataclasses.replace(clickhouse.config, database=database))
+    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        if path.name not in left_out:
+            (tmp_path / path.name).write_text(path.read_text())
+    for name, text in (as_it_was or {}).items():
+        (tmp_path / name).write_text(text)
+    MigrationRunner(site, directory=tmp_path).run()
+    settings.ASPECTS_ANALYTICS_VIDEO_MARGIN_SECS = 0
+    sync_settings(site)
+    seed_sinks(site)
+    return site
+
+
+def upgrade(site, tmp_path):
+    """Today's migrations applied to a :func:`site_before`; the names of those it applied."""
+    for path in MIGRATIONS_DIR.glob("*.sql"):
+        (tmp_path / path.name).write_text(path.read_text())
+    applied = MigrationRunner(site, directory=tmp_path).run()
+    site.forget_schema()
+    return applied
+
+
 def test_upgrade_to_kept_enrollment_flags_reads_exact_video_figures(clickhouse, tmp_path, settings):
     """
     A site whose kept learner-videos were written without the enrollment flag (the refresh of 0036,
@@ -318,29 +348,18 @@ def test_upgrade_to_kept_enrollment_flags_reads_exact_video_figures(clickhouse, 
     the new refresh has kept the flag.
     """
     database = "test_video_flag_upgrade"
-    clickhouse.command(f"DROP DATABASE IF EXISTS {database}")
-    site = ClickHouse(dataclasses.replace(clickhouse.config, database=database))
-    migrations = sorted(MIGRATIONS_DIR.glob("*.sql"))
-    new = ("0034_analytics_video_watch_enrolled.sql", "0042_analytics_video_watch_enrolled_refresh.sql")
-    for path in migrations:
-        if path.name not in new:
-            (tmp_path / path.name).write_text(path.read_text())
-    (tmp_path / "0035_analytics_video_reports.sql").write_text(
-        (Path(__file__).parent / "migrations_before" / "0035_analytics_video_reports.before_0042.sql").read_text())
-    MigrationRunner(site, directory=tmp_path).run()
-    settings.ASPECTS_ANALYTICS_VIDEO_MARGIN_SECS = 0
-    sync_settings(site)
-    seed_sinks(site)
+    site = site_before(
+        clickhouse, database, tmp_path, settings,
+        left_out=("0034_analytics_video_watch_enrolled.sql", "0042_analytics_video_watch_enrolled_refresh.sql"),
+        as_it_was={"0035_analytics_video_reports.sql": (
+            Path(__file__).parent / "migrations_before" / "0035_analytics_video_reports.before_0042.sql").read_text()})
     send(site, events())
     refresh_kept_tables(site, keep_running=False)
     assert site.query("SELECT count() FROM analytics_video_watch WHERE user_id >= 0") == [(5,)]
 
-    for path in migrations:
-        (tmp_path / path.name).write_text(path.read_text())
-    assert MigrationRunner(site, directory=tmp_path).run() == [
+    assert upgrade(site, tmp_path) == [
         "0034_analytics_video_watch_enrolled", "0035_analytics_video_reports",
         "0042_analytics_video_watch_enrolled_refresh"]
-    site.forget_schema()
 
     def figures():
         v1, v2 = analytics.video_stats(COURSE, clickhouse=site)
@@ -553,29 +572,20 @@ def test_upgrade_to_kept_passing_grades_reads_exact_figures(clickhouse, tmp_path
     own at once after the upgrade, and from the kept rows after the new refresh.
     """
     database = "test_rollup_passing_upgrade"
-    clickhouse.command(f"DROP DATABASE IF EXISTS {database}")
-    site = ClickHouse(dataclasses.replace(clickhouse.config, database=database))
-    new = ("0037_analytics_learner_rollup_passing_grade.sql", "0041_analytics_learner_rollup_passing_grade_refresh.sql")
-    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
-        if path.name not in new:
-            (tmp_path / path.name).write_text(path.read_text())
-    # 0038 as it was, as far as the refresh of 0040 reads it.
-    (tmp_path / "0038_analytics_learner_reports.sql").write_text(VIEWS_BEFORE_KEPT_PASSING_GRADES)
-    MigrationRunner(site, directory=tmp_path).run()
-    settings.ASPECTS_ANALYTICS_VIDEO_MARGIN_SECS = 0
     settings.ASPECTS_ANALYTICS_DEFAULT_PASSING_GRADE = 0.7  # what a kept row without the course's would show
-    sync_settings(site)
-    seed_sinks(site)
+    site = site_before(
+        clickhouse, database, tmp_path, settings,
+        left_out=("0037_analytics_learner_rollup_passing_grade.sql",
+                  "0041_analytics_learner_rollup_passing_grade_refresh.sql"),
+        # 0038 as it was, as far as the refresh of 0040 reads it.
+        as_it_was={"0038_analytics_learner_reports.sql": VIEWS_BEFORE_KEPT_PASSING_GRADES})
     send(site, events())
     refresh_kept_tables(site, keep_running=False)
     assert site.query("SELECT count() FROM analytics_learner_rollup FINAL WHERE user_id >= 0") == [(9,)]
 
-    for path in MIGRATIONS_DIR.glob("*.sql"):
-        (tmp_path / path.name).write_text(path.read_text())
-    assert MigrationRunner(site, directory=tmp_path).run() == [
+    assert upgrade(site, tmp_path) == [
         "0037_analytics_learner_rollup_passing_grade", "0038_analytics_learner_reports",
         "0041_analytics_learner_rollup_passing_grade_refresh"]
-    site.forget_schema()
     kept = "SELECT count(), groupUniqArray(passing_grade) FROM analytics_learner_rollup FINAL WHERE user_id >= 0"
     expected = ("inactive 7 days; grade 0.20 below 0.50", 0.5, 0.5)
     assert site.query(kept) == [(9, [])]  # no passing grade kept yet (NULL)
@@ -834,26 +844,33 @@ def test_bad_course_keys_get_a_clear_error(course):
 
 # -- idempotence -------------------------------------------------------------------------------------
 def figures(as_of=AS_OF, clickhouse=None):
-    """Every figure of the course, as plain data."""
-    site = {"clickhouse": clickhouse}
+    """Every figure of the course (on ``clickhouse``, default: the suite's site), as plain data."""
     return {name: value._asdict() if hasattr(value, "_asdict") else [
         v._asdict() for v in value] for name, value in {
-        "funnel": analytics.funnel(COURSE, as_of, **site),
-        "modes": analytics.enrollment_by_mode(COURSE, **site),
-        "enrollment_weeks": analytics.enrollment_weeks(COURSE, as_of, 6, **site),
-        "weekly": analytics.weekly_active_learners(COURSE, as_of, 6, **site),
-        "daily": analytics.daily_active_learners(COURSE, as_of - timedelta(days=35), as_of, **site),
-        "engagement": analytics.learner_engagement(COURSE, **site),
-        "reach": analytics.section_reach(COURSE, **site),
-        "problems": analytics.problem_stats(COURSE, **site),
-        "learner_problems": analytics.learner_problems(COURSE, **site),
-        "videos": analytics.video_stats(COURSE, **site),
-        "learner_videos": analytics.learner_videos(COURSE, **site),
-        "dropoff": analytics.video_dropoff(COURSE, V1, **site),
-        "grades": analytics.grades(COURSE, **site),
-        "status": analytics.learner_status(COURSE, as_of, **site),
-        "at_risk": analytics.at_risk_learners(COURSE, as_of, **site),
+        "funnel": analytics.funnel(COURSE, as_of, clickhouse=clickhouse),
+        "modes": analytics.enrollment_by_mode(COURSE, clickhouse=clickhouse),
+        "enrollment_weeks": analytics.enrollment_weeks(COURSE, as_of, 6, clickhouse=clickhouse),
+        "weekly": analytics.weekly_active_learners(COURSE, as_of, 6, clickhouse=clickhouse),
+        "daily": analytics.daily_active_learners(COURSE, as_of - timedelta(days=35), as_of, clickhouse=clickhouse),
+        "engagement": analytics.learner_engagement(COURSE, clickhouse=clickhouse),
+        "reach": analytics.section_reach(COURSE, clickhouse=clickhouse),
+        "problems": analytics.problem_stats(COURSE, clickhouse=clickhouse),
+        "learner_problems": analytics.learner_problems(COURSE, clickhouse=clickhouse),
+        "videos": analytics.video_stats(COURSE, clickhouse=clickhouse),
+        "learner_videos": analytics.learner_videos(COURSE, clickhouse=clickhouse),
+        "dropoff": analytics.video_dropoff(COURSE, V1, clickhouse=clickhouse),
+        "grades": analytics.grades(COURSE, clickhouse=clickhouse),
+        "status": analytics.learner_status(COURSE, as_of, clickhouse=clickhouse),
+        "at_risk": analytics.at_risk_learners(COURSE, as_of, clickhouse=clickhouse),
     }.items()}
+
+
+LOW_CARDINALITY = "0043_analytics_low_cardinality_keys.sql"
+
+
+def low_cardinality_statements(database):
+    """0043's statements for ``database``, as migrate_clickhouse runs them."""
+    return Migration(LOW_CARDINALITY[:-4], (MIGRATIONS_DIR / LOW_CARDINALITY).read_text()).statements(database)
 
 
 def test_upgrade_to_low_cardinality_ids_changes_no_figure(course, tmp_path, settings):
@@ -864,17 +881,7 @@ def test_upgrade_to_low_cardinality_ids_changes_no_figure(course, tmp_path, sett
     of a site migrated with it from the start (the suite's, holding every event).
     """
     database = "test_low_cardinality_upgrade"
-    course.command(f"DROP DATABASE IF EXISTS {database}")
-    site = ClickHouse(dataclasses.replace(course.config, database=database))
-    upgrade = "0043_analytics_low_cardinality_keys.sql"
-    migrations = sorted(MIGRATIONS_DIR.glob("*.sql"))
-    for path in migrations:
-        if path.name != upgrade:
-            (tmp_path / path.name).write_text(path.read_text())
-    MigrationRunner(site, directory=tmp_path).run()
-    settings.ASPECTS_ANALYTICS_VIDEO_MARGIN_SECS = 0
-    sync_settings(site)
-    seed_sinks(site)
+    site = site_before(course, database, tmp_path, settings, left_out=(LOW_CARDINALITY,))
     batch = events()
     send(site, batch[::2])
     refresh_kept_tables(site, keep_running=False)
@@ -884,13 +891,11 @@ def test_upgrade_to_low_cardinality_ids_changes_no_figure(course, tmp_path, sett
            "(SELECT name FROM system.tables WHERE database = {db:String} AND engine LIKE '%MergeTree')")
     assert site.query(ids, {"db": database}) == [("String",)]
 
-    (tmp_path / upgrade).write_text((MIGRATIONS_DIR / upgrade).read_text())
-    assert MigrationRunner(site, directory=tmp_path).run() == ["0043_analytics_low_cardinality_keys"]
-    site.forget_schema()
+    assert upgrade(site, tmp_path) == ["0043_analytics_low_cardinality_keys"]
     assert site.query(ids, {"db": database}) == [("LowCardinality(String)",)]
     assert figures(clickhouse=site) == before
     # A deploy killed half-way through it applies the file again: converting converted columns is a no-op.
-    for statement in Migration(upgrade[:-4], (MIGRATIONS_DIR / upgrade).read_text()).statements(database):
+    for statement in low_cardinality_statements(database):
         site.command(statement)
     assert figures(clickhouse=site) == before
 
@@ -909,26 +914,15 @@ def test_events_stored_between_0043s_alters_all_count(course, tmp_path, settings
     equal those of the suite's site.
     """
     database = "test_low_cardinality_live"
-    course.command(f"DROP DATABASE IF EXISTS {database}")
-    site = ClickHouse(dataclasses.replace(course.config, database=database))
-    upgrade = "0043_analytics_low_cardinality_keys.sql"
-    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
-        if path.name != upgrade:
-            (tmp_path / path.name).write_text(path.read_text())
-    MigrationRunner(site, directory=tmp_path).run()
-    settings.ASPECTS_ANALYTICS_VIDEO_MARGIN_SECS = 0
-    sync_settings(site)
-    seed_sinks(site)
-    statements = Migration(upgrade[:-4], (MIGRATIONS_DIR / upgrade).read_text()).statements(database)
+    site = site_before(course, database, tmp_path, settings, left_out=(LOW_CARDINALITY,))
+    statements = low_cardinality_statements(database)
     batch = events()
     slices = [batch[i::len(statements) + 1] for i in range(len(statements) + 1)]
     send(site, slices[0])
     for statement, events_meanwhile in zip(statements, slices[1:]):
         site.command(statement)
         send(site, events_meanwhile)
-    (tmp_path / upgrade).write_text((MIGRATIONS_DIR / upgrade).read_text())
-    assert MigrationRunner(site, directory=tmp_path).run() == ["0043_analytics_low_cardinality_keys"]
-    site.forget_schema()
+    assert upgrade(site, tmp_path) == ["0043_analytics_low_cardinality_keys"]
     assert figures(clickhouse=site) == figures()
     refresh_kept_tables(site, keep_running=False)
     assert figures(clickhouse=site) == figures()
