@@ -12,6 +12,7 @@ from platform_plugin_aspects.analytics.model import refresh_kept_tables, stop_re
 from platform_plugin_aspects.clickhouse import ClickHouseError, get_clickhouse
 from platform_plugin_aspects.models import DeliveryStatus, OutboxEntry
 from tests.lms.tagging.models import Taxonomy
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -41,6 +42,41 @@ def test_healthy_report_has_sinks_outbox_and_table_freshness(settings, clickhous
     assert tables["taxonomy"]["rows"] == 1 and 0 <= tables["taxonomy"]["age_secs"] < 60
     assert tables["course_enrollment"]["rows"] == 0 and tables["course_enrollment"]["latest_write"] is None
     assert report["outbox"] == {"waiting": 0, "failed": 0, "oldest_secs": None}
+
+
+def test_a_refresh_cancelled_by_stopping_it_is_reported_stopped_not_failing(clickhouse):
+    """
+    Stopping a refresh cancels the one running, and ClickHouse then says "cancelled" until the next
+    attempt succeeds, which a stopped refresh never starts: a stop during a refresh (between the
+    suite's tests, or an operator's) is a hint, never an UNHEALTHY exit. Failure injection: the
+    real refresh is swapped for one of the same name that runs for seconds, so that the stop
+    always meets it running.
+    """
+    view = clickhouse.qualified("analytics_learner_rollup_refresh")
+    stop_refreshes(clickhouse)
+    clickhouse.command(f"RENAME TABLE {view} TO {view}_away")
+    try:
+        clickhouse.command(f"CREATE TABLE {view}_target (x UInt64) ENGINE = MergeTree ORDER BY x")
+        clickhouse.command(f"CREATE MATERIALIZED VIEW {view} REFRESH EVERY 1 HOUR APPEND TO {view}_target AS "
+                           "SELECT sleepEachRow(1) + number AS x FROM numbers(5) SETTINGS max_block_size = 1")
+        clickhouse.command(f"SYSTEM REFRESH VIEW {view}")
+        assert wait_for(lambda: clickhouse.query(
+            "SELECT status FROM system.view_refreshes WHERE database = {db:String} AND view = {v:String}",
+            {"db": clickhouse.database, "v": "analytics_learner_rollup_refresh"}) == [("Running",)], timeout=10)
+        stop_refreshes(clickhouse)
+        assert wait_for(lambda: clickhouse.query(
+            "SELECT status, exception FROM system.view_refreshes WHERE database = {db:String} AND view = {v:String}",
+            {"db": clickhouse.database, "v": "analytics_learner_rollup_refresh"}) == [("Disabled", "cancelled")],
+            timeout=10)
+        report, code = status()
+        assert code == 0 and report["problems"] == [], report["problems"]
+        assert any("analytics_learner_rollup_refresh" in hint and "SYSTEM START VIEW" in hint
+                   for hint in report["hints"])
+    finally:
+        clickhouse.command(f"DROP VIEW IF EXISTS {view}")
+        clickhouse.command(f"DROP TABLE IF EXISTS {view}_target")
+        clickhouse.command(f"RENAME TABLE {view}_away TO {view}")
+        clickhouse.forget_schema()
 
 
 @pytest.mark.parametrize("table", ["analytics_video_watch", "analytics_learner_rollup"])

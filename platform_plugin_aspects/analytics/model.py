@@ -68,17 +68,25 @@ def stop_refreshes(clickhouse):
         clickhouse.command(f"SYSTEM STOP VIEW {clickhouse.qualified(view)}")
 
 
+# What system.view_refreshes says of an attempt cancelled by SYSTEM STOP VIEW or SYSTEM CANCEL VIEW.
+CANCELLED = "cancelled"
+
+
 def refresh_states(clickhouse):
     """
     ``[{"table", "view", "status", "last_success", "failing"}]`` of the refreshes that migrations
     created, from ``system.view_refreshes``. ``failing`` is the error of the latest attempt without
-    its stack trace ('' once an attempt succeeds). The reports are exact whatever they say; a
-    refresh that fails or is stopped only makes them slower (more rows merged at read time).
+    its stack trace ('' once an attempt succeeds, and for an attempt that was cancelled: stopping a
+    refresh (``SYSTEM STOP VIEW``, stop_refreshes) cancels the one running, and
+    ClickHouse keeps saying "cancelled" until the next succeeds, which a stopped refresh never
+    starts: a stop is reported as one, not as a failure). The reports are exact whatever they say;
+    a refresh that fails or is stopped only makes them slower (more rows merged at read time).
     """
     rows = clickhouse.query(
         "SELECT view, status, last_success_time, splitByString(', Stack trace', exception)[1] "
         "FROM system.view_refreshes WHERE database = {db:String} AND view IN {views:Array(String)} ORDER BY view",
         {"db": clickhouse.database, "views": list(KEPT_TABLES)})
     return [{"table": KEPT_TABLES[view], "view": view, "status": status,
-             "last_success": last_success.isoformat() if last_success else None, "failing": failing}
+             "last_success": last_success.isoformat() if last_success else None,
+             "failing": "" if failing == CANCELLED else failing}
             for view, status, last_success, failing in rows]
