@@ -53,6 +53,12 @@ def test_a_refresh_cancelled_by_stopping_it_is_reported_stopped_not_failing(clic
     always meets it running.
     """
     view = clickhouse.qualified("analytics_learner_rollup_refresh")
+
+    def state():  # (status, exception) as ClickHouse itself says them
+        return clickhouse.query(
+            "SELECT status, exception FROM system.view_refreshes WHERE database = {db:String} AND view = {v:String}",
+            {"db": clickhouse.database, "v": "analytics_learner_rollup_refresh"})
+
     stop_refreshes(clickhouse)
     clickhouse.command(f"RENAME TABLE {view} TO {view}_away")
     try:
@@ -60,14 +66,9 @@ def test_a_refresh_cancelled_by_stopping_it_is_reported_stopped_not_failing(clic
         clickhouse.command(f"CREATE MATERIALIZED VIEW {view} REFRESH EVERY 1 HOUR APPEND TO {view}_target AS "
                            "SELECT sleepEachRow(1) + number AS x FROM numbers(5) SETTINGS max_block_size = 1")
         clickhouse.command(f"SYSTEM REFRESH VIEW {view}")
-        assert wait_for(lambda: clickhouse.query(
-            "SELECT status FROM system.view_refreshes WHERE database = {db:String} AND view = {v:String}",
-            {"db": clickhouse.database, "v": "analytics_learner_rollup_refresh"}) == [("Running",)], timeout=10)
+        assert wait_for(lambda: [status for status, _ in state()] == ["Running"], timeout=10)
         stop_refreshes(clickhouse)
-        assert wait_for(lambda: clickhouse.query(
-            "SELECT status, exception FROM system.view_refreshes WHERE database = {db:String} AND view = {v:String}",
-            {"db": clickhouse.database, "v": "analytics_learner_rollup_refresh"}) == [("Disabled", "cancelled")],
-            timeout=10)
+        assert wait_for(lambda: state() == [("Disabled", "cancelled")], timeout=10)
         report, code = status()
         assert code == 0 and report["problems"] == [], report["problems"]
         assert any("analytics_learner_rollup_refresh" in hint and "SYSTEM START VIEW" in hint
